@@ -1,0 +1,24 @@
+/**
+ * The unit that moves through the pipeline. An encoded batch is COPY-ready bytes:
+ * the fast path never decodes them. Positions say where the rows came from, for
+ * error messages and for exactly-once resume.
+ */
+export interface EncodedBatch {
+  /** 0-based position of this batch within its input. */
+  seq: number;
+  /** Which input (0-based) and its printable name ('stdin' or a path). */
+  inputIndex: number;
+  inputName: string;
+  data: Buffer;
+  rows: number;
+  /** 1-based physical lines of the batch's first and last rows in its input. */
+  firstLine: number;
+  lastLine: number;
+  /** 1-based number of the batch's first row among the input's loaded rows. */
+  firstRow: number;
+}
+
+/** "lines 10-19" for messages. */
+export function describeLines(batch: Pick<EncodedBatch, 'firstLine' | 'lastLine'>): string {
+  return batch.lastLine > batch.firstLine ? `lines ${batch.firstLine}-${batch.lastLine}` : `line ${batch.firstLine}`;
+}

@@ -1,0 +1,141 @@
+/** `hyperfill copy`: CSV or text-format input into one table over parallel COPY. */
+import { parseConnection } from '../connection.js';
+import { type CopyOptions, type CopyResult, runCopy } from '../copy/run-copy.js';
+import { formatCount, formatTable } from '../progress.js';
+import { DEFAULT_RETRY } from '../retry.js';
+import { bytesFlag, charFlag, durationFlag, intFlag, listFlag, parseFlags, usage } from './flags.js';
+import type { CommandIO } from './io.js';
+
+export const COPY_HELP = `Usage: hyperfill copy --table NAME [options] [--file PATH ...]
+
+Streams CSV (or PostgreSQL text format) from files or stdin into a table over
+parallel COPY. Gzip input is detected and inflated.
+
+Input
+  -f, --file PATH          input file, repeatable; '-' or none reads stdin
+      --format csv|text    csv (default) or PostgreSQL text COPY format
+      --split CHAR         field delimiter (csv default ',', text default tab)
+      --quote CHAR         csv quote character (default ")
+      --escape CHAR        csv escape character (default: the quote character)
+      --skip-header        skip the first record of each input
+      --skip-lines N       skip N lines at the start of each input (before the header)
+      --limit N            load at most N rows in all
+Target
+      --connection URL     postgres://... or "host=... dbname=..." (default: DATABASE_URL, PG* variables)
+      --schema NAME        default public
+      --table NAME         target table (required)
+      --columns a,b,c      target columns, in input order
+      --copy-options OPTS  extra COPY options, e.g. "NULL 'NA', FORCE_NULL (cpu)" (not HEADER)
+      --truncate           empty the table first
+Throughput
+      --workers N          parallel COPY connections (default 4)
+      --batch-size N       rows per batch (default 20000)
+      --batch-byte-size S  bytes per batch at most, e.g. 16MB (default 16MB)
+      --retry-timeout D    keep retrying lost connections this long (default 60s)
+Exactly once
+      --import-id ID       record committed batches in the target; a rerun with the same id
+                           and input loads only what is missing
+      --control-schema S   schema for hyperfill's control tables (default hyperfill)
+Output
+      --reporting-period D progress line every D when stderr is not a terminal (default off)
+      --log-batches        one line per committed batch
+      --json               print a JSON summary on stdout instead of "COPY n"
+  -h, --help`;
+
+const SPEC = {
+  file: { type: 'string', short: 'f', multiple: true },
+  format: { type: 'string' },
+  split: { type: 'string' },
+  quote: { type: 'string' },
+  escape: { type: 'string' },
+  'skip-header': { type: 'boolean' },
+  'skip-lines': { type: 'string' },
+  limit: { type: 'string' },
+  connection: { type: 'string' },
+  schema: { type: 'string' },
+  table: { type: 'string' },
+  columns: { type: 'string' },
+  'copy-options': { type: 'string' },
+  truncate: { type: 'boolean' },
+  workers: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'batch-byte-size': { type: 'string' },
+  'retry-timeout': { type: 'string' },
+  'import-id': { type: 'string' },
+  'control-schema': { type: 'string' },
+  'reporting-period': { type: 'string' },
+  'log-batches': { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
+  const { values: v } = parseFlags(args, SPEC, 'copy');
+  if (v.help) return 'help';
+  if (!v.table) throw usage('`--table` is required', 'copy');
+  const format = v.format ?? 'csv';
+  if (format !== 'csv' && format !== 'text') throw usage(`\`--format\` must be csv or text, got "${format}"`, 'copy');
+  const quote = charFlag(v.quote, 'quote', '"', 'copy');
+  const delimiter = v.split === undefined ? (format === 'csv' ? ',' : undefined) : charFlag(v.split, 'split', ',', 'copy');
+  if (format === 'text' && (v.quote !== undefined || v.escape !== undefined)) throw usage('`--quote` and `--escape` apply to --format csv only', 'copy');
+  if (delimiter !== undefined && delimiter === quote && format === 'csv') throw usage('`--split` and `--quote` must differ', 'copy');
+  return {
+    inputs: v.file ?? [],
+    connection: parseConnection(v.connection),
+    schema: v.schema ?? 'public',
+    table: v.table,
+    columns: listFlag(v.columns),
+    format,
+    delimiter,
+    quote,
+    escape: charFlag(v.escape, 'escape', quote, 'copy'),
+    copyOptions: v['copy-options'],
+    skipHeader: v['skip-header'] ?? false,
+    skipLines: intFlag(v['skip-lines'], 'skip-lines', 0, 'copy', 0),
+    limit: v.limit === undefined ? Infinity : intFlag(v.limit, 'limit', 0, 'copy'),
+    batchRows: intFlag(v['batch-size'], 'batch-size', 20_000, 'copy'),
+    batchBytes: bytesFlag(v['batch-byte-size'], 'batch-byte-size', 16 << 20, 'copy'),
+    workers: intFlag(v.workers, 'workers', 4, 'copy'),
+    truncate: v.truncate ?? false,
+    importId: v['import-id'],
+    controlSchema: v['control-schema'] ?? 'hyperfill',
+    retry: { ...DEFAULT_RETRY, timeoutMs: durationFlag(v['retry-timeout'], 'retry-timeout', DEFAULT_RETRY.timeoutMs, 'copy') },
+    reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'copy'),
+    logBatches: v['log-batches'] ?? false,
+  };
+}
+
+export async function copyCommand(args: string[], io: CommandIO): Promise<number> {
+  const options = parseCopyArgs(args);
+  if (options === 'help') {
+    io.stdout.write(`${COPY_HELP}\n`);
+    return 0;
+  }
+  const json = args.includes('--json');
+  const result = await runCopy(options, io);
+  if (json) io.stdout.write(`${JSON.stringify(summaryJson(result))}\n`);
+  else {
+    io.stderr.write(`${formatSummary(result)}\n`);
+    io.stdout.write(`COPY ${result.rows}\n`);
+  }
+  return 0;
+}
+
+export function summaryJson(r: CopyResult) {
+  return {
+    rows: r.rows, bytes: r.bytes, batches: r.batches, seconds: round(r.seconds), rowsPerSecond: Math.round(r.rows / r.seconds),
+    skippedBatches: r.skippedBatches, skippedRows: r.skippedRows,
+    workers: r.workers.map((w) => ({ ...w, busyMs: Math.round(w.busyMs) })),
+  };
+}
+
+export function formatSummary(r: CopyResult): string {
+  const head = `copy: ${r.rows} rows, ${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(2)} s: ` +
+    `${formatCount(r.rows / r.seconds)} rows/s, ${(r.bytes / 1e6 / r.seconds).toFixed(1)} MB/s`;
+  const skipped = r.skippedBatches > 0 ? `\nskipped ${r.skippedBatches} batches (${r.skippedRows} rows) committed by an earlier run of this import` : '';
+  const table = formatTable(['worker', 'rows', 'batches', 'busy s', 'retries'],
+    r.workers.map((w) => [w.worker, w.rows, w.batches, (w.busyMs / 1000).toFixed(2), w.retries]));
+  return `${head}${skipped}\n${table}`;
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000;

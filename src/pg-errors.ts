@@ -29,8 +29,8 @@ export function isRetryable(err: unknown): boolean {
 
 /** Where inside a COPY the server stopped: `COPY t, line 3, column cpu: "abc"`. */
 export interface CopyErrorPosition {
-  /** 1-based record number inside the COPY data. */
-  record?: number;
+  /** 1-based physical line inside the COPY data (quoted newlines count). */
+  line?: number;
   column?: string;
 }
 
@@ -38,7 +38,7 @@ export function copyErrorPosition(err: unknown): CopyErrorPosition {
   const where = (err as PgLikeError).where ?? '';
   const match = /COPY [^,]+, line (\d+)(?:, column ([^:]+))?/.exec(where);
   if (!match) return {};
-  const position: CopyErrorPosition = { record: Number(match[1]) };
+  const position: CopyErrorPosition = { line: Number(match[1]) };
   if (match[2]) position.column = match[2];
   return position;
 }

@@ -11,7 +11,9 @@ const rows = [
   { ts: '2023-08-10 12:00:01', device: "line\nback\\slash 'q' \"dq\" é€", temp: -1e-7, hits: 0 },
 ];
 
-/** Streams a query and joins the rows' text, one per line, as the server sent them. */
+/** Streams a query and joins the rows' text, one per line, as the server sent them.
+ *  (The client splits rows at every newline, even inside quoted CSV fields, so
+ *  only the joined text is meaningful for CSV.) */
 async function streamText(client: ClickHouseClient, query: string, format: DataFormat): Promise<string> {
   const resultSet = await client.query({ query, format });
   let text = '';

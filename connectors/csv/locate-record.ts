@@ -1,4 +1,7 @@
-/** Finds the n-th record of a batch again, to name its input line in an error. */
+/**
+ * Finds the record holding a given line of a batch again, to show it in an error.
+ * PostgreSQL's COPY context ("line N") counts physical lines, quoted newlines included.
+ */
 import type { EncodedBatch } from '../../src/batch.js';
 import { RecordScanner, type ScanDialect } from './record-scanner.js';
 
@@ -11,16 +14,19 @@ export interface LocatedRecord {
 
 const PREVIEW_CHARS = 120;
 
-export function locateRecord(batch: EncodedBatch, record: number, dialect: ScanDialect): LocatedRecord | undefined {
+/** `copyLine` is 1-based within the batch, as PostgreSQL reports it. */
+export function locateRecord(batch: EncodedBatch, copyLine: number, dialect: ScanDialect): LocatedRecord | undefined {
   const scanner = new RecordScanner(dialect, {
-    batchRows: 1, batchBytes: Infinity, skipLines: 0, skipRecords: record - 1, limit: 1, maxRecordBytes: Infinity,
+    batchRows: 1, batchBytes: Infinity, skipLines: 0, skipRecords: 0, limit: Infinity, maxRecordBytes: Infinity,
   }, batch.inputIndex, batch.inputName);
-  const found = [...scanner.push(batch.data), ...scanner.end()][0];
+  const records = [...scanner.push(batch.data), ...scanner.end()];
+  const index = records.findIndex((r) => r.firstLine <= copyLine && copyLine <= r.lastLine);
+  const found = records[index];
   if (!found) return undefined;
   const text = found.data.toString('utf8').replace(/\r?\n$/, '');
   return {
-    line: batch.firstLine + found.firstLine - 1,
-    row: batch.firstRow + record - 1,
+    line: batch.firstLine + copyLine - 1,
+    row: batch.firstRow + index,
     preview: text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}...` : text,
   };
 }

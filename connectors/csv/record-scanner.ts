@@ -163,6 +163,8 @@ export class RecordScanner {
       lastBoundary = pos;
       if (this.recordsToSkip > 0) {
         this.recordsToSkip--;
+        this.pieces = [];
+        this.pendingBytes = 0;
         segmentStart = pos;
         this.batchFirstLine = this.line;
         this.recordStartLine = this.line;

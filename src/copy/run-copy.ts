@@ -5,13 +5,14 @@
 import { locateRecord } from '../../connectors/csv/locate-record.js';
 import { openInput } from '../../connectors/csv/input.js';
 import { RecordScanner, type ScanDialect } from '../../connectors/csv/record-scanner.js';
+import type pg from 'pg';
 import type { EncodedBatch } from '../batch.js';
 import { describeLines } from '../batch.js';
 import { type ConnectionConfig, connect, describeConnection } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import { copyErrorPosition, serverMessage } from '../pg-errors.js';
 import { ProgressReporter } from '../progress.js';
-import type { RetryPolicy } from '../retry.js';
+import { type RetryPolicy, withRetry } from '../retry.js';
 import { qualifiedName } from '../sql.js';
 import { copyFromStatement } from '../sink/copy-statement.js';
 import { BatchFailure, CopySink } from '../sink/copy-sink.js';
@@ -74,17 +75,17 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
   });
   const dialect: ScanDialect = { format: options.format, quote: options.quote.charCodeAt(0), escape: options.escape.charCodeAt(0) };
 
-  const control = await connect(options.connection);
   let ledger: ImportLedger | undefined;
   const committed = new CommittedRanges();
   const result: CopyResult = { rows: 0, bytes: 0, batches: 0, seconds: 0, skippedBatches: 0, skippedRows: 0, workers: [] };
   let inputDone = 0;
   let inputTotal: number | undefined = 0;
-  let sinkStarted = false;
   const progress = new ProgressReporter({ stream: io.stderr, periodMs: options.reportingPeriodMs, label: 'copy' },
     () => ({ rows: result.rows, bytes: result.bytes, inputDone, inputTotal }));
 
-  try {
+  // The control connection is used before and after the run only, so a server restart
+  // in the middle costs the workers a retry and nothing else.
+  await withClient(options.connection, async (control) => {
     await checkTargetTable(control, target, describeConnection(options.connection));
     if (options.importId !== undefined) {
       ledger = await ImportLedger.open(control, options.importId, options.controlSchema, ledgerSettings(options));
@@ -92,43 +93,49 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     if (options.truncate && (ledger?.committedBatches ?? 0) === 0) {
       await control.query(`TRUNCATE ${qualifiedName(options.schema, options.table)}`);
     }
-    const sink = new CopySink({
-      connection: options.connection, statement, retry: options.retry, ledger, workers: options.workers,
-      onRetry: (err, worker, attempt, delay) => progress.log(`worker ${worker}: connection lost (${serverMessage(err)}); retry ${attempt} in ${delay} ms`),
-      onCommitted: (batch, worker, ms) => {
-        committed.add(batch);
-        result.rows += batch.rows;
-        result.bytes += batch.data.length;
-        result.batches++;
-        if (options.logBatches) progress.log(`batch ${batch.seq} ${batch.inputName} ${describeLines(batch)}: ${batch.rows} rows by worker ${worker} in ${ms.toFixed(0)} ms`);
-      },
-      onSkipped: (batch) => {
-        committed.add(batch);
-        result.skippedBatches++;
-        result.skippedRows += batch.rows;
-      },
-    });
-    await sink.start();
-    sinkStarted = true;
-    progress.start();
-    try {
-      await feed(options, io, dialect, sink, (done, total) => { inputDone = done; inputTotal = total; });
-    } catch (err) {
-      await sink.abort(err);
-      throw err;
-    } finally {
-      progress.stop();
-    }
+  });
+
+  const sink = new CopySink({
+    connection: options.connection, statement, retry: options.retry, ledger, workers: options.workers,
+    onRetry: (err, worker, attempt, delay) => progress.log(`worker ${worker}: connection lost (${serverMessage(err)}); retry ${attempt} in ${delay} ms`),
+    onCommitted: (batch, worker, ms) => {
+      committed.add(batch);
+      result.rows += batch.rows;
+      result.bytes += batch.data.length;
+      result.batches++;
+      if (options.logBatches) progress.log(`batch ${batch.seq} ${batch.inputName} ${describeLines(batch)}: ${batch.rows} rows by worker ${worker} in ${ms.toFixed(0)} ms`);
+    },
+    onSkipped: (batch) => {
+      committed.add(batch);
+      result.skippedBatches++;
+      result.skippedRows += batch.rows;
+    },
+  });
+  await sink.start();
+  progress.start();
+  try {
+    await feed(options, io, dialect, sink, (done, total) => { inputDone = done; inputTotal = total; });
     result.workers = await sink.finish();
-    await ledger?.markComplete(control, result.rows + result.skippedRows);
-    result.seconds = (performance.now() - started) / 1000;
-    return result;
   } catch (err) {
-    throw sinkStarted ? explainFailure(err, committed, dialect, options) : err;
+    await sink.abort(err);
+    throw explainFailure(err, committed, dialect, options);
   } finally {
     progress.stop();
-    if (ledger) await ledger.release(control);
-    await control.end().catch(() => undefined);
+  }
+  if (ledger) {
+    const done = ledger;
+    await withRetry(() => withClient(options.connection, (c) => done.markComplete(c, result.rows + result.skippedRows)), options.retry);
+  }
+  result.seconds = (performance.now() - started) / 1000;
+  return result;
+}
+
+async function withClient<T>(config: ConnectionConfig, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connect(config);
+  try {
+    return await use(client);
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 
@@ -190,7 +197,7 @@ function describeBatchFailure(failure: BatchFailure, dialect: ScanDialect): Hype
   const { batch, error } = failure;
   if (error instanceof HyperfillError) return error;
   const position = copyErrorPosition(error);
-  const located = position.record !== undefined ? locateRecord(batch, position.record, dialect) : undefined;
+  const located = position.line !== undefined ? locateRecord(batch, position.line, dialect) : undefined;
   const context = {
     file: batch.inputName, line: located?.line ?? batch.firstLine, row: located?.row, batch: batch.seq, column: position.column, worker: failure.worker,
   };

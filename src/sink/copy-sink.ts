@@ -73,8 +73,8 @@ export class CopySink {
           continue;
         }
         const started = performance.now();
-        await worker.copy(batch);
-        this.options.onCommitted?.(batch, worker.id, performance.now() - started);
+        if (await worker.copy(batch)) this.options.onCommitted?.(batch, worker.id, performance.now() - started);
+        else this.options.onSkipped?.(batch);
       } catch (err) {
         this.failure ??= new BatchFailure(batch, worker.id, err);
         this.queue.fail(this.failure);

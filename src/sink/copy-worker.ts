@@ -43,21 +43,26 @@ export class CopyWorker {
     await withRetry(() => this.ensureClient(), this.settings.retry, (err, attempt, delay) => this.noteRetry(err, attempt, delay));
   }
 
-  /** Copies one batch, exactly once, retrying lost connections. */
-  async copy(batch: EncodedBatch): Promise<void> {
+  /**
+   * Copies one batch, exactly once, retrying lost connections. Returns false when the
+   * ledger shows that another run had already committed it.
+   */
+  async copy(batch: EncodedBatch): Promise<boolean> {
     const started = performance.now();
     let reconnected = false;
-    await withRetry(async () => {
+    const landed = await withRetry(async () => {
       const client = await this.ensureClient();
-      if (reconnected && this.settings.ledger && (await this.settings.ledger.wasRecorded(client, batch))) return;
-      await this.copyOnce(client, batch);
+      if (reconnected && this.settings.ledger && (await this.settings.ledger.wasRecorded(client, batch))) return true;
+      return this.copyOnce(client, batch);
     }, this.settings.retry, (err, attempt, delay) => {
       reconnected = true;
       this.noteRetry(err, attempt, delay);
     });
+    if (!landed) return false;
     this.stats.rows += batch.rows;
     this.stats.batches++;
     this.stats.busyMs += performance.now() - started;
+    return true;
   }
 
   async close(): Promise<void> {
@@ -66,7 +71,7 @@ export class CopyWorker {
     await client?.end().catch(() => undefined);
   }
 
-  private async copyOnce(client: pg.Client, batch: EncodedBatch): Promise<void> {
+  private async copyOnce(client: pg.Client, batch: EncodedBatch): Promise<boolean> {
     let committing = false;
     try {
       await client.query('BEGIN');
@@ -77,9 +82,13 @@ export class CopyWorker {
           { file: batch.inputName, line: batch.firstLine, batch: batch.seq },
           'a line holding only \\. ends COPY data early in text format; check the input there');
       }
-      await this.settings.ledger?.record(client, batch);
+      if (this.settings.ledger && !(await this.settings.ledger.record(client, batch))) {
+        await client.query('ROLLBACK');
+        return false;
+      }
       committing = true;
       await client.query('COMMIT');
+      return true;
     } catch (err) {
       if (isRetryable(err)) {
         this.drop();

@@ -34,17 +34,13 @@ export class ImportLedger {
   }
 
   /**
-   * Creates the control tables if needed, takes the import's lock (one process per
-   * import id) on `control`, and loads what earlier runs committed.
+   * Creates the control tables if needed and loads what earlier runs committed. Two
+   * processes on one import id stay exactly-once: the batch table's primary key makes
+   * the second commit of a batch fail, and that batch is then counted as skipped.
    */
   static async open(control: pg.Client, importId: string, schema: string, settings: LedgerSettings): Promise<ImportLedger> {
     const ledger = new ImportLedger(importId, schema);
     await ledger.createTables(control);
-    const lock = await control.query('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok', ['hyperfill.copy', importId]);
-    if (!lock.rows[0].ok) {
-      throw new HyperfillError('E_IMPORT_BUSY', `import "${importId}" is running in another hyperfill process`, {},
-        'wait for it to finish, or stop it; two processes must not share one --import-id');
-    }
     await ledger.checkSettings(control, settings);
     const rows = await control.query(`SELECT input_index, batch, rows, bytes, crc32 FROM ${ledger.batches} WHERE import_id = $1`, [importId]);
     for (const r of rows.rows) ledger.committed.set(key(r.input_index, r.batch), { rows: Number(r.rows), bytes: Number(r.bytes), crc: Number(r.crc32) });
@@ -68,12 +64,16 @@ export class ImportLedger {
     return true;
   }
 
-  /** Records a batch; call inside the batch's transaction, before COMMIT. */
-  async record(client: pg.Client, batch: EncodedBatch): Promise<void> {
-    await client.query(
-      `INSERT INTO ${this.batches} (import_id, input_index, batch, input_name, first_line, last_line, rows, bytes, crc32) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+  /**
+   * Records a batch inside its transaction, before COMMIT. False when another process
+   * recorded it first (it waited on that row lock, then hit the key): roll back then.
+   */
+  async record(client: pg.Client, batch: EncodedBatch): Promise<boolean> {
+    const r = await client.query(
+      `INSERT INTO ${this.batches} (import_id, input_index, batch, input_name, first_line, last_line, rows, bytes, crc32) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
       [this.importId, batch.inputIndex, batch.seq, batch.inputName, batch.firstLine, batch.lastLine, batch.rows, batch.data.length, crc32(batch.data)],
     );
+    return r.rowCount === 1;
   }
 
   /** After a lost connection: did this batch's transaction commit? */
@@ -84,10 +84,6 @@ export class ImportLedger {
 
   async markComplete(control: pg.Client, rows: number): Promise<void> {
     await control.query(`UPDATE ${this.imports} SET completed_at = now(), total_rows = $2 WHERE import_id = $1`, [this.importId, rows]);
-  }
-
-  async release(control: pg.Client): Promise<void> {
-    await control.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', ['hyperfill.copy', this.importId]).catch(() => undefined);
   }
 
   private async createTables(control: pg.Client): Promise<void> {

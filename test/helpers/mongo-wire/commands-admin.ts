@@ -3,7 +3,7 @@ import { Aggregator } from 'mingo';
 import { type Document } from 'bson';
 import { cursorReply } from './raw-bson.js';
 import { ArraySource, encode } from './cursors.js';
-import { normalise } from './matcher.js';
+import { normalised } from './matcher.js';
 import { CommandError, EncodedReply, LIMITS, MSG_PREFIX, type Handler } from './protocol.js';
 import { doc, num, str } from './values.js';
 
@@ -83,7 +83,7 @@ const listCollections: Handler = (req, state) => {
   }));
   const filter = doc(req.body.filter, 'filter');
   if (filter && Object.keys(filter).length > 0) {
-    infos = new Aggregator([{ $match: normalise(filter) }]).run(infos);
+    infos = new Aggregator([{ $match: normalised(filter) }]).run(infos);
   }
   if (req.body.nameOnly === true) infos = infos.map((c) => ({ name: c.name, type: c.type }));
   return listReply(infos, `${req.db}.$cmd.listCollections`, req, state);
@@ -105,7 +105,7 @@ const listDatabases: Handler = (req, state) => {
   });
   const filter = doc(req.body.filter, 'filter');
   if (filter && Object.keys(filter).length > 0) {
-    dbs = new Aggregator([{ $match: normalise(filter) }]).run(dbs);
+    dbs = new Aggregator([{ $match: normalised(filter) }]).run(dbs);
   }
   if (req.body.nameOnly === true) return { databases: dbs.map((d) => ({ name: d.name })), ok: 1 };
   const totalSize = dbs.reduce((n, d) => n + (d.sizeOnDisk as number), 0);

@@ -10,13 +10,15 @@ import {
   skipLimit,
   type DocSource,
 } from './cursors.js';
-import { decodeTyped, decodeView, Matcher, normalise, RAW, type View } from './matcher.js';
+import { decodeTyped, decodeView, Matcher, normalised, RAW, type View } from './matcher.js';
 import { CommandError, EncodedReply, MSG_PREFIX, type Handler, type ServerState } from './protocol.js';
 import { cursorReply, type RawDoc } from './raw-bson.js';
-import { hasId, type Snapshot } from './store.js';
+import type { Snapshot } from './store.js';
 import { cursorId, doc, isEmptyDoc, num, str, widenNumbers } from './values.js';
 
 const DEFAULT_FIRST_BATCH = 101;
+const ALL = new Matcher({});
+const toView = (d: RawDoc): View => decodeView(d.buf, d.start, d.len);
 const EMPTY: Snapshot = { buf: Buffer.alloc(0), offsets: [], end: 0 };
 
 function snapshotOf(state: ServerState, db: string, name: string): Snapshot {
@@ -37,24 +39,18 @@ function badValue(e: unknown): CommandError {
   return new CommandError(2, 'BadValue', e instanceof Error ? e.message : String(e));
 }
 
-/** Runs a mingo pipeline over plain objects, reporting errors as BadValue. */
-function aggregator(stages: Document[]): Aggregator {
+/**
+ * Compiles a mingo pipeline, reporting errors as BadValue. With `state` and `db`,
+ * $lookup/$graphLookup/$unionWith can read the database's other collections.
+ */
+function aggregator(stages: Document[], state?: ServerState, db?: string): Aggregator {
+  const collectionResolver =
+    state && db ? (name: string) => collect(new ScanSource(snapshotOf(state, db, name), ALL)).map(toView) : undefined;
   try {
-    return new Aggregator(normalise(copy(stages)) as Document[]);
+    return new Aggregator(normalised(stages), collectionResolver ? { collectionResolver } : {});
   } catch (e) {
     throw badValue(e);
   }
-}
-
-// normalise() rewrites in place; the command body must stay as decoded.
-function copy<T>(v: T): T {
-  if (Array.isArray(v)) return v.map(copy) as T;
-  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-    const o: Document = {};
-    for (const [k, x] of Object.entries(v)) o[k] = copy(x);
-    return o as T;
-  }
-  return v;
 }
 
 /** Iterates the views of matching documents, as mingo's lazy source. */
@@ -62,7 +58,7 @@ function viewSource(src: DocSource) {
   return {
     next(): { value?: View; done: boolean } {
       const d = src.next();
-      return d === undefined ? { done: true } : { value: decodeView(d.buf, d.start, d.len), done: false };
+      return d === undefined ? { done: true } : { value: toView(d), done: false };
     },
   };
 }
@@ -102,7 +98,7 @@ const find: Handler = (req, state) => {
     // Sorting needs every match anyway: decode them once, let mingo order them.
     const views: View[] = [];
     const scan = new ScanSource(snap, m);
-    for (let d = scan.next(); d; d = scan.next()) views.push(decodeView(d.buf, d.start, d.len));
+    for (let d = scan.next(); d; d = scan.next()) views.push(toView(d));
     let sorted: View[];
     try {
       sorted = aggregator([{ $sort: sort! }]).run(views) as View[];
@@ -193,8 +189,16 @@ function countShape(stages: Document[]): { skip: number; limit: number; id: unkn
   if (typeof id === 'object' && id !== null && !('_bsontype' in id)) return undefined;
   if (typeof id === 'string' && id.startsWith('$')) return undefined;
   const acc = spec[field] as Document | undefined;
-  if (!acc || Object.keys(acc).length !== 1 || num(acc.$sum, NaN) !== 1) return undefined;
+  if (!acc || Object.keys(acc).length !== 1 || !isOne(acc.$sum)) return undefined;
   return { skip, limit, id, field };
+}
+
+function isOne(v: unknown): boolean {
+  try {
+    return num(v, NaN) === 1;
+  } catch {
+    return false; // an expression such as "$field"
+  }
 }
 
 const aggregate: Handler = (req, state) => {
@@ -209,6 +213,8 @@ const aggregate: Handler = (req, state) => {
   if (!cursorOpts) throw new CommandError(9, 'FailedToParse', "The 'cursor' option is required, except for aggregate with the explain argument");
   if (!Array.isArray(body.pipeline)) throw new CommandError(14, 'TypeMismatch', "'pipeline' option must be specified as an array");
   let stages = body.pipeline as Document[];
+  const writer = stages.find((s) => stageName(s) === '$out' || stageName(s) === '$merge');
+  if (writer) throw new CommandError(2, 'BadValue', `${stageName(writer)} is not supported by this test server`);
   // A leading $match runs on the stored bytes (fast path for simple filters).
   let m = matcher(undefined);
   if (stages[0] && stageName(stages[0]) === '$match') {
@@ -228,7 +234,7 @@ const aggregate: Handler = (req, state) => {
 
   const scan = new ScanSource(snap, m);
   if (stages.length === 0) return firstBatch(state, ns, scan, batchSize, false);
-  const agg = aggregator(stages);
+  const agg = aggregator(stages, state, req.db);
   let it: Iterator<unknown>;
   try {
     it = agg.stream(viewSource(scan)) as unknown as Iterator<unknown>;
@@ -269,7 +275,7 @@ const distinct: Handler = (req, state) => {
     valuesAt(decodeTyped(d.buf, d.start), parts, 0, found);
     for (const v of found) {
       // Same value, same key: 1 (int) and 1.0 (double) are one value, as in mongod.
-      const k = EJSON.stringify(normalise(copy(v)), { relaxed: false });
+      const k = EJSON.stringify(normalised(v), { relaxed: false });
       if (!seen.has(k)) seen.set(k, v);
     }
   }
@@ -281,8 +287,7 @@ const insert: Handler = (req, state) => {
   const docs = req.rawDocs('documents');
   const coll = state.store.ensure(req.db, name);
   for (const d of docs) {
-    if (hasId(d.buf, d.start)) coll.appendRaw(d.buf, d.start, d.len);
-    else coll.appendObject(decodeTyped(d.buf, d.start));
+    if (!coll.appendWithId(d.buf, d.start, d.len)) coll.appendObject(decodeTyped(d.buf, d.start));
   }
   return { n: docs.length, ok: 1 };
 };

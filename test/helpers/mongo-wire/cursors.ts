@@ -1,7 +1,7 @@
 // Server cursors: lazy document sources cut into batches by count and bytes.
 import { serialize, type Document } from 'bson';
 import type { Matcher } from './matcher.js';
-import { arrayEntrySize, type RawDoc } from './raw-bson.js';
+import { arrayEntrySize, asBuffer, type RawDoc } from './raw-bson.js';
 import type { Snapshot } from './store.js';
 
 /** Yields documents one at a time; undefined at the end. */
@@ -65,7 +65,7 @@ export function mapSource(src: DocSource, fn: (d: RawDoc) => RawDoc): DocSource 
 
 /** Encodes a JS document as a RawDoc. */
 export function encode(doc: Document): RawDoc {
-  const buf = serialize(doc);
+  const buf = asBuffer(serialize(doc));
   return { buf, start: 0, len: buf.length };
 }
 
@@ -82,11 +82,13 @@ export function objectSource(it: Iterator<unknown>, toRaw: (o: Document) => RawD
 // A batch holds at most this many document bytes, so the reply stays under
 // maxBsonObjectSize (16 MiB) with room for the envelope.
 const BATCH_BYTES = 16 * 1024 * 1024 - 16 * 1024;
+const IDLE_MS = 10 * 60 * 1000;
 
 export class ServerCursor {
   private pending: RawDoc | undefined;
   /** True once the source has nothing left (after the pending document). */
   done = false;
+  lastUsed = Date.now();
 
   constructor(
     readonly id: bigint,
@@ -100,6 +102,7 @@ export class ServerCursor {
    * round trip, as mongod does for most queries.
    */
   take(max: number): RawDoc[] {
+    this.lastUsed = Date.now();
     const out: RawDoc[] = [];
     let bytes = 0;
     while (out.length < max) {
@@ -130,6 +133,7 @@ export class CursorRegistry {
 
   /** Runs the first batch; keeps the cursor only if more remains. */
   first(ns: string, source: DocSource, batchSize: number, singleBatch: boolean) {
+    this.sweep();
     const cursor = new ServerCursor(this.nextId++, ns, source);
     const docs = cursor.take(batchSize);
     const keep = !cursor.done && !singleBatch;
@@ -146,6 +150,13 @@ export class CursorRegistry {
     const docs = cursor.take(batchSize);
     if (cursor.done) this.open.delete(cursor.id);
     return { docs, id: cursor.done ? 0n : cursor.id };
+  }
+
+  // Abandoned cursors go after mongod's 10 minutes idle; checked when cursors open,
+  // so no timer keeps the process alive.
+  private sweep(): void {
+    const cutoff = Date.now() - IDLE_MS;
+    for (const [id, c] of this.open) if (c.lastUsed < cutoff) this.open.delete(id);
   }
 
   kill(id: bigint): boolean {

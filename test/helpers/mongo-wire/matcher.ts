@@ -233,7 +233,7 @@ export class Matcher {
     this.matchesAll = Object.keys(f).length === 0;
     const conds: Cond[] = [];
     this.conds = compileFast(f, conds) ? conds : null;
-    this.query = new Query(normalise(copyContainers(f)) as Document);
+    this.query = new Query(normalised(f));
   }
 
   /** Whether the stored document at `start` matches. */
@@ -251,14 +251,14 @@ export class Matcher {
     }
     return this.query.test(decodeView(buf, start, buf.readInt32LE(start)));
   }
-
-  /** Whether an already decoded view matches. */
-  testView(view: View): boolean {
-    return this.matchesAll || this.query.test(view);
-  }
 }
 
-/** Copies plain objects and arrays so normalising the mingo copy leaves the fast-path operands alone. */
+/** A normalised copy: command bodies stay as decoded. */
+export function normalised<V>(v: V): V {
+  return normalise(copyContainers(v)) as V;
+}
+
+/** Copies plain objects and arrays (the parts normalise() rewrites in place). */
 function copyContainers(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(copyContainers);
   if (isPlain(v)) {

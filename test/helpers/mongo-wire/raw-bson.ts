@@ -114,6 +114,11 @@ export function int64IsSafe(buf: Buffer, pos: number): boolean {
   return hi < 0x200000 && hi >= -0x200000;
 }
 
+/** A Buffer over the same memory (bson's serialize is typed as returning Uint8Array). */
+export function asBuffer(u8: Uint8Array): Buffer {
+  return Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
 /** A stored document: bytes `buf[start, start + len)`. */
 export interface RawDoc {
   buf: Buffer;

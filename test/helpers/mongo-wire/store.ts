@@ -2,7 +2,7 @@
 // growing buffer, in insertion order: no per-document objects, so a million small
 // documents cost about their size in memory.
 import { ObjectId, serializeWithBufferAndIndex, type Document } from 'bson';
-import { findField, type Hit, type RawDoc } from './raw-bson.js';
+import { T, valueSize, type RawDoc } from './raw-bson.js';
 
 /** What a cursor reads: the documents present when it was opened. */
 export interface Snapshot {
@@ -11,8 +11,9 @@ export interface Snapshot {
   readonly end: number;
 }
 
-const ID = Buffer.from('_id');
 const MAX_DOC = 16 * 1024 * 1024;
+/** Type byte, `_id` and its NUL, 12 ObjectId bytes. */
+const ID_ELEMENT = 1 + 4 + 12;
 
 export class Collection {
   // Appends write past `used`; a cursor's snapshot never looks past its `end`, and
@@ -20,7 +21,6 @@ export class Collection {
   private buf = Buffer.allocUnsafe(64 * 1024);
   private used = 0;
   private offsets: number[] = [];
-  readonly createdAt = new Date();
 
   constructor(
     readonly db: string,
@@ -39,7 +39,7 @@ export class Collection {
     return { buf: this.buf, offsets: this.offsets, end: this.offsets.length };
   }
 
-  /** Appends one BSON document (already validated by whoever decoded it). */
+  /** Appends one BSON document as it is (framing checked by the wire layer, contents trusted). */
   appendRaw(src: Buffer, start: number, len: number): void {
     this.reserve(len);
     src.copy(this.buf, this.used, start, start + len);
@@ -47,12 +47,56 @@ export class Collection {
     this.used += len;
   }
 
-  /** Appends a JS document, giving it an ObjectId `_id` first when it has none. */
+  /**
+   * Appends a document that has an `_id`, moved to the front as mongod stores it
+   * (the driver appends a generated `_id` last). False when there is no `_id`.
+   */
+  appendWithId(src: Buffer, start: number, len: number): boolean {
+    const end = start + len - 1;
+    let p = start + 4;
+    while (p < end) {
+      const elemStart = p;
+      const type = src[p++]!;
+      const nameEnd = src.indexOf(0, p);
+      const isId = nameEnd - p === 3 && src[p] === 0x5f && src[p + 1] === 0x69 && src[p + 2] === 0x64;
+      p = nameEnd + 1 + valueSize(src, type, nameEnd + 1);
+      if (!isId) continue;
+      if (elemStart === start + 4) {
+        this.appendRaw(src, start, len);
+        return true;
+      }
+      this.reserve(len);
+      const out = this.buf;
+      let q = this.used;
+      q = out.writeInt32LE(len, q);
+      q += src.copy(out, q, elemStart, p); // _id first
+      q += src.copy(out, q, start + 4, elemStart); // then what preceded it
+      q += src.copy(out, q, p, end + 1); // then the rest and the closing NUL
+      this.offsets.push(this.used);
+      this.used = q;
+      return true;
+    }
+    return false;
+  }
+
+  /** Appends a JS document, giving it an ObjectId `_id` when it has none. */
   appendObject(doc: Document): void {
-    const full = doc._id === undefined ? { _id: new ObjectId(), ...doc } : doc;
     const scratch = scratchBuffer();
-    const last = serializeWithBufferAndIndex(full, scratch, { index: 0 });
-    this.appendRaw(scratch, 0, last + 1);
+    const len = serializeWithBufferAndIndex(doc, scratch, { index: 0 }) + 1;
+    if (this.appendWithId(scratch, 0, len)) return;
+    // No `_id`: write one in front of the serialised fields, as mongod would.
+    const total = len + ID_ELEMENT;
+    this.reserve(total);
+    const out = this.buf;
+    let q = this.used;
+    q = out.writeInt32LE(total, q);
+    out[q++] = T.objectId;
+    q += out.write('_id\0', q, 'latin1');
+    out.set(new ObjectId().id, q);
+    q += 12;
+    q += scratch.copy(out, q, 4, len);
+    this.offsets.push(this.used);
+    this.used = q;
   }
 
   /** Removes up to `limit` documents for which `remove` is true; returns how many went. */
@@ -90,11 +134,6 @@ function scratchBuffer(): Buffer {
   return scratch;
 }
 
-/** True when the raw document has a top-level `_id`. */
-export function hasId(buf: Buffer, start: number): boolean {
-  const hit: Hit = { type: 0, pos: 0 };
-  return findField(buf, start, ID, hit);
-}
 
 export class Store {
   readonly dbs = new Map<string, Map<string, Collection>>();

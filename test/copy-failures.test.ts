@@ -1,0 +1,111 @@
+/**
+ * Failure paths of `hyperfill copy`: each ends in a clear error that names where,
+ * exits non-zero without a stack trace, and leaves a state a rerun repairs.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startPostgres, type PostgresServer } from './helpers/postgres.js';
+import { runMain } from './helpers/run-main.js';
+
+let server: PostgresServer;
+const dir = mkdtempSync(join(tmpdir(), 'hyperfill-fail-'));
+
+before(async () => {
+  server = await startPostgres();
+});
+after(async () => {
+  await server?.stop();
+});
+
+/** Rows `i,"text"`, every 10th one holding a quoted newline, so lines and rows diverge. */
+function bigCsv(rows: number, badRow: number): { text: string; badLine: number } {
+  const lines: string[] = ['id,v'];
+  let line = 2;
+  let badLine = 0;
+  for (let i = 1; i <= rows; i++) {
+    if (i === badRow) {
+      badLine = line;
+      lines.push(`not-a-number,"bad"`);
+    } else lines.push(i % 10 === 0 ? `${i},"two\nlines"` : `${i},"v${i}"`);
+    line += i % 10 === 0 && i !== badRow ? 2 : 1;
+  }
+  return { text: `${lines.join('\n')}\n`, badLine };
+}
+
+test('a bad row deep in a large file: the error names its exact line, column and the committed rows', async () => {
+  await server.query('CREATE TABLE deep (id int, v text)');
+  const { text, badLine } = bigCsv(200_000, 154_321);
+  const file = join(dir, 'deep.csv');
+  writeFileSync(file, text);
+  const run = await runMain(['copy', '--connection', server.url(), '--table', 'deep', '--file', file, '--skip-header', '--batch-size', '5000', '--workers', '3']);
+  assert.equal(run.code, 1);
+  assert.equal(run.stdout, '');
+  assert.match(run.stderr, /^error E_BATCH_REJECTED: the target rejected line (\d+) of .*deep\.csv: invalid input syntax for type integer: "not-a-number"/);
+  assert.equal(Number(/rejected line (\d+)/.exec(run.stderr)?.[1]), badLine);
+  assert.match(run.stderr, new RegExp(`line=${badLine} row=154321 `));
+  assert.match(run.stderr, /column=id/);
+  assert.match(run.stderr, /the row reads: not-a-number,"bad"/);
+  assert.doesNotMatch(run.stderr, /\n\s+at .*\.js:\d+/, 'no stack trace');
+  const committedRows = Number(/already committed: (\d+) rows/.exec(run.stderr)?.[1]);
+  const count = await server.query('SELECT count(*)::int AS n FROM deep');
+  assert.equal(count.rows[0].n, committedRows, 'the message tells exactly how many rows are in the table');
+  assert.ok(committedRows < 200_000);
+});
+
+test('usage errors name the flag and exit 2', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--table', 't', '--batch-size', '0'], /`--batch-size` must be greater than zero/],
+    [['--table', 't', '--workers', 'x'], /`--workers` must be greater than zero/],
+    [['--table', 't', '--copy-options', 'HEADER true'], /must not contain HEADER.*\n.*--skip-header/],
+    [['--table', 't', '--split', ',,'], /`--split` must be one ASCII character/],
+    [['--table', 't', '--format', 'json'], /`--format` must be csv or text/],
+    [['--nope'], /Unknown option '--nope'/],
+    [[], /`--table` is required/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await runMain(['copy', '--connection', server.url(), ...args]);
+    assert.equal(run.code, 2, args.join(' '));
+    assert.match(run.stderr, message);
+  }
+});
+
+test('a missing table or column is named before any input is read', async () => {
+  await server.query('CREATE TABLE cols (id int, v text)');
+  let run = await runMain(['copy', '--connection', server.url(), '--table', 'no_such'], '1,a\n');
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /E_TABLE_MISSING: table public\.no_such does not exist in postgres@127\.0\.0\.1:\d+\/postgres/);
+  run = await runMain(['copy', '--connection', server.url(), '--table', 'cols', '--columns', 'id,nope'], '1,a\n');
+  assert.match(run.stderr, /E_COLUMN_MISSING: table public\.cols has no column "nope"/);
+});
+
+test('an unreachable target is a clear error that never shows the password', async () => {
+  const run = await runMain(['copy', '--connection', 'postgres://alice:s3cret-pw@127.0.0.1:1/db', '--table', 't', '--retry-timeout', '0s'], '1\n');
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /E_TARGET_UNREACHABLE: cannot connect to the target: .*ECONNREFUSED/);
+  assert.match(run.stderr, /target=alice@127\.0\.0\.1:1\/db/);
+  assert.doesNotMatch(run.stderr, /s3cret-pw/);
+});
+
+test('a missing input file and a damaged gzip are named', async () => {
+  await server.query('CREATE TABLE g (id int)');
+  let run = await runMain(['copy', '--connection', server.url(), '--table', 'g', '--file', join(dir, 'absent.csv')]);
+  assert.match(run.stderr, /E_INPUT_MISSING: cannot open input: ENOENT/);
+  const damaged = join(dir, 'damaged.gz');
+  writeFileSync(damaged, Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4, 5]));
+  run = await runMain(['copy', '--connection', server.url(), '--table', 'g', '--file', damaged]);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /E_GZIP_CORRUPT: the gzip stream is damaged/);
+  assert.match(run.stderr, /file=.*damaged\.gz/);
+});
+
+test('a text-format end-of-data marker cannot silently drop rows', async () => {
+  await server.query('CREATE TABLE marker (id int)');
+  const run = await runMain(['copy', '--connection', server.url(), '--table', 'marker', '--format', 'text', '--workers', '1'], '1\n2\n\\.\n3\n4\n');
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /E_ROW_COUNT_MISMATCH|E_BATCH_REJECTED/);
+  const count = await server.query('SELECT count(*)::int AS n FROM marker');
+  assert.equal(count.rows[0].n, 0, 'the short batch was rolled back');
+});

@@ -1,0 +1,38 @@
+// A MongoDB stand-in for tests: no mongod can be installed here, so this speaks
+// enough of the wire protocol for the official `mongodb` driver, keeps documents in
+// memory as BSON bytes, and evaluates filters and pipelines with mingo.
+// Commands: see mongo-wire/commands-admin.ts and mongo-wire/commands-data.ts.
+import type { Document } from 'bson';
+import { WireServer } from './mongo-wire/server.js';
+
+export interface MongoWireServer {
+  /** `mongodb://127.0.0.1:PORT/?directConnection=true` */
+  url: string;
+  port: number;
+  /** Stores documents directly (no wire round trip), for fast test setup. Adds `_id` when missing. */
+  insert(db: string, coll: string, docs: object[]): void;
+  /** Server cursors still open (not exhausted, not killed). */
+  openCursors(): number;
+  /** Closes the listener and every connection; data and cursors are discarded. */
+  stop(): Promise<void>;
+}
+
+export interface StartMongoWireServerOptions {
+  /** Port on 127.0.0.1; 0 (default) picks a free one. */
+  port?: number;
+}
+
+export async function startMongoWireServer(opts: StartMongoWireServerOptions = {}): Promise<MongoWireServer> {
+  const server = new WireServer();
+  const port = await server.listen(opts.port ?? 0);
+  return {
+    url: `mongodb://127.0.0.1:${port}/?directConnection=true`,
+    port,
+    insert(db, coll, docs) {
+      const c = server.state.store.ensure(db, coll);
+      for (const d of docs) c.appendObject(d as Document);
+    },
+    openCursors: () => server.state.cursors.size,
+    stop: () => server.close(),
+  };
+}

@@ -1,0 +1,16 @@
+/** Every source connector, by URL scheme. Adding one is one line here. */
+import type { Source, SourceFactory } from '../src/source.js';
+import { HyperfillError } from '../src/errors.js';
+
+export const SOURCES: SourceFactory[] = [
+];
+
+export async function openSource(url: string, options: { parallel: number }): Promise<Source> {
+  const factory = SOURCES.find((f) => f.accepts(url));
+  if (!factory) {
+    const scheme = /^([a-z0-9+.-]+):/i.exec(url)?.[1] ?? '(none)';
+    throw new HyperfillError('E_SOURCE_KIND', `no source connector handles "${scheme}:" URLs`, {},
+      `supported: ${SOURCES.map((f) => f.kind).join(', ')}`);
+  }
+  return factory.open(url, options);
+}

@@ -1,0 +1,86 @@
+/**
+ * What every backfill source provides. A connector lives in connectors/<name>/ and
+ * registers a SourceFactory in connectors/index.ts; backfill, verify, plan and schema
+ * see only this interface.
+ */
+import type { Readable } from 'node:stream';
+import type { TimeType } from './time-value.js';
+
+/** A half-open range [start, end) on a table's time axis (see time-value.ts). */
+export interface TimeRange {
+  start: bigint;
+  end: bigint;
+}
+
+export interface Window extends TimeRange {
+  /** 0-based position in the plan. */
+  index: number;
+}
+
+export interface SourceColumn {
+  name: string;
+  /** The PostgreSQL type the column maps to, as format_type prints it (e.g. "double precision"). */
+  pgType: string;
+  nullable: boolean;
+}
+
+export interface SourceTableInfo {
+  /** The source's own name for it, printable (e.g. "public.metrics", "db.events"). */
+  name: string;
+  columns: SourceColumn[];
+  timeColumn: string;
+  timeType: TimeType;
+}
+
+/** A window's rows as bytes in one of PostgreSQL's COPY formats. */
+export interface WindowStream {
+  format: 'binary' | 'text' | 'csv';
+  /** Extra COPY options the bytes need, e.g. "NULL '\\N'". */
+  copyOptions?: string;
+  stream: Readable;
+  /** Rows the source reports it sent, once the stream ended (when it knows). */
+  rowsSent?: () => number | undefined;
+}
+
+export interface ReadRequest {
+  table: SourceTableInfo;
+  window: TimeRange;
+  /** Source columns to read, in target column order. */
+  columns: string[];
+  /** Target column types, so a source can choose binary COPY when both sides agree. */
+  targetTypes: string[];
+}
+
+export interface Source {
+  /** "postgres", "clickhouse", ... */
+  readonly kind: string;
+  /** Columns and the time column of a table (timeColumn: given by the user, or discovered). */
+  describe(table: string, timeColumn?: string): Promise<SourceTableInfo>;
+  /** Tables matching a LIKE-style pattern (for --tables). */
+  listTables?(pattern: string): Promise<string[]>;
+  /** Natural window edges inside the range, e.g. TimescaleDB chunk boundaries; undefined when none. */
+  naturalBoundaries?(table: SourceTableInfo, range: TimeRange): Promise<bigint[] | undefined>;
+  /** Rows in the range, cheaply estimated (planner statistics); for choosing window sizes and ETAs. */
+  estimateRows(table: SourceTableInfo, range: TimeRange): Promise<number>;
+  /** Earliest and latest time present in the range, or undefined when it is empty. */
+  extent(table: SourceTableInfo, range: TimeRange): Promise<TimeRange | undefined>;
+  /** Exact row count in a window. */
+  count(table: SourceTableInfo, window: TimeRange): Promise<number>;
+  /**
+   * An order-independent digest of the rows in a window, comparable with the target's
+   * (see verify/). Optional: sources that cannot compute it say so.
+   */
+  checksum?(table: SourceTableInfo, window: TimeRange, columns: string[]): Promise<string>;
+  /** Pins one consistent snapshot for all later reads, where the source can. Returns a note for the user. */
+  pinSnapshot?(): Promise<string>;
+  /** Streams a window's rows, with backpressure. */
+  read(request: ReadRequest): Promise<WindowStream>;
+  close(): Promise<void>;
+}
+
+export interface SourceFactory {
+  kind: string;
+  /** True when this factory handles the URL (by scheme). */
+  accepts(url: string): boolean;
+  open(url: string, options: { parallel: number }): Promise<Source>;
+}

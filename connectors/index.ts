@@ -1,8 +1,10 @@
 /** Every source connector, by URL scheme. Adding one is one line here. */
 import type { Source, SourceFactory } from '../src/source.js';
 import { HyperfillError } from '../src/errors.js';
+import { postgresSource } from './postgres/index.js';
 
 export const SOURCES: SourceFactory[] = [
+  postgresSource,
 ];
 
 export async function openSource(url: string, options: { parallel: number }): Promise<Source> {

@@ -1,5 +1,6 @@
 /** The `hyperfill` command: dispatches to one file per command, prints errors without stacks. */
 import { describeError, HyperfillError } from '../errors.js';
+import { backfillCommand, restorePoliciesCommand } from './backfill.js';
 import { copyCommand } from './copy.js';
 import type { CommandIO } from './io.js';
 
@@ -7,6 +8,8 @@ type Command = (args: string[], io: CommandIO) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   copy: { run: copyCommand, summary: 'stream CSV from stdin or files into a table over parallel COPY' },
+  backfill: { run: backfillCommand, summary: 'copy every source row older than the completion point, resumable' },
+  'restore-policies': { run: restorePoliciesCommand, summary: 'restore the policy jobs a killed backfill left paused' },
 };
 
 const HELP = `hyperfill: backfill time-series data into TimescaleDB

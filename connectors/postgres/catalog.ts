@@ -1,0 +1,36 @@
+/** Table and column facts from a PostgreSQL (or TimescaleDB) catalog. */
+import type pg from 'pg';
+import { HyperfillError } from '../../src/errors.js';
+import { qualifiedName } from '../../src/sql.js';
+import type { SourceColumn } from '../../src/source.js';
+import { type TableName, displayName } from './table-name.js';
+
+export interface CatalogColumn extends SourceColumn {
+  /** Built-in types (oid < 16384) have the same binary COPY form on every server. */
+  builtin: boolean;
+  hasDefault: boolean;
+}
+
+export async function tableColumns(client: pg.Client, t: TableName, role: string): Promise<CatalogColumn[]> {
+  const r = await client.query(
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
+            a.atttypid < 16384 AS builtin, a.atthasdef AS has_default
+     FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+    [qualifiedName(t.schema, t.table)]);
+  if (r.rowCount === 0) {
+    throw new HyperfillError('E_TABLE_MISSING', `table ${displayName(t)} does not exist in the ${role}`, { table: displayName(t) },
+      `check the name (schema.table); list tables with \\dt in psql`);
+  }
+  return r.rows.map((row) => ({ name: row.name, pgType: row.type, nullable: row.nullable, builtin: row.builtin, hasDefault: row.has_default }));
+}
+
+/** Tables whose "schema.table" matches a LIKE pattern (a bare pattern matches in public). */
+export async function tablesLike(client: pg.Client, pattern: string): Promise<string[]> {
+  const [schema, table] = pattern.includes('.') ? pattern.split('.', 2) : ['public', pattern];
+  const r = await client.query(
+    `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p') AND n.nspname LIKE $1 AND c.relname LIKE $2
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'hyperfill') AND n.nspname NOT LIKE '\\_timescaledb%'
+     ORDER BY 1, 2`, [schema, table]);
+  return r.rows.map((row) => `${row.schema}.${row.name}`);
+}

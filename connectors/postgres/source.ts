@@ -1,0 +1,217 @@
+/**
+ * PostgreSQL and TimescaleDB as a backfill source. A window is read with
+ * `COPY (SELECT ... WHERE t >= a AND t < b) TO STDOUT`, binary when both sides have
+ * the same built-in types, text otherwise: the bytes go to the target undecoded.
+ * All reads share one exported snapshot while the pinning transaction stays open.
+ */
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { type ConnectionConfig, connect, connectionError, describeConnection } from '../../src/connection.js';
+import { HyperfillError } from '../../src/errors.js';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../../src/sql.js';
+import type { ReadRequest, Source, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
+import { chunksOverlapping, hypertableTimeDimension } from '../../src/target/timescale.js';
+import { type TimeType, formatTimeValue, timeTypeOf, timeValueFromDriver } from '../../src/time-value.js';
+import { type CatalogColumn, tableColumns, tablesLike } from './catalog.js';
+import { type TableName, displayName, parseTableName } from './table-name.js';
+
+interface PostgresTableInfo extends SourceTableInfo {
+  ref: TableName;
+  catalog: CatalogColumn[];
+}
+
+export class PostgresSource implements Source {
+  readonly kind = 'postgres';
+  private snapshotId: string | undefined;
+  private pin: pg.Client | undefined;
+  private idle: pg.Client[] = [];
+
+  private constructor(private readonly config: ConnectionConfig, private readonly control: pg.Client) {}
+
+  static async open(config: ConnectionConfig): Promise<PostgresSource> {
+    const control = await connect(config, 'source');
+    await control.query(`SET TIME ZONE 'UTC'`);
+    return new PostgresSource(config, control);
+  }
+
+  get description(): string {
+    return describeConnection(this.config);
+  }
+
+  /** The server's major version number (e.g. 15), for preflight checks. */
+  async serverMajor(): Promise<number> {
+    const r = await this.control.query('SHOW server_version_num');
+    return Math.floor(Number(r.rows[0].server_version_num) / 10000);
+  }
+
+  async timescaleVersion(): Promise<string | undefined> {
+    const r = await this.control.query(`SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'`);
+    return r.rows[0]?.extversion;
+  }
+
+  async describe(table: string, timeColumn?: string): Promise<PostgresTableInfo> {
+    const ref = parseTableName(table);
+    const catalog = await tableColumns(this.control, ref, 'source');
+    const dimension = await hypertableTimeDimension(this.control, ref);
+    const time = timeColumn ?? dimension?.column;
+    if (!time) {
+      throw new HyperfillError('E_TIME_COLUMN_REQUIRED', `source table ${displayName(ref)} is not a hypertable, so its time column is not known`,
+        { table: displayName(ref) }, `name it with --time-column (one of: ${catalog.map((c) => c.name).join(', ')})`);
+    }
+    const column = catalog.find((c) => c.name === time);
+    if (!column) {
+      throw new HyperfillError('E_COLUMN_MISSING', `source table ${displayName(ref)} has no column "${time}"`, { table: displayName(ref) },
+        `its columns are: ${catalog.map((c) => c.name).join(', ')}`);
+    }
+    const timeType = timeTypeOf(column.pgType);
+    if (!timeType) {
+      throw new HyperfillError('E_TIME_COLUMN_TYPE', `time column "${time}" of ${displayName(ref)} is ${column.pgType}`, { table: displayName(ref) },
+        'the time column must be timestamptz, timestamp, date, bigint, integer or smallint');
+    }
+    return { name: displayName(ref), ref, catalog, columns: catalog, timeColumn: time, timeType };
+  }
+
+  listTables(pattern: string): Promise<string[]> {
+    return tablesLike(this.control, pattern);
+  }
+
+  async naturalBoundaries(table: SourceTableInfo, range: TimeRange): Promise<bigint[] | undefined> {
+    const info = table as PostgresTableInfo;
+    if (!(await hypertableTimeDimension(this.control, info.ref))) return undefined;
+    const chunks = await chunksOverlapping(this.control, info.ref, info.timeType, range);
+    return chunks.flatMap((c) => [c.start, c.end]);
+  }
+
+  async estimateRows(table: SourceTableInfo, range: TimeRange): Promise<number> {
+    const r = await this.control.query(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${from(table)} WHERE ${between(table, range)}`);
+    return Number(r.rows[0]['QUERY PLAN'][0].Plan['Plan Rows']);
+  }
+
+  async extent(table: SourceTableInfo, range: TimeRange): Promise<TimeRange | undefined> {
+    const t = quoteIdent(table.timeColumn);
+    const r = await this.control.query(`SELECT min(${t}) AS lo, max(${t}) AS hi FROM ${from(table)} WHERE ${between(table, range)}`);
+    const row = r.rows[0];
+    if (row.lo === null) return undefined;
+    return { start: readTime(row.lo, table.timeType), end: readTime(row.hi, table.timeType) };
+  }
+
+  async count(table: SourceTableInfo, window: TimeRange): Promise<number> {
+    const r = await this.withReader((c) => c.query(`SELECT count(*) AS n FROM ${from(table)} WHERE ${between(table, window)}`));
+    return Number(r.rows[0].n);
+  }
+
+  async checksum(table: SourceTableInfo, window: TimeRange, columns: string[]): Promise<string> {
+    return this.withReader((c) => windowChecksum(c, from(table), between(table, window), columns));
+  }
+
+  async pinSnapshot(): Promise<string> {
+    try {
+      this.pin = await connect(this.config, 'source');
+      await this.pin.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const r = await this.pin.query('SELECT pg_export_snapshot() AS id');
+      this.snapshotId = r.rows[0].id;
+      return `all windows read source snapshot ${this.snapshotId}`;
+    } catch (err) {
+      await this.pin?.end().catch(() => undefined);
+      this.pin = undefined;
+      return `the source could not export a snapshot (${(err as Error).message}); each window reads its own snapshot`;
+    }
+  }
+
+  async read(request: ReadRequest): Promise<WindowStream> {
+    const table = request.table as PostgresTableInfo;
+    const binary = request.columns.every((name, i) => {
+      const col = table.catalog.find((c) => c.name === name);
+      return col?.builtin === true && col.pgType === request.targetTypes[i];
+    });
+    const format = binary ? 'binary' : 'text';
+    const client = await this.reader();
+    const select = `SELECT ${request.columns.map(quoteIdent).join(', ')} FROM ${from(table)} WHERE ${between(table, request.window)}`;
+    const stream = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT ${format})`));
+    let rows: number | undefined;
+    const release = (failed: boolean) => {
+      if (failed) {
+        client.end().catch(() => undefined);
+        return;
+      }
+      rows = (stream as unknown as { rowCount?: number }).rowCount;
+      client.query('COMMIT').then(() => this.idle.push(client), () => client.end().catch(() => undefined));
+    };
+    stream.once('end', () => release(false));
+    stream.once('error', () => release(true));
+    stream.once('close', () => { if (!stream.readableEnded) release(true); });
+    return { format, stream, rowsSent: () => rows };
+  }
+
+  async close(): Promise<void> {
+    const clients = [this.control, ...this.idle.splice(0), ...(this.pin ? [this.pin] : [])];
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  }
+
+  /** A connection inside a read-only transaction on the pinned snapshot. */
+  private async reader(): Promise<pg.Client> {
+    const client = this.idle.pop() ?? (await this.newClient());
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      if (this.snapshotId) await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(this.snapshotId)}`);
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async withReader<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = await this.reader();
+    try {
+      const result = await use(client);
+      await client.query('COMMIT');
+      this.idle.push(client);
+      return result;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async newClient(): Promise<pg.Client> {
+    const client = new pg.Client({ ...this.config, application_name: 'hyperfill' });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (err) {
+      // Retryable errors stay as they are so the window is retried; others get a clear message.
+      if ((err as { code?: string }).code?.startsWith('28') || (err as { code?: string }).code === '3D000') throw connectionError(err, this.config, 'source');
+      throw err;
+    }
+    await client.query(`SET TIME ZONE 'UTC'`);
+    return client;
+  }
+}
+
+const from = (table: SourceTableInfo) => qualifiedName((table as PostgresTableInfo).ref.schema, (table as PostgresTableInfo).ref.table);
+
+/** `t >= 'a' AND t < 'b'`: half-open, never BETWEEN. Literals are formatted by us, not typed by users. */
+export function between(table: Pick<SourceTableInfo, 'timeColumn' | 'timeType'>, range: TimeRange): string {
+  const t = quoteIdent(table.timeColumn);
+  const lit = (v: bigint) => `${quoteLiteral(formatTimeValue(v, table.timeType))}::${table.timeType}`;
+  return `${t} >= ${lit(range.start)} AND ${t} < ${lit(range.end)}`;
+}
+
+function readTime(value: unknown, type: TimeType): bigint {
+  return timeValueFromDriver(value, type);
+}
+
+/**
+ * Row count and an order-independent digest (a sum of 64-bit hashes of each row's
+ * text) of the rows matching `where`. Both sides run it with TimeZone UTC and the
+ * same float output, so equal rows give equal digests.
+ */
+export async function windowChecksum(client: pg.Client, table: string, where: string, columns: string[]): Promise<string> {
+  await client.query('SET LOCAL extra_float_digits = 1');
+  const row = `ROW(${columns.map(quoteIdent).join(', ')})::text`;
+  const r = await client.query(
+    `SELECT count(*) AS n, coalesce(sum(('x' || substr(md5(${row}), 1, 16))::bit(64)::bigint::numeric), 0) AS digest
+     FROM ${table} WHERE ${where}`);
+  return `${r.rows[0].n}:${r.rows[0].digest}`;
+}

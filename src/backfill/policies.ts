@@ -1,0 +1,35 @@
+/**
+ * Pausing and restoring the target's compression and retention jobs around a
+ * backfill. The state before pausing is written to the progress table first, so a
+ * restore after any failure (or `hyperfill restore-policies` after a SIGKILL) puts
+ * back exactly what was scheduled.
+ */
+import type pg from 'pg';
+import type { TableName } from '../../connectors/postgres/table-name.js';
+import { policyJobs, setJobScheduled } from '../target/jobs.js';
+import type { ProgressTable } from './progress-table.js';
+
+export async function pausePolicies(client: pg.Client, progress: ProgressTable, hypertables: TableName[]): Promise<number[]> {
+  const paused: number[] = [];
+  for (const table of hypertables) {
+    for (const job of await policyJobs(client, table)) {
+      await progress.recordJob(client, { jobId: job.jobId, procName: job.procName, hypertable: job.hypertable, wasScheduled: job.scheduled });
+      if (job.scheduled) await setJobScheduled(client, job.jobId, false);
+      paused.push(job.jobId);
+    }
+  }
+  return paused;
+}
+
+/** Restores every job this run (or, with `anyRun`, any run) paused and did not restore yet. */
+export async function restorePolicies(client: pg.Client, progress: ProgressTable, anyRun = false): Promise<Array<{ jobId: number; scheduled: boolean }>> {
+  const restored: Array<{ jobId: number; scheduled: boolean }> = [];
+  for (const job of await progress.unrestoredJobs(client, anyRun)) {
+    await setJobScheduled(client, job.jobId, job.wasScheduled).catch((err: { code?: string }) => {
+      if (err.code !== '42704') throw err; // the job was dropped meanwhile: nothing to restore
+    });
+    await progress.markRestored(client, job.jobId);
+    restored.push({ jobId: job.jobId, scheduled: job.wasScheduled });
+  }
+  return restored;
+}

@@ -1,0 +1,152 @@
+/**
+ * The plan and each window's state, kept in the target (schema `hyperfill` by
+ * default). A window is claimed with FOR UPDATE SKIP LOCKED inside the transaction
+ * that also deletes, copies and marks it done, so a window is done exactly when its
+ * rows are committed, and any number of processes can share one plan.
+ */
+import type pg from 'pg';
+import { HyperfillError } from '../errors.js';
+import { qualifiedName, quoteIdent } from '../sql.js';
+import type { TimeRange } from '../source.js';
+
+export interface PlannedWindow extends TimeRange {
+  table: string;
+  index: number;
+}
+
+export interface WindowResult {
+  rows: number;
+  deleted: number;
+  seconds: number;
+}
+
+export interface JobRecord {
+  jobId: number;
+  procName: string;
+  hypertable: string;
+  wasScheduled: boolean;
+}
+
+export class ProgressTable {
+  readonly runs: string;
+  readonly windows: string;
+  readonly jobs: string;
+
+  constructor(readonly schema: string, readonly runId: string) {
+    this.runs = qualifiedName(schema, 'backfill_run');
+    this.windows = qualifiedName(schema, 'backfill_window');
+    this.jobs = qualifiedName(schema, 'backfill_job');
+  }
+
+  async create(client: pg.Client): Promise<void> {
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.runs} (
+        run_id text PRIMARY KEY, settings jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), completed_at timestamptz)`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.windows} (
+        run_id text NOT NULL REFERENCES ${this.runs} ON DELETE CASCADE, table_name text NOT NULL, idx int NOT NULL,
+        start_value numeric NOT NULL, end_value numeric NOT NULL, state text NOT NULL DEFAULT 'pending',
+        rows bigint, deleted bigint, seconds float8, finished_at timestamptz, PRIMARY KEY (run_id, table_name, idx))`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.jobs} (
+        run_id text NOT NULL REFERENCES ${this.runs} ON DELETE CASCADE, job_id int NOT NULL, proc_name text NOT NULL,
+        hypertable text NOT NULL, was_scheduled boolean NOT NULL, restored boolean NOT NULL DEFAULT false, PRIMARY KEY (run_id, job_id))`);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') return this.create(client);
+      throw new HyperfillError('E_CONTROL_SCHEMA', `cannot create the progress tables in schema "${this.schema}" of the target: ${(err as Error).message}`, {},
+        'grant CREATE on the database to this user, or choose a schema with --control-schema', err);
+    }
+  }
+
+  /**
+   * Stores the plan unless this run already has one (then returns that one): a rerun and
+   * a second process see the same windows. Serialized by an advisory lock on the run id.
+   */
+  async ensurePlan(client: pg.Client, settings: object, plan: () => Promise<PlannedWindow[]>): Promise<{ windows: PlannedWindow[]; created: boolean }> {
+    await client.query('BEGIN');
+    try {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`hyperfill.backfill:${this.runId}`]);
+      const existing = await this.load(client);
+      if (existing.length > 0) {
+        await client.query('COMMIT');
+        return { windows: existing, created: false };
+      }
+      const windows = await plan();
+      await client.query(`INSERT INTO ${this.runs} (run_id, settings) VALUES ($1, $2) ON CONFLICT (run_id) DO UPDATE SET settings = EXCLUDED.settings`,
+        [this.runId, JSON.stringify(settings)]);
+      for (let i = 0; i < windows.length; i += 1000) {
+        const part = windows.slice(i, i + 1000);
+        await client.query(`INSERT INTO ${this.windows} (run_id, table_name, idx, start_value, end_value)
+          SELECT $1, t, i, s, e FROM unnest($2::text[], $3::int[], $4::numeric[], $5::numeric[]) AS u(t, i, s, e)`,
+        [this.runId, part.map((w) => w.table), part.map((w) => w.index), part.map((w) => w.start.toString()), part.map((w) => w.end.toString())]);
+      }
+      await client.query('COMMIT');
+      return { windows, created: true };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async load(client: pg.Client): Promise<PlannedWindow[]> {
+    const r = await client.query(`SELECT table_name, idx, start_value::text AS s, end_value::text AS e FROM ${this.windows} WHERE run_id = $1 ORDER BY table_name, idx`, [this.runId]);
+    return r.rows.map((row) => ({ table: row.table_name, index: row.idx, start: BigInt(row.s), end: BigInt(row.e) }));
+  }
+
+  async doneCount(client: pg.Client): Promise<{ done: number; total: number; rows: number }> {
+    const r = await client.query(`SELECT count(*) FILTER (WHERE state = 'done') AS done, count(*) AS total, coalesce(sum(rows), 0) AS rows FROM ${this.windows} WHERE run_id = $1`, [this.runId]);
+    return { done: Number(r.rows[0].done), total: Number(r.rows[0].total), rows: Number(r.rows[0].rows) };
+  }
+
+  /** Inside an open transaction: the next pending window nobody else holds, now locked by us. */
+  async claim(client: pg.Client): Promise<PlannedWindow | undefined> {
+    const r = await client.query(`SELECT table_name, idx, start_value::text AS s, end_value::text AS e FROM ${this.windows}
+      WHERE run_id = $1 AND state = 'pending' ORDER BY idx, table_name LIMIT 1 FOR UPDATE SKIP LOCKED`, [this.runId]);
+    const row = r.rows[0];
+    return row ? { table: row.table_name, index: row.idx, start: BigInt(row.s), end: BigInt(row.e) } : undefined;
+  }
+
+  /** Inside the window's transaction, before COMMIT. */
+  async markDone(client: pg.Client, w: PlannedWindow, result: WindowResult): Promise<void> {
+    await client.query(`UPDATE ${this.windows} SET state = 'done', rows = $4, deleted = $5, seconds = $6, finished_at = now()
+      WHERE run_id = $1 AND table_name = $2 AND idx = $3`, [this.runId, w.table, w.index, result.rows, result.deleted, result.seconds]);
+  }
+
+  /** Pending windows another process holds right now (locked rows we cannot claim). */
+  async busyElsewhere(client: pg.Client): Promise<number> {
+    await client.query('BEGIN');
+    try {
+      const all = await client.query(`SELECT count(*) AS n FROM ${this.windows} WHERE run_id = $1 AND state = 'pending'`, [this.runId]);
+      const free = await client.query(`SELECT count(*) AS n FROM (SELECT 1 FROM ${this.windows} WHERE run_id = $1 AND state = 'pending' FOR UPDATE SKIP LOCKED) f`, [this.runId]);
+      return Number(all.rows[0].n) - Number(free.rows[0].n);
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+    }
+  }
+
+  async markComplete(client: pg.Client): Promise<void> {
+    await client.query(`UPDATE ${this.runs} SET completed_at = now() WHERE run_id = $1 AND completed_at IS NULL`, [this.runId]);
+  }
+
+  /**
+   * Records a job's state before we pause it. A record that a run which died left
+   * unrestored wins: the job's current "paused" state is ours, not the user's.
+   */
+  async recordJob(client: pg.Client, job: JobRecord): Promise<void> {
+    const earlier = await client.query(`SELECT was_scheduled FROM ${this.jobs} WHERE job_id = $1 AND NOT restored LIMIT 1`, [job.jobId]);
+    const wasScheduled = earlier.rows[0]?.was_scheduled ?? job.wasScheduled;
+    await client.query(`INSERT INTO ${this.jobs} (run_id, job_id, proc_name, hypertable, was_scheduled) VALUES ($1, $2, $3, $4, $5)
+      ON CONFLICT (run_id, job_id) DO UPDATE SET restored = false, was_scheduled = EXCLUDED.was_scheduled WHERE ${this.jobs}.restored`,
+    [this.runId, job.jobId, job.procName, job.hypertable, wasScheduled]);
+  }
+
+  async unrestoredJobs(client: pg.Client, anyRun = false): Promise<Array<JobRecord & { runId: string }>> {
+    const r = await client.query(`SELECT run_id, job_id, proc_name, hypertable, was_scheduled FROM ${this.jobs}
+      WHERE NOT restored AND (run_id = $1 OR $2) ORDER BY job_id`, [this.runId, anyRun]);
+    return r.rows.map((row) => ({ runId: row.run_id, jobId: row.job_id, procName: row.proc_name, hypertable: row.hypertable, wasScheduled: row.was_scheduled }));
+  }
+
+  /** Every record of the job is settled once its state is back. */
+  async markRestored(client: pg.Client, jobId: number): Promise<void> {
+    await client.query(`UPDATE ${this.jobs} SET restored = true WHERE job_id = $1`, [jobId]);
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * One parallel slot of a backfill: a target connection that repeatedly claims a
+ * pending window and, in one transaction, deletes what dual-write put there, streams
+ * the source's rows in with COPY, and marks the window done. A lost connection rolls
+ * the window back and it is tried again; any other error stops the run.
+ */
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { TableName } from '../../connectors/postgres/table-name.js';
+import type { ConnectionConfig } from '../connection.js';
+import { HyperfillError } from '../errors.js';
+import { isRetryable } from '../pg-errors.js';
+import { type RetryPolicy, withRetry } from '../retry.js';
+import type { Source, SourceTableInfo } from '../source.js';
+import { columnList, qualifiedName, quoteIdent } from '../sql.js';
+import { chunksOverlapping } from '../target/timescale.js';
+import { type TimeType, formatTimeValue } from '../time-value.js';
+import type { PlannedWindow, ProgressTable, WindowResult } from './progress-table.js';
+
+export interface BackfillTable {
+  /** The key in the progress table: the target's "schema.table". */
+  key: string;
+  source: SourceTableInfo;
+  target: TableName;
+  columns: string[];
+  targetTypes: string[];
+  timeColumn: string;
+  timeType: TimeType;
+  /** Decompress overlapping compressed chunks first (TimescaleDB before 2.11 cannot write into them). */
+  decompress: boolean;
+}
+
+export class WindowFailure extends Error {
+  constructor(readonly window: PlannedWindow, readonly error: unknown) {
+    super(error instanceof Error ? error.message : String(error));
+  }
+}
+
+export interface CopierSettings {
+  target: ConnectionConfig;
+  source: Source;
+  progress: ProgressTable;
+  tables: Map<string, BackfillTable>;
+  retry: RetryPolicy;
+  onDone: (w: PlannedWindow, result: WindowResult) => void;
+  onRetry: (w: PlannedWindow, err: unknown, delayMs: number) => void;
+  /** Chunks decompressed along the way, to compress again at the end. */
+  decompressed: Set<string>;
+}
+
+export class WindowCopier {
+  private client: pg.Client | undefined;
+  private current: NodeJS.ReadableStream | undefined;
+  private stopping = false;
+
+  constructor(private readonly s: CopierSettings) {}
+
+  /** Copies windows until none is pending, `stop()` is called, or one fails. */
+  async run(): Promise<void> {
+    while (!this.stopping) {
+      let claimed: PlannedWindow | undefined;
+      let found = true;
+      try {
+        await withRetry(async () => {
+          const client = await this.connect();
+          found = await this.copyNext(client, (w) => { claimed = w; });
+        }, this.s.retry, (err, _attempt, delay) => {
+          this.drop();
+          if (claimed) this.s.onRetry(claimed, err, delay);
+        });
+      } catch (err) {
+        this.drop();
+        if (this.stopping && !claimed) return;
+        if (claimed) throw new WindowFailure(claimed, err);
+        throw err;
+      }
+      if (!found) break;
+    }
+    await this.close();
+  }
+
+  /** Abandons the window in flight (it rolls back) and claims no more. */
+  stop(reason: Error): void {
+    this.stopping = true;
+    const stream = this.current as unknown as { destroy?: (e: Error) => void } | undefined;
+    stream?.destroy?.(reason);
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private async copyNext(client: pg.Client, onClaim: (w: PlannedWindow) => void): Promise<boolean> {
+    const started = performance.now();
+    await client.query('BEGIN');
+    try {
+      const window = await this.s.progress.claim(client);
+      if (!window) {
+        await client.query('COMMIT');
+        return false;
+      }
+      onClaim(window);
+      const table = this.s.tables.get(window.table);
+      if (!table) throw new HyperfillError('E_PLAN_MISMATCH', `the stored plan names table ${window.table}, which this run does not include`, { table: window.table },
+        'run with the same --table list as the run that made the plan, or use another --run-id');
+      if (table.decompress) await this.decompressOverlapping(client, table, window);
+      const where = `${quoteIdent(table.timeColumn)} >= $1::${table.timeType} AND ${quoteIdent(table.timeColumn)} < $2::${table.timeType}`;
+      const bounds = [formatTimeValue(window.start, table.timeType), formatTimeValue(window.end, table.timeType)];
+      const deleted = await client.query(`DELETE FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${where}`, bounds);
+      const rows = await this.copyWindow(client, table, window);
+      const result = { rows, deleted: deleted.rowCount ?? 0, seconds: (performance.now() - started) / 1000 };
+      await this.s.progress.markDone(client, window, result);
+      await client.query('COMMIT');
+      this.s.onDone(window, result);
+      return true;
+    } catch (err) {
+      if (!isRetryable(err)) await client.query('ROLLBACK').catch(() => this.drop());
+      throw err;
+    }
+  }
+
+  private async copyWindow(client: pg.Client, table: BackfillTable, window: PlannedWindow): Promise<number> {
+    const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes });
+    const options = [`FORMAT ${read.format}`, read.copyOptions].filter(Boolean).join(', ');
+    const sink = client.query(copyFrom(`COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(table.columns)} FROM STDIN WITH (${options})`));
+    this.current = read.stream;
+    try {
+      await pipeline(read.stream, sink);
+    } finally {
+      this.current = undefined;
+    }
+    const sent = read.rowsSent?.();
+    if (sent !== undefined && sent !== sink.rowCount) {
+      throw new HyperfillError('E_ROW_COUNT_MISMATCH', `the source sent ${sent} rows but the target's COPY took ${sink.rowCount}`, { table: table.key });
+    }
+    return sink.rowCount;
+  }
+
+  private async decompressOverlapping(client: pg.Client, table: BackfillTable, window: PlannedWindow): Promise<void> {
+    for (const chunk of await chunksOverlapping(client, table.target, table.timeType, window)) {
+      if (!chunk.compressed) continue;
+      const name = qualifiedName(chunk.schema, chunk.name);
+      await client.query('SELECT decompress_chunk($1::regclass, if_compressed => true)', [name]);
+      this.s.decompressed.add(name);
+    }
+  }
+
+  private async connect(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const client = new pg.Client({ ...this.s.target, application_name: 'hyperfill' });
+    client.on('error', () => undefined);
+    await client.connect();
+    await client.query(`SET TIME ZONE 'UTC'`);
+    this.client = client;
+    return client;
+  }
+
+  private drop(): void {
+    const client = this.client;
+    this.client = undefined;
+    client?.end().catch(() => undefined);
+  }
+}

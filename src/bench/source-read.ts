@@ -1,0 +1,198 @@
+/**
+ * `hyperfill bench --source`: how fast a PostgreSQL (or TimescaleDB) source can be read,
+ * with no target involved. Each reader has its own connection and streams one time
+ * window with `COPY (SELECT * FROM t WHERE time >= a AND time < b) TO STDOUT`; the bytes
+ * are counted (rows are the newlines: text format escapes newlines inside values) and
+ * discarded. Only reads: nothing is created or written in the source.
+ *
+ * The range read per cell is chosen to hold about `--rows` rows (from the planner's
+ * estimate) starting at the table's earliest time, and split into N equal windows for
+ * N readers, the way a backfill reads. This is the PostgreSQL read path written directly;
+ * once connectors/postgres provides a Source, this can read through `Source.read`.
+ */
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { type ConnectionConfig, connect } from '../connection.js';
+import { HyperfillError } from '../errors.js';
+import { serverMessage } from '../pg-errors.js';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../sql.js';
+import { formatTimeValue, isIntegerTime, parseTimeValue, type TimeType, timeTypeOf } from '../time-value.js';
+import { interrupted } from './sweep.js';
+
+export interface SourceTable {
+  schema: string;
+  table: string;
+  /** Printable: schema.table */
+  name: string;
+  timeColumn: string | undefined;
+  timeType: TimeType | undefined;
+  /** Planner estimate (or exact count when there are no statistics). */
+  estimatedRows: number;
+  /** The [start, end) range each cell reads; undefined reads the table without a time filter. */
+  range: { start: bigint; end: bigint } | undefined;
+}
+
+export interface SourceCellResult {
+  readers: number;
+  rows: number;
+  bytes: number;
+  seconds: number;
+  rowsPerSecond: number;
+  mbPerSecond: number;
+  clientCpuSeconds: number;
+  clientCpuPercent: number;
+}
+
+/** Finds the table and its time column, and picks the range a cell reads. */
+export async function describeSourceTable(client: pg.Client, tableName: string, timeColumn: string | undefined,
+  rowsPerCell: number, needWindows: boolean): Promise<SourceTable> {
+  const [schema, table] = splitName(tableName);
+  const found = await client.query<{ oid: number }>(
+    `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`, [schema, table]);
+  const oid = found.rows[0]?.oid;
+  if (oid === undefined) {
+    throw new HyperfillError('E_SOURCE_TABLE', `the source has no table ${schema}.${table}`, { table: `${schema}.${table}` },
+      'give --table [schema.]name of a table the source user can read');
+  }
+  const cols = await client.query<{ name: string; type: string }>(
+    `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute
+      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [oid]);
+  let column = timeColumn;
+  if (column === undefined) {
+    const timeColumns = cols.rows.filter((c) => ['timestamptz', 'timestamp', 'date'].includes(timeTypeOf(c.type) ?? ''));
+    if (timeColumns.length === 1) column = timeColumns[0]?.name;
+    else if (needWindows) {
+      throw new HyperfillError('E_USAGE', `cannot tell the time column of ${schema}.${table}: ${timeColumns.length === 0 ? 'it has no timestamp or date column' : `it has ${timeColumns.length} (${timeColumns.map((c) => c.name).join(', ')})`}`,
+        { table: `${schema}.${table}` }, 'give --time-column NAME (parallel readers split the table into time windows)');
+    }
+  }
+  const timeType = column === undefined ? undefined : timeTypeOf(cols.rows.find((c) => c.name === column)?.type ?? '');
+  if (column !== undefined && timeType === undefined) {
+    const exists = cols.rows.some((c) => c.name === column);
+    throw new HyperfillError('E_USAGE', exists ? `column "${column}" of ${schema}.${table} is not a time column (timestamp, date or integer)` : `${schema}.${table} has no column "${column}"`,
+      { table: `${schema}.${table}` }, 'give --time-column NAME of a timestamptz, timestamp, date or integer column');
+  }
+  const estimatedRows = await estimateRows(client, oid, schema, table);
+  const source: SourceTable = { schema, table, name: `${schema}.${table}`, timeColumn: column, timeType, estimatedRows, range: undefined };
+  if (column !== undefined && timeType !== undefined) {
+    const c = quoteIdent(column);
+    const extent = await client.query<{ lo: string | null; hi: string | null }>(`SELECT min(${c})::text AS lo, max(${c})::text AS hi FROM ${qualifiedName(schema, table)}`);
+    const lo = extent.rows[0]?.lo;
+    const hi = extent.rows[0]?.hi;
+    if (lo && hi) {
+      const start = readTime(lo, timeType);
+      const end = readTime(hi, timeType) + 1n;
+      const fraction = estimatedRows > rowsPerCell ? rowsPerCell / estimatedRows : 1;
+      const span = end - start;
+      const cut = fraction >= 1 ? end : start + BigInt(Math.max(1, Math.ceil(Number(span) * fraction)));
+      source.range = { start, end: cut < end ? cut : end };
+    }
+  }
+  return source;
+}
+
+/** One cell: N readers on N windows of the range, each on its own connection. */
+export async function readCell(config: ConnectionConfig, source: SourceTable, readers: number, options: {
+  rowsPerCell: number; durationMs: number; signal?: AbortSignal | undefined; onProgress?: (rows: number, bytes: number) => void;
+}): Promise<SourceCellResult> {
+  const statements = readStatements(source, readers, options.rowsPerCell);
+  const clients: pg.Client[] = [];
+  try {
+    for (let i = 0; i < statements.length; i++) {
+      const client = await connect(config, 'source');
+      clients.push(client);
+      await client.query("SET TIME ZONE 'UTC'");
+    }
+    let rows = 0;
+    let bytes = 0;
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+      for (const client of clients) client.end().catch(() => undefined);
+    };
+    const timer = options.durationMs > 0 ? setTimeout(stop, options.durationMs) : undefined;
+    options.signal?.addEventListener('abort', stop, { once: true });
+    const cpuBefore = process.cpuUsage();
+    const started = performance.now();
+    try {
+      await Promise.all(statements.map((sql, i) => new Promise<void>((resolve, reject) => {
+        const stream = (clients[i] as pg.Client).query(copyTo(sql));
+        stream.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) rows++;
+          options.onProgress?.(rows, bytes);
+        });
+        stream.on('end', () => resolve());
+        stream.on('error', (err) => (stopped ? resolve() : reject(err)));
+      })));
+    } catch (err) {
+      throw new HyperfillError('E_SOURCE_READ', `reading ${source.name} failed: ${serverMessage(err)}`, { table: source.name, readers }, undefined, err);
+    } finally {
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', stop);
+    }
+    if (options.signal?.aborted) throw interrupted();
+    const seconds = Math.max((performance.now() - started) / 1000, 1e-6);
+    const cpu = process.cpuUsage(cpuBefore);
+    const clientCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    return {
+      readers, rows, bytes, seconds, rowsPerSecond: rows / seconds, mbPerSecond: bytes / 1e6 / seconds,
+      clientCpuSeconds, clientCpuPercent: (clientCpuSeconds / seconds) * 100,
+    };
+  } finally {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  }
+}
+
+/** The COPY statements of a cell: one per window, or one LIMITed read without a time column. */
+export function readStatements(source: SourceTable, readers: number, rowsPerCell: number): string[] {
+  const from = qualifiedName(source.schema, source.table);
+  if (!source.range || source.timeColumn === undefined || source.timeType === undefined) {
+    const limit = Number.isFinite(rowsPerCell) ? ` LIMIT ${Math.floor(rowsPerCell)}` : '';
+    return [`COPY (SELECT * FROM ${from}${limit}) TO STDOUT`];
+  }
+  const { start, end } = source.range;
+  const n = BigInt(Math.max(1, Math.min(readers, Number(end - start))));
+  const c = quoteIdent(source.timeColumn);
+  const type = source.timeType;
+  const literal = (v: bigint) => `${quoteLiteral(formatTimeValue(v, type))}::${type}`;
+  const statements: string[] = [];
+  for (let i = 0n; i < n; i++) {
+    const a = start + ((end - start) * i) / n;
+    const b = start + ((end - start) * (i + 1n)) / n;
+    statements.push(`COPY (SELECT * FROM ${from} WHERE ${c} >= ${literal(a)} AND ${c} < ${literal(b)}) TO STDOUT`);
+  }
+  return statements;
+}
+
+async function estimateRows(client: pg.Client, oid: number, schema: string, table: string): Promise<number> {
+  const hypertable = await client.query<{ n: string }>(
+    `SELECT approximate_row_count(${quoteLiteral(qualifiedName(schema, table))}::regclass)::text AS n
+      WHERE EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
+        AND EXISTS (SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = $1 AND hypertable_name = $2)`,
+    [schema, table]).catch(() => undefined);
+  const fromTimescale = Number(hypertable?.rows[0]?.n ?? 0);
+  if (fromTimescale > 0) return fromTimescale;
+  const stats = await client.query<{ n: number }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = $1', [oid]);
+  const reltuples = Number(stats.rows[0]?.n ?? -1);
+  if (reltuples > 0) return reltuples;
+  // Never analyzed: count once (the table is probably small).
+  const counted = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${qualifiedName(schema, table)}`);
+  return Number(counted.rows[0]?.n ?? 0);
+}
+
+/** min/max as text (the session is UTC) to a time value. */
+function readTime(text: string, type: TimeType): bigint {
+  if (isIntegerTime(type)) return BigInt(text);
+  const iso = text.replace(' ', 'T').replace(/\+00$/, 'Z');
+  return parseTimeValue(iso, type, 'the source time');
+}
+
+/** "schema.table" or "table" (public); a name with a dot inside it can be written "a.b"."c". */
+function splitName(name: string): [string, string] {
+  const quoted = /^"((?:[^"]|"")+)"\.(?:"((?:[^"]|"")+)"|([^".]+))$/.exec(name);
+  if (quoted) return [quoted[1]?.replace(/""/g, '"') ?? '', (quoted[2]?.replace(/""/g, '"') ?? quoted[3]) ?? ''];
+  const dot = name.indexOf('.');
+  return dot === -1 ? ['public', name] : [name.slice(0, dot), name.slice(dot + 1)];
+}

@@ -1,0 +1,118 @@
+/** `hyperfill backfill` and `hyperfill restore-policies`. */
+import { ProgressTable } from '../backfill/progress-table.js';
+import { restorePolicies } from '../backfill/policies.js';
+import { parseTableSpec } from '../backfill/resolve-tables.js';
+import { type BackfillResult, runBackfill } from '../backfill/run-backfill.js';
+import { connect, parseConnection } from '../connection.js';
+import { formatCount, formatTable } from '../progress.js';
+import { DEFAULT_RETRY } from '../retry.js';
+import { durationFlag, intFlag, parseFlags, usage } from './flags.js';
+import type { CommandIO } from './io.js';
+
+export const BACKFILL_HELP = `Usage: hyperfill backfill --source URL --target URL --until T [--from S] --table SRC[:DST] ...
+
+Copies every source row with from <= time < until into the target, window by window,
+in parallel, exactly once. Each window is one target transaction: delete what
+dual-write put there, COPY the source rows in, mark the window done. Rerun the same
+command after any failure: finished windows are kept.
+
+  --source URL            postgres://... (also TimescaleDB), or another connector's URL
+  --target URL            the TimescaleDB target (default: DATABASE_URL, PG* variables)
+  --table SRC[:DST]       a table to backfill, repeatable (DST defaults to SRC)
+  --tables PATTERN        all source tables matching a LIKE pattern, e.g. "public.metrics_%"
+  --time-column NAME      the time column (found on its own for hypertables)
+  --until T               the completion point: ISO time for timestamp/date columns, an integer for integer ones
+  --from S                start of the range (default: the earliest source row)
+  --window SIZE           window size, e.g. 6h, 1d (default: the source's chunks, else ~500k rows each)
+  --parallel N            windows copied at once (default 2)
+  --run-id ID             name of the plan in the target (default: derived from the arguments)
+  --control-schema S      schema of the progress tables in the target (default hyperfill)
+  --no-refresh-caggs      do not refresh continuous aggregates at the end
+  --allow-plain-target    allow a target without TimescaleDB
+  --retry-timeout D       keep retrying lost connections this long (default 60s)
+  --reporting-period D    progress line every D when stderr is not a terminal
+  --json                  print a JSON summary
+  -h, --help`;
+
+const SPEC = {
+  source: { type: 'string' },
+  target: { type: 'string' },
+  table: { type: 'string', multiple: true },
+  tables: { type: 'string' },
+  'time-column': { type: 'string' },
+  until: { type: 'string' },
+  from: { type: 'string' },
+  window: { type: 'string' },
+  parallel: { type: 'string' },
+  'run-id': { type: 'string' },
+  'control-schema': { type: 'string' },
+  'no-refresh-caggs': { type: 'boolean' },
+  'allow-plain-target': { type: 'boolean' },
+  'retry-timeout': { type: 'string' },
+  'reporting-period': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function backfillCommand(args: string[], io: CommandIO): Promise<number> {
+  const { values: v } = parseFlags(args, SPEC, 'backfill');
+  if (v.help) {
+    io.stdout.write(`${BACKFILL_HELP}\n`);
+    return 0;
+  }
+  if (!v.source) throw usage('`--source` is required', 'backfill');
+  if (!v.until) throw usage('`--until` (the completion point) is required', 'backfill');
+  if (!v.table && !v.tables) throw usage('name the tables with `--table SRC[:DST]` or `--tables PATTERN`', 'backfill');
+  const result = await runBackfill({
+    source: v.source,
+    target: parseConnection(v.target),
+    tables: (v.table ?? []).map(parseTableSpec),
+    tablePattern: v.tables,
+    timeColumn: v['time-column'],
+    until: v.until,
+    from: v.from,
+    window: v.window,
+    parallel: intFlag(v.parallel, 'parallel', 2, 'backfill'),
+    runId: v['run-id'],
+    controlSchema: v['control-schema'] ?? 'hyperfill',
+    refreshCaggs: !v['no-refresh-caggs'],
+    allowPlainTarget: v['allow-plain-target'] ?? false,
+    retry: { ...DEFAULT_RETRY, timeoutMs: durationFlag(v['retry-timeout'], 'retry-timeout', DEFAULT_RETRY.timeoutMs, 'backfill') },
+    reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'backfill'),
+  }, io);
+  io.stdout.write(v.json ? `${JSON.stringify(result)}\n` : `${formatBackfillSummary(result)}\n`);
+  return 0;
+}
+
+export function formatBackfillSummary(r: BackfillResult): string {
+  const table = formatTable(['table', 'windows', 'rows', 'replaced', 'seconds', 'rows/s'],
+    r.tables.map((t) => [t.table, t.windows, t.rows, t.replaced, t.seconds.toFixed(2), formatCount(t.seconds > 0 ? t.rows / t.seconds : 0)]));
+  const state = r.windowsDone === r.windowsTotal ? 'complete' : `${r.windowsDone}/${r.windowsTotal} windows done (another process is still copying)`;
+  return `${table}\nbackfill ${state}: ${r.rows} rows in ${r.seconds.toFixed(2)} s (${formatCount(r.rows / Math.max(r.seconds, 1e-9))} rows/s), run ${r.runId}`;
+}
+
+export const RESTORE_HELP = `Usage: hyperfill restore-policies [--target URL] [--run-id ID] [--control-schema S]
+
+Puts back the compression and retention jobs a backfill paused, exactly as they were,
+e.g. after the backfill process was killed. Without --run-id, restores for every run.`;
+
+export async function restorePoliciesCommand(args: string[], io: CommandIO): Promise<number> {
+  const { values: v } = parseFlags(args, {
+    target: { type: 'string' }, 'run-id': { type: 'string' }, 'control-schema': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  } as const, 'restore-policies');
+  if (v.help) {
+    io.stdout.write(`${RESTORE_HELP}\n`);
+    return 0;
+  }
+  const client = await connect(parseConnection(v.target));
+  try {
+    const progress = new ProgressTable(v['control-schema'] ?? 'hyperfill', v['run-id'] ?? '');
+    await progress.create(client);
+    const restored = await restorePolicies(client, progress, v['run-id'] === undefined);
+    io.stdout.write(restored.length === 0 ? 'no paused policy jobs to restore\n'
+      : `${restored.map((j) => `job ${j.jobId}: scheduled=${j.scheduled}`).join('\n')}\n`);
+    return 0;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

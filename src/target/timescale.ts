@@ -1,0 +1,68 @@
+/**
+ * The TimescaleDB control plane, read side: is the extension there, which tables are
+ * hypertables, their time dimension and their chunks. Works on plain PostgreSQL too
+ * (everything answers "not a hypertable").
+ */
+import type pg from 'pg';
+import type { TableName } from '../../connectors/postgres/table-name.js';
+import type { TimeRange } from '../source.js';
+import { type TimeType, formatTimeValue, isIntegerTime, timeValueFromDriver } from '../time-value.js';
+
+export async function timescaleVersion(client: pg.Client): Promise<string | undefined> {
+  const r = await client.query(`SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'`);
+  return r.rows[0]?.extversion;
+}
+
+/** 2.11.0-dev → [2, 11, 0]; for comparisons. */
+export function versionParts(version: string): number[] {
+  return version.split(/[.-]/).slice(0, 3).map((p) => Number.parseInt(p, 10) || 0);
+}
+
+export function versionAtLeast(version: string, minimum: string): boolean {
+  const a = versionParts(version);
+  const b = versionParts(minimum);
+  for (let i = 0; i < 3; i++) {
+    if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  }
+  return true;
+}
+
+export interface HypertableDimension {
+  column: string;
+  columnType: string;
+}
+
+export async function hypertableTimeDimension(client: pg.Client, t: TableName): Promise<HypertableDimension | undefined> {
+  if (!(await timescaleVersion(client))) return undefined;
+  const r = await client.query(
+    `SELECT column_name, column_type::text AS column_type FROM timescaledb_information.dimensions
+     WHERE hypertable_schema = $1 AND hypertable_name = $2 ORDER BY dimension_number LIMIT 1`, [t.schema, t.table]);
+  const row = r.rows[0];
+  return row ? { column: row.column_name, columnType: row.column_type } : undefined;
+}
+
+export interface ChunkInfo {
+  schema: string;
+  name: string;
+  start: bigint;
+  end: bigint;
+  compressed: boolean;
+}
+
+/** Chunks of a hypertable that overlap `range`, in time order. */
+export async function chunksOverlapping(client: pg.Client, t: TableName, timeType: TimeType, range: TimeRange): Promise<ChunkInfo[]> {
+  const integer = isIntegerTime(timeType);
+  const r = await client.query(
+    `SELECT chunk_schema, chunk_name, is_compressed,
+            ${integer ? 'range_start_integer AS lo, range_end_integer AS hi' : 'range_start AS lo, range_end AS hi'}
+     FROM timescaledb_information.chunks WHERE hypertable_schema = $1 AND hypertable_name = $2 ORDER BY 4`, [t.schema, t.table]);
+  const chunks: ChunkInfo[] = r.rows.map((row) => ({
+    schema: row.chunk_schema, name: row.chunk_name, compressed: row.is_compressed === true,
+    start: timeValueFromDriver(row.lo, integer ? timeType : 'timestamptz'),
+    end: timeValueFromDriver(row.hi, integer ? timeType : 'timestamptz'),
+  }));
+  return chunks.filter((c) => c.end > range.start && c.start < range.end).sort((a, b) => (a.start < b.start ? -1 : 1));
+}
+
+/** A bound parameter's text for a time value, cast in SQL to the column type. */
+export const timeParam = formatTimeValue;

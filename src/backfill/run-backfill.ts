@@ -36,6 +36,8 @@ export interface BackfillOptions {
   controlSchema: string;
   refreshCaggs: boolean;
   allowPlainTarget: boolean;
+  /** Pin one source snapshot for the whole run (holds back the source's vacuum meanwhile). */
+  snapshot: boolean;
   retry: RetryPolicy;
   reportingPeriodMs: number;
 }
@@ -80,7 +82,7 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     const from = options.from === undefined ? undefined : parseTimeValue(options.from, timeType, '--from');
     if (from !== undefined && from >= until) throw new HyperfillError('E_USAGE', '`--from` must be before `--until`');
 
-    const runId = options.runId ?? defaultRunId(source, options, tables, from, until);
+    const runId = options.runId ?? defaultRunId(source.kind, options.source, tables, from, until, options.window);
     const progress = new ProgressTable(options.controlSchema, runId);
     await progress.create(control);
     const { windows, created } = await progress.ensurePlan(control, { source: describeSource(options.source), tables: tables.map((t) => t.key), until: options.until, from: options.from },
@@ -91,7 +93,8 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     for (const t of tables) if (await hypertableTimeDimension(control, t.target)) hypertables.push(t.target);
     const paused = await pausePolicies(control, progress, hypertables);
     if (paused.length > 0) notes.push(`paused policy jobs ${paused.join(', ')} until the backfill ends`);
-    if (source.pinSnapshot) notes.push(await source.pinSnapshot());
+    if (options.snapshot && source.pinSnapshot) notes.push(await source.pinSnapshot());
+    else if (!options.snapshot) notes.push('--no-snapshot: each window reads its own source snapshot');
     for (const note of notes) io.stderr.write(`backfill: ${note}\n`);
 
     const done = await copyAllWindows(source, progress, tables, windows, options, io).catch(async (err) => {
@@ -157,7 +160,8 @@ async function copyAllWindows(source: Source, progress: ProgressTable, tables: B
   }
 }
 
-async function planWindows(source: Source, tables: BackfillTable[], from: bigint | undefined, until: bigint, options: BackfillOptions): Promise<PlannedWindow[]> {
+export async function planWindows(source: Source, tables: BackfillTable[], from: bigint | undefined, until: bigint,
+  options: Pick<BackfillOptions, 'window' | 'parallel'>): Promise<PlannedWindow[]> {
   const planned: PlannedWindow[] = [];
   for (const table of tables) {
     const wide: TimeRange = { start: from ?? minTime(table.timeType), end: until };
@@ -178,7 +182,7 @@ async function planWindows(source: Source, tables: BackfillTable[], from: bigint
   return planned;
 }
 
-function parseUntil(text: string, type: TimeType): bigint {
+export function parseUntil(text: string, type: TimeType): bigint {
   const until = parseTimeValue(text, type, '--until');
   const now = nowTimeValue(type);
   if (now !== undefined && until > now) {
@@ -188,9 +192,9 @@ function parseUntil(text: string, type: TimeType): bigint {
   return until;
 }
 
-/** The same arguments give the same run id: a rerun resumes, a second process joins. */
-function defaultRunId(source: Source, options: BackfillOptions, tables: BackfillTable[], from: bigint | undefined, until: bigint): string {
-  const key = JSON.stringify([source.kind, describeSource(options.source), tables.map((t) => `${t.source.name}>${t.key}`), String(from), String(until), options.window]);
+/** The same arguments give the same run id: a rerun resumes, a second process joins, verify finds the plan. */
+export function defaultRunId(kind: string, sourceUrl: string, tables: BackfillTable[], from: bigint | undefined, until: bigint, window: string | undefined): string {
+  const key = JSON.stringify([kind, describeSource(sourceUrl), tables.map((t) => `${t.source.name}>${t.key}`), String(from), String(until), window]);
   return `bf-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
 }
 

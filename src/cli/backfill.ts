@@ -29,6 +29,8 @@ command after any failure: finished windows are kept.
   --control-schema S      schema of the progress tables in the target (default hyperfill)
   --no-refresh-caggs      do not refresh continuous aggregates at the end
   --allow-plain-target    allow a target without TimescaleDB
+  --no-snapshot           do not hold one source snapshot for the whole run (each window reads its own;
+                          use it when a long-lived snapshot would hold back vacuum on a busy source)
   --retry-timeout D       keep retrying lost connections this long (default 60s)
   --reporting-period D    progress line every D when stderr is not a terminal
   --json                  print a JSON summary
@@ -48,6 +50,7 @@ const SPEC = {
   'control-schema': { type: 'string' },
   'no-refresh-caggs': { type: 'boolean' },
   'allow-plain-target': { type: 'boolean' },
+  'no-snapshot': { type: 'boolean' },
   'retry-timeout': { type: 'string' },
   'reporting-period': { type: 'string' },
   json: { type: 'boolean' },
@@ -77,6 +80,7 @@ export async function backfillCommand(args: string[], io: CommandIO): Promise<nu
     controlSchema: v['control-schema'] ?? 'hyperfill',
     refreshCaggs: !v['no-refresh-caggs'],
     allowPlainTarget: v['allow-plain-target'] ?? false,
+    snapshot: !v['no-snapshot'],
     retry: { ...DEFAULT_RETRY, timeoutMs: durationFlag(v['retry-timeout'], 'retry-timeout', DEFAULT_RETRY.timeoutMs, 'backfill') },
     reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'backfill'),
   }, io);

@@ -1,0 +1,155 @@
+/**
+ * `hyperfill verify`: source and target compared window by window: exact counts by
+ * default, planner estimates with --approx, an order-independent digest of the row
+ * contents with --checksum. The windows are the backfill's plan when it exists.
+ */
+import pg from 'pg';
+import { openSource } from '../../connectors/index.js';
+import { windowChecksum } from '../../connectors/postgres/source.js';
+import { defaultRunId, parseUntil, planWindows } from '../backfill/run-backfill.js';
+import { ProgressTable, type PlannedWindow } from '../backfill/progress-table.js';
+import { checkOneTimeType } from '../backfill/preflight.js';
+import { type TableSpec, expandPattern, resolveTables } from '../backfill/resolve-tables.js';
+import type { BackfillTable } from '../backfill/window-copier.js';
+import { type ConnectionConfig, connect } from '../connection.js';
+import { HyperfillError } from '../errors.js';
+import type { Source } from '../source.js';
+import { qualifiedName, quoteIdent } from '../sql.js';
+import { formatTimeValue, parseTimeValue } from '../time-value.js';
+
+export type VerifyMode = 'exact' | 'approx' | 'checksum';
+
+export interface VerifyOptions {
+  source: string;
+  target: ConnectionConfig;
+  tables: TableSpec[];
+  tablePattern: string | undefined;
+  timeColumn: string | undefined;
+  until: string;
+  from: string | undefined;
+  window: string | undefined;
+  runId: string | undefined;
+  controlSchema: string;
+  mode: VerifyMode;
+  parallel: number;
+  /** Relative difference tolerated by --approx. */
+  tolerance: number;
+}
+
+export interface WindowCheck {
+  table: string;
+  window: string;
+  source: string;
+  target: string;
+  matches: boolean;
+}
+
+export interface VerifyResult {
+  mode: VerifyMode;
+  windows: number;
+  mismatches: WindowCheck[];
+  sourceRows: number;
+  targetRows: number;
+  planSource: 'backfill plan' | 'planned for this check';
+}
+
+export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
+  const source = await openSource(options.source, { parallel: options.parallel });
+  const control = await connect(options.target);
+  try {
+    await control.query(`SET TIME ZONE 'UTC'`);
+    const specs = options.tablePattern ? await expandPattern(source, options.tablePattern) : options.tables;
+    const tables = await resolveTables(source, control, specs, options.timeColumn);
+    checkOneTimeType(tables);
+    const type = tables[0]?.timeType ?? 'timestamptz';
+    const until = parseUntil(options.until, type);
+    const from = options.from === undefined ? undefined : parseTimeValue(options.from, type, '--from');
+    const runId = options.runId ?? defaultRunId(source.kind, options.source, tables, from, until, options.window);
+    const stored = await new ProgressTable(options.controlSchema, runId).load(control).catch(() => [] as PlannedWindow[]);
+    const windows = stored.length > 0 ? stored : await planWindows(source, tables, from, until, { window: options.window, parallel: options.parallel });
+    if (options.mode === 'approx') await Promise.all(tables.map((t) => control.query(`ANALYZE ${qualifiedName(t.target.schema, t.target.table)}`)));
+
+    const byKey = new Map(tables.map((t) => [t.key, t]));
+    // Planner estimates are too coarse for small windows: --approx compares whole tables.
+    const units = options.mode === 'approx' ? wholeRanges(windows) : windows;
+    const checks: WindowCheck[] = [];
+    let sourceRows = 0;
+    let targetRows = 0;
+    const queue = [...units];
+    const worker = async () => {
+      const client = new pg.Client({ ...options.target, application_name: 'hyperfill' });
+      client.on('error', () => undefined);
+      await client.connect();
+      await client.query(`SET TIME ZONE 'UTC'`);
+      try {
+        for (let w = queue.shift(); w; w = queue.shift()) {
+          const table = byKey.get(w.table);
+          if (!table) throw new HyperfillError('E_PLAN_MISMATCH', `the stored plan names table ${w.table}, which this check does not include`, {}, 'pass the same --table list as the backfill');
+          const check = await checkWindow(source, client, table, w, options);
+          sourceRows += Number(check.source.split(':')[0]);
+          targetRows += Number(check.target.split(':')[0]);
+          checks.push(check);
+        }
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(options.parallel, Math.max(units.length, 1)) }, worker));
+    const order = new Map(units.map((w, i) => [`${w.table}#${w.index}`, i]));
+    checks.sort((a, b) => (order.get(a.window) ?? 0) - (order.get(b.window) ?? 0));
+    return {
+      mode: options.mode, windows: units.length, mismatches: checks.filter((c) => !c.matches), sourceRows, targetRows,
+      planSource: stored.length > 0 ? 'backfill plan' : 'planned for this check',
+    };
+  } finally {
+    await control.end().catch(() => undefined);
+    await source.close();
+  }
+}
+
+async function checkWindow(source: Source, client: pg.Client, table: BackfillTable, w: PlannedWindow, options: VerifyOptions): Promise<WindowCheck> {
+  const label = `[${formatTimeValue(w.start, table.timeType)}, ${formatTimeValue(w.end, table.timeType)})`;
+  const where = `${quoteIdent(table.timeColumn)} >= '${formatTimeValue(w.start, table.timeType)}'::${table.timeType} AND ${quoteIdent(table.timeColumn)} < '${formatTimeValue(w.end, table.timeType)}'::${table.timeType}`;
+  const target = qualifiedName(table.target.schema, table.target.table);
+  const base = { table: table.key, window: `${w.table}#${w.index}` };
+  if (options.mode === 'checksum') {
+    if (!source.checksum) throw new HyperfillError('E_UNSUPPORTED', `--checksum is not supported for ${source.kind} sources`, {}, 'use exact counts (the default)');
+    const [s, t] = await Promise.all([
+      source.checksum(table.source, w, table.columns),
+      inTransaction(client, () => windowChecksum(client, target, where, table.columns)),
+    ]);
+    return { ...base, window: label, source: s, target: t, matches: s === t };
+  }
+  if (options.mode === 'approx') {
+    const [s, t] = await Promise.all([
+      source.estimateRows(table.source, w),
+      client.query(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${target} WHERE ${where}`).then((r) => Number(r.rows[0]['QUERY PLAN'][0].Plan['Plan Rows'])),
+    ]);
+    const matches = Math.abs(s - t) <= Math.max(options.tolerance * Math.max(s, t), 10);
+    return { ...base, window: label, source: String(Math.round(s)), target: String(Math.round(t)), matches };
+  }
+  const [s, t] = await Promise.all([
+    source.count(table.source, w),
+    client.query(`SELECT count(*) AS n FROM ${target} WHERE ${where}`).then((r) => Number(r.rows[0].n)),
+  ]);
+  return { ...base, window: label, source: String(s), target: String(t), matches: s === t };
+}
+
+/** One range per table, from its first window's start to its last window's end. */
+function wholeRanges(windows: PlannedWindow[]): PlannedWindow[] {
+  const byTable = new Map<string, PlannedWindow>();
+  for (const w of windows) {
+    const seen = byTable.get(w.table);
+    byTable.set(w.table, seen ? { ...seen, start: seen.start < w.start ? seen.start : w.start, end: seen.end > w.end ? seen.end : w.end } : { ...w, index: 0 });
+  }
+  return [...byTable.values()];
+}
+
+async function inTransaction<T>(client: pg.Client, use: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    return await use();
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+  }
+}

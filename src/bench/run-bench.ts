@@ -77,7 +77,7 @@ async function runTargetBench(options: BenchOptions, config: ConnectionConfig, i
       log(`bench: note: ${leftovers.length} scratch table(s) of earlier runs remain in schema ${options.schema} (${leftovers.slice(0, 3).join(', ')}${leftovers.length > 3 ? ', ...' : ''}); drop them with DROP TABLE when no benchmark runs`);
     }
     const generator = new CpuGenerator({ scale: options.scale });
-    const alone = measureGenerator(options.scale, Number.isFinite(options.rows) ? Math.min(options.rows, 100_000) : 100_000);
+    const alone = measureGenerator(options.scale);
     const total = options.workers.length * options.batchSizes.length;
     log(`bench: ${total} cell${total === 1 ? '' : 's'} of ${limitText(options)} each; TSBS-like cpu rows, ${options.scale} hosts, ` +
       `${alone.bytesPerRow.toFixed(0)} bytes per row; the generator alone makes ${formatCount(alone.rowsPerSecond)} rows/s`);

@@ -1,0 +1,141 @@
+/**
+ * The backfill data plane on real PostgreSQL (a source and a target database):
+ * exact equality after a run, after SIGKILL and a rerun, with 1 and 4 windows in
+ * parallel and with two processes sharing one plan; dual-written rows end up once;
+ * rows at exactly --until are not copied.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { runCli } from './helpers/cli.js';
+import { startPostgres, type PostgresServer } from './helpers/postgres.js';
+import { runMain } from './helpers/run-main.js';
+
+let server: PostgresServer;
+let sourceUrl: string;
+const UNTIL = '2024-01-11T00:00:00Z';
+const ROWS = 240_000;
+const DDL = 'CREATE TABLE metrics (time timestamptz NOT NULL, host text, cpu float8, mem float8, n int)';
+
+before(async () => {
+  server = await startPostgres();
+  sourceUrl = await server.createDatabase('source');
+  // 240k rows, one every 4 s from Jan 1 to Jan 12, plus a marker row at exactly --until.
+  await server.query(`${DDL}; INSERT INTO metrics SELECT '2024-01-01'::timestamptz + i * interval '4 seconds', 'host_' || (i % 50),
+    round((random() * 100)::numeric, 3), random(), i FROM generate_series(0, ${ROWS - 1}) i;
+    UPDATE metrics SET n = -1, host = 'marker' WHERE time = '${UNTIL}'; CREATE INDEX ON metrics (time);`, [], 'source');
+});
+after(async () => {
+  await server?.stop();
+});
+
+/** A target whose dual-write began on Jan 9: it holds the source's rows from then on, except the marker. */
+async function freshTarget(name: string): Promise<string> {
+  const url = await server.createDatabase(name);
+  await server.query(`CREATE EXTENSION IF NOT EXISTS dblink`, [], name).catch(() => undefined);
+  await server.query(DDL, [], name);
+  const rows = await server.query(`SELECT time, host, cpu, mem, n FROM metrics WHERE time >= '2024-01-09' AND n <> -1`, [], 'source');
+  const values = rows.rows;
+  for (let i = 0; i < values.length; i += 5000) {
+    const part = values.slice(i, i + 5000);
+    await server.query(`INSERT INTO metrics SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::float8[], $4::float8[], $5::int[])`,
+      [part.map((r) => r.time), part.map((r) => r.host), part.map((r) => r.cpu), part.map((r) => r.mem), part.map((r) => r.n)], name);
+  }
+  return url;
+}
+
+const backfillArgs = (target: string, ...extra: string[]) => ['backfill', '--source', sourceUrl, '--target', target, '--table', 'metrics',
+  '--time-column', 'time', '--until', UNTIL, '--allow-plain-target', ...extra];
+
+/** The target equals the source, except the marker row at exactly --until (dual-write never wrote it). */
+async function assertConverged(db: string, target: string): Promise<void> {
+  const digest = `SELECT count(*)::int AS c, count(DISTINCT n)::int AS d,
+    md5(string_agg(concat_ws('|', time, host, cpu, mem, n), ',' ORDER BY n)) AS h FROM metrics WHERE n <> -1`;
+  const [s, t] = [await server.query(digest, [], 'source'), await server.query(digest, [], db)];
+  assert.equal(t.rows[0].c, t.rows[0].d, 'no row twice');
+  assert.deepEqual(t.rows[0], s.rows[0], 'target rows equal source rows');
+  const marker = await server.query(`SELECT count(*)::int AS n FROM metrics WHERE n = -1`, [], db);
+  assert.equal(marker.rows[0].n, 0, 'the row at exactly --until was not copied');
+  for (const mode of [[], ['--checksum']]) {
+    const verify = await runMain(['verify', '--source', sourceUrl, '--target', target, '--table', 'metrics', '--time-column', 'time', '--until', UNTIL, ...mode]);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    assert.match(verify.stdout, /source and target match/);
+  }
+}
+
+for (const parallel of [1, 4]) {
+  test(`--parallel ${parallel}: the target converges to the source, dual-written rows once`, async () => {
+    const db = `target_p${parallel}`;
+    const target = await freshTarget(db);
+    const run = await runMain(backfillArgs(target, '--parallel', String(parallel), '--window', '12h'));
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /public\.metrics\s+20\s+216000\s+43200/, 'windows, rows copied, dual-written rows replaced');
+    assert.match(run.stdout, /backfill complete/);
+    await assertConverged(db, target);
+  });
+}
+
+for (const killAfter of [1, 9]) {
+  test(`SIGKILL after ${killAfter} windows, then a rerun: identical to an uninterrupted run`, async () => {
+    const db = `target_kill${killAfter}`;
+    const target = await freshTarget(db);
+    const args = backfillArgs(target, '--parallel', '2', '--window', '6h');
+    const first = await runCli(args, {
+      onSpawn: (child) => {
+        const timer = setInterval(async () => {
+          const r = await server.query(`SELECT count(*)::int AS n FROM hyperfill.backfill_window WHERE state = 'done'`, [], db).catch(() => ({ rows: [{ n: 0 }] }));
+          if (r.rows[0].n >= killAfter) {
+            clearInterval(timer);
+            child.kill('SIGKILL');
+          }
+        }, 5);
+        child.on('close', () => clearInterval(timer));
+      },
+    });
+    assert.equal(first.signal, 'SIGKILL');
+    const done = await server.query(`SELECT count(*)::int AS n FROM hyperfill.backfill_window WHERE state = 'done'`, [], db);
+    assert.ok(done.rows[0].n >= killAfter && done.rows[0].n < 40, `killed mid-run after ${done.rows[0].n} windows`);
+    const again = await runCli(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /resuming run bf-/);
+    assert.equal(Number(/public\.metrics\s+(\d+)/.exec(again.stdout)?.[1]) + done.rows[0].n, 40, 'the rerun did only the unfinished windows');
+    await assertConverged(db, target);
+  });
+}
+
+test('two processes given the same plan share the windows', async () => {
+  const db = 'target_shared';
+  const target = await freshTarget(db);
+  const args = backfillArgs(target, '--parallel', '1', '--window', '3h');
+  const [a, b] = await Promise.all([runCli(args), runCli(args)]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  const windows = [a, b].map((r) => Number(/public\.metrics\s+(\d+)/.exec(r.stdout)?.[1]));
+  assert.equal((windows[0] ?? 0) + (windows[1] ?? 0), 80, `each window done once: ${windows.join(' + ')}`);
+  assert.ok((windows[0] ?? 0) > 0 && (windows[1] ?? 0) > 0, `both processes copied windows: ${windows.join(' + ')}`);
+  await assertConverged(db, target);
+});
+
+test('bad completion points and tables are clear errors', async () => {
+  const target = await freshTarget('target_errors');
+  const cases: Array<[string[], RegExp]> = [
+    [['--until', '2999-01-01T00:00:00Z'], /E_UNTIL_IN_FUTURE: --until 2999-01-01T00:00:00Z lies in the future/],
+    [['--until', 'yesterday'], /E_TIME_VALUE: --until "yesterday" is not an ISO timestamp, and the time column is timestamptz/],
+    [['--until', '2024-01-05T00:00:00'], /has no time zone, and the time column is timestamptz/],
+    [['--until', '1700000000'], /is not an ISO timestamp/],
+  ];
+  for (const [flags, message] of cases) {
+    const args = backfillArgs(target).filter((a, i, all) => a !== '--until' && all[i - 1] !== '--until');
+    const run = await runMain([...args, ...flags]);
+    assert.equal(run.code, 1, flags.join(' '));
+    assert.match(run.stderr, message);
+    assert.doesNotMatch(run.stderr, /\n\s+at /);
+  }
+  let run = await runMain(['backfill', '--source', sourceUrl, '--target', target, '--table', 'metrics', '--until', UNTIL, '--allow-plain-target']);
+  assert.match(run.stderr, /E_TIME_COLUMN_REQUIRED: source table public\.metrics is not a hypertable[\s\S]*--time-column/);
+  run = await runMain(backfillArgs(target).filter((a) => a !== '--allow-plain-target'));
+  assert.match(run.stderr, /E_TARGET_NOT_TIMESCALE: the target has no timescaledb extension[\s\S]*--allow-plain-target/);
+  await server.query('CREATE TABLE other (ts bigint, v int)', [], 'source');
+  await server.query('CREATE TABLE other (ts bigint, v int)', [], 'target_errors');
+  run = await runMain(['backfill', '--source', sourceUrl, '--target', target, '--table', 'metrics', '--table', 'other', '--time-column', 'time', '--until', UNTIL, '--allow-plain-target']);
+  assert.match(run.stderr, /E_COLUMN_MISSING: source table public\.other has no column "time"/);
+});

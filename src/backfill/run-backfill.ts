@@ -103,12 +103,15 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     });
 
     const state = await progress.doneCount(control);
+    const after: string[] = [];
     if (state.done === state.total) {
       const hypertableKeys = new Set(hypertables.map((h) => `${h.schema}.${h.table}`));
-      if (options.refreshCaggs) await refreshCaggs(control, tables.filter((t) => hypertableKeys.has(t.key)), windows, notes);
+      if (options.refreshCaggs) await refreshCaggs(control, tables.filter((t) => hypertableKeys.has(t.key)), windows, after);
       await progress.markComplete(control);
     }
-    await restoreUnlessBusy(control, progress);
+    after.push(await restoreUnlessBusy(control, progress));
+    for (const note of after.filter(Boolean)) io.stderr.write(`backfill: ${note}\n`);
+    notes.push(...after.filter(Boolean));
     return {
       runId, windowsDone: state.done, windowsTotal: state.total, rows: done.rows, seconds: (performance.now() - started) / 1000,
       tables: summarise(tables, done.results), notes,

@@ -86,7 +86,8 @@ export function renderSvg(result: BenchResult, standalone = false): string {
   const plotH = height - m.top - m.bottom;
   const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
   const yMax = niceMax(Math.max(1, ...series.flatMap((s) => s.points.map((p) => p.y))) * 1.05);
-  const xAt = (x: number) => m.left + (xs.length === 1 ? plotW / 2 : (xs.indexOf(x) / (xs.length - 1)) * plotW);
+  const pad = 24;
+  const xAt = (x: number) => m.left + (xs.length === 1 ? plotW / 2 : pad + (xs.indexOf(x) / (xs.length - 1)) * (plotW - 2 * pad));
   const yAt = (y: number) => m.top + plotH - (y / yMax) * plotH;
   const f = (n: number) => n.toFixed(1);
   const out: string[] = [];

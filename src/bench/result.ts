@@ -41,8 +41,6 @@ export interface SourceBench {
   serverVersion: string;
   table: string;
   timeColumn: string | null;
-  /** The time range each cell read, as the column's literals; null when read without a time filter. */
-  range: { start: string; end: string } | null;
   estimatedRows: number;
   cells: SourceCellResult[];
   recommendation: Recommendation;

@@ -10,7 +10,6 @@ import { HyperfillError } from '../errors.js';
 import { serverMessage } from '../pg-errors.js';
 import { formatCount, formatTable, ProgressReporter } from '../progress.js';
 import type { RetryPolicy } from '../retry.js';
-import { formatTimeValue } from '../time-value.js';
 import { recommend, whichSideLimits } from './recommend.js';
 import { type BenchResult, machineInfo, type SourceBench, type TargetBench } from './result.js';
 import {
@@ -159,11 +158,9 @@ async function runSourceBench(options: BenchOptions, config: ConnectionConfig, i
     const version = (await control.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '?';
     const needWindows = options.workers.some((n) => n > 1);
     const table = await describeSourceTable(control, options.table, options.timeColumn, options.rows, needWindows);
-    const range = table.range && table.timeType
-      ? { start: formatTimeValue(table.range.start, table.timeType), end: formatTimeValue(table.range.end, table.timeType) } : null;
     log(`bench: source ${where}: PostgreSQL ${version}; reading ${table.name} (about ${formatCount(table.estimatedRows)} rows)` +
-      `${range ? ` where ${table.timeColumn} in [${range.start}, ${range.end})` : ''}${Number.isFinite(options.rows) ? `, up to about ${options.rows} rows` : ''}` +
-      `${options.durationMs > 0 ? ` or ${options.durationMs / 1000} s` : ''} per cell; nothing is written to the source`);
+      `${Number.isFinite(options.rows) ? `, about ${options.rows} rows` : ''}${options.durationMs > 0 ? ` or ${options.durationMs / 1000} s` : ''} per cell` +
+      `${table.timeColumn && table.extent ? `, cells reading consecutive ranges of ${table.timeColumn}` : ', without a time filter'}; nothing is written to the source`);
     const cells: SourceCellResult[] = [];
     for (const readers of options.workers) {
       if (io.signal?.aborted) throw interrupted();
@@ -174,18 +171,18 @@ async function runSourceBench(options: BenchOptions, config: ConnectionConfig, i
       progress.start();
       try {
         cells.push(await readCell(config, table, readers, {
-          rowsPerCell: options.rows, durationMs: options.durationMs, signal: io.signal, onProgress: (r, b) => { rows = r; bytes = b; },
+          cell: cells.length, rowsPerCell: options.rows, durationMs: options.durationMs, signal: io.signal, onProgress: (r, b) => { rows = r; bytes = b; },
         }));
       } finally {
         progress.stop();
       }
       const c = cells[cells.length - 1] as SourceCellResult;
-      log(`bench: source cell ${cells.length}/${options.workers.length}: ${readers} reader${readers === 1 ? '' : 's'}: ${c.rows} rows, ` +
+      log(`bench: source cell ${cells.length}/${options.workers.length}: ${readers} reader${readers === 1 ? '' : 's'}: ${c.rows} rows${c.range ? ` in [${c.range.start}, ${c.range.end})` : ''}, ` +
         `${formatCount(c.rowsPerSecond)} rows/s, ${c.mbPerSecond.toFixed(1)} MB/s, client CPU ${c.clientCpuPercent.toFixed(0)}%`);
     }
     const points = cells.map((c) => ({ workers: c.readers, rowsPerSecond: c.rowsPerSecond, mbPerSecond: c.mbPerSecond, clientCpuPercent: c.clientCpuPercent }));
     return {
-      connection: where, serverVersion: version, table: table.name, timeColumn: table.timeColumn ?? null, range,
+      connection: where, serverVersion: version, table: table.name, timeColumn: table.timeColumn ?? null,
       estimatedRows: table.estimatedRows, cells, recommendation: recommend(points, undefined, 'source'),
     };
   } finally {

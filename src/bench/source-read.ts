@@ -5,9 +5,11 @@
  * are counted (rows are the newlines: text format escapes newlines inside values) and
  * discarded. Only reads: nothing is created or written in the source.
  *
- * The range read per cell is chosen to hold about `--rows` rows (from the planner's
- * estimate) starting at the table's earliest time, and split into N equal windows for
- * N readers, the way a backfill reads. This is the PostgreSQL read path written directly;
+ * Each cell reads a time range chosen to hold about `--rows` rows (from the planner's
+ * estimate), split into N equal windows for N readers, the way a backfill reads.
+ * Consecutive cells read consecutive ranges from the table's earliest time on, so no
+ * cell reads what an earlier one brought into the cache (as long as the table holds
+ * cells × --rows rows; after that the ranges start over). This is the PostgreSQL read path written directly;
  * once connectors/postgres provides a Source, this can read through `Source.read`.
  */
 import pg from 'pg';
@@ -28,12 +30,27 @@ export interface SourceTable {
   timeType: TimeType | undefined;
   /** Planner estimate (or exact count when there are no statistics). */
   estimatedRows: number;
-  /** The [start, end) range each cell reads; undefined reads the table without a time filter. */
-  range: { start: bigint; end: bigint } | undefined;
+  /** [earliest, latest + 1) of the time column; undefined: read without a time filter. */
+  extent: { start: bigint; end: bigint } | undefined;
+  /** Length of the time range one cell reads. */
+  slice: bigint | undefined;
+}
+
+/** The [start, end) range cell `index` (0-based) reads. */
+export function cellRange(source: SourceTable, index: number): { start: bigint; end: bigint } | undefined {
+  const { extent, slice } = source;
+  if (!extent || slice === undefined) return undefined;
+  const span = extent.end - extent.start;
+  if (slice >= span) return extent;
+  const slots = span / slice;
+  const k = BigInt(index) % slots;
+  return { start: extent.start + k * slice, end: extent.start + (k + 1n) * slice };
 }
 
 export interface SourceCellResult {
   readers: number;
+  /** The time range read, as the column's literals; null when read without a time filter. */
+  range: { start: string; end: string } | null;
   rows: number;
   bytes: number;
   seconds: number;
@@ -74,7 +91,7 @@ export async function describeSourceTable(client: pg.Client, tableName: string, 
       { table: `${schema}.${table}` }, 'give --time-column NAME of a timestamptz, timestamp, date or integer column');
   }
   const estimatedRows = await estimateRows(client, oid, schema, table);
-  const source: SourceTable = { schema, table, name: `${schema}.${table}`, timeColumn: column, timeType, estimatedRows, range: undefined };
+  const source: SourceTable = { schema, table, name: `${schema}.${table}`, timeColumn: column, timeType, estimatedRows, extent: undefined, slice: undefined };
   if (column !== undefined && timeType !== undefined) {
     const c = quoteIdent(column);
     const extent = await client.query<{ lo: string | null; hi: string | null }>(`SELECT min(${c})::text AS lo, max(${c})::text AS hi FROM ${qualifiedName(schema, table)}`);
@@ -85,8 +102,8 @@ export async function describeSourceTable(client: pg.Client, tableName: string, 
       const end = readTime(hi, timeType) + 1n;
       const fraction = estimatedRows > rowsPerCell ? rowsPerCell / estimatedRows : 1;
       const span = end - start;
-      const cut = fraction >= 1 ? end : start + BigInt(Math.max(1, Math.ceil(Number(span) * fraction)));
-      source.range = { start, end: cut < end ? cut : end };
+      source.extent = { start, end };
+      source.slice = fraction >= 1 ? span : BigInt(Math.min(Number(span), Math.max(1, Math.ceil(Number(span) * fraction))));
     }
   }
   return source;
@@ -94,9 +111,10 @@ export async function describeSourceTable(client: pg.Client, tableName: string, 
 
 /** One cell: N readers on N windows of the range, each on its own connection. */
 export async function readCell(config: ConnectionConfig, source: SourceTable, readers: number, options: {
-  rowsPerCell: number; durationMs: number; signal?: AbortSignal | undefined; onProgress?: (rows: number, bytes: number) => void;
+  cell: number; rowsPerCell: number; durationMs: number; signal?: AbortSignal | undefined; onProgress?: (rows: number, bytes: number) => void;
 }): Promise<SourceCellResult> {
-  const statements = readStatements(source, readers, options.rowsPerCell);
+  const range = cellRange(source, options.cell);
+  const statements = readStatements(source, range, readers, options.rowsPerCell);
   const clients: pg.Client[] = [];
   try {
     for (let i = 0; i < statements.length; i++) {
@@ -136,8 +154,9 @@ export async function readCell(config: ConnectionConfig, source: SourceTable, re
     const seconds = Math.max((performance.now() - started) / 1000, 1e-6);
     const cpu = process.cpuUsage(cpuBefore);
     const clientCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const type = source.timeType;
     return {
-      readers, rows, bytes, seconds, rowsPerSecond: rows / seconds, mbPerSecond: bytes / 1e6 / seconds,
+      readers, range: range && type ? { start: formatTimeValue(range.start, type), end: formatTimeValue(range.end, type) } : null, rows, bytes, seconds, rowsPerSecond: rows / seconds, mbPerSecond: bytes / 1e6 / seconds,
       clientCpuSeconds, clientCpuPercent: (clientCpuSeconds / seconds) * 100,
     };
   } finally {
@@ -146,13 +165,13 @@ export async function readCell(config: ConnectionConfig, source: SourceTable, re
 }
 
 /** The COPY statements of a cell: one per window, or one LIMITed read without a time column. */
-export function readStatements(source: SourceTable, readers: number, rowsPerCell: number): string[] {
+export function readStatements(source: SourceTable, range: { start: bigint; end: bigint } | undefined, readers: number, rowsPerCell: number): string[] {
   const from = qualifiedName(source.schema, source.table);
-  if (!source.range || source.timeColumn === undefined || source.timeType === undefined) {
+  if (!range || source.timeColumn === undefined || source.timeType === undefined) {
     const limit = Number.isFinite(rowsPerCell) ? ` LIMIT ${Math.floor(rowsPerCell)}` : '';
     return [`COPY (SELECT * FROM ${from}${limit}) TO STDOUT`];
   }
-  const { start, end } = source.range;
+  const { start, end } = range;
   const n = BigInt(Math.max(1, Math.min(readers, Number(end - start))));
   const c = quoteIdent(source.timeColumn);
   const type = source.timeType;

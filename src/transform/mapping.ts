@@ -6,8 +6,9 @@
  * only parses and validates their syntax; `pipeline.ts` checks them against the columns
  * and applies them. A MappingSpec is plain data, so it crosses into worker threads.
  *
- * They apply in a fixed order, each step seeing the names the step before left:
- * json-path, epoch, set, map, drop.
+ * They apply in a fixed order: json-path, epoch, set, drop, map. So every step names
+ * columns as the input (or an earlier json-path or set) names them, and a rename may
+ * take the name of a dropped column.
  */
 import { readFileSync } from 'node:fs';
 import { HyperfillError } from '../errors.js';
@@ -156,8 +157,8 @@ export function describeMappings(spec: MappingSpec): string {
     ...spec.jsonPath.map((j) => `json-path ${j.column}=${j.source}${j.path.startsWith('[') ? '' : '.'}${j.path}`),
     ...spec.epoch.map((e) => `epoch ${e.column}:${e.unit}`),
     ...spec.set.map((s) => `set ${s.column}=${s.value ?? '\\N'}`),
-    ...spec.map.map((m) => `map ${m.from}:${m.to}`),
     ...spec.drop.map((d) => `drop ${d}`),
+    ...spec.map.map((m) => `map ${m.from}:${m.to}`),
   ].join('; ');
 }
 

@@ -139,3 +139,17 @@ test('bad completion points and tables are clear errors', async () => {
   run = await runMain(['backfill', '--source', sourceUrl, '--target', target, '--table', 'metrics', '--table', 'other', '--time-column', 'time', '--until', UNTIL, '--allow-plain-target']);
   assert.match(run.stderr, /E_COLUMN_MISSING: source table public\.other has no column "time"/);
 });
+
+test('plan suggests --until after the first dual-written row, and warns when the target misses rows', async () => {
+  const target = await freshTarget('target_plan');
+  const planArgs = ['plan', '--source', sourceUrl, '--target', target, '--table', 'metrics', '--time-column', 'time'];
+  let run = await runMain(planArgs);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /public\.metrics\s+2024-01-09 00:00:00\+00\s+2024-01-09 01:00:00\+00/);
+  assert.doesNotMatch(run.stdout, /warning/);
+  run = await runMain([...planArgs, '--max-lateness', '1d', '--align', '1d']);
+  assert.match(run.stdout, /2024-01-10 00:00:00\+00/);
+  await server.query(`DELETE FROM metrics WHERE time >= '2024-01-09 00:30' AND time < '2024-01-09 00:40'`, [], 'target_plan');
+  run = await runMain(planArgs);
+  assert.match(run.stdout, /warning: public\.metrics: the target has 750 rows in \[2024-01-09 00:00:00\+00, 2024-01-09 01:00:00\+00\) but the source 900/);
+});

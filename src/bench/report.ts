@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { HyperfillError } from '../errors.js';
 import { formatCount } from '../progress.js';
-import type { BenchResult } from './result.js';
+import { type BenchResult, resultJson } from './result.js';
 
 export type ReportFormat = 'html' | 'svg';
 
@@ -201,6 +201,6 @@ export function escapeXml(text: string): string {
 }
 
 /** JSON that cannot end its <script> element early. */
-function jsonForHtml(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
+function jsonForHtml(value: BenchResult): string {
+  return resultJson(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
 }

@@ -73,3 +73,9 @@ function packageVersion(): string {
   }
   return 'unknown';
 }
+
+/** The results as JSON, fractions rounded to 3 decimals (rates, seconds, milliseconds). */
+export function resultJson(result: BenchResult, indent = 2): string {
+  return JSON.stringify(result, (_key, value: unknown) =>
+    (typeof value === 'number' && !Number.isInteger(value) ? Math.round(value * 1000) / 1000 : value), indent);
+}

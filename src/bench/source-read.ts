@@ -125,8 +125,11 @@ export async function readCell(config: ConnectionConfig, source: SourceTable, re
     let rows = 0;
     let bytes = 0;
     let stopped = false;
+    let stoppedAt = 0;
     const stop = () => {
+      if (stopped) return;
       stopped = true;
+      stoppedAt = performance.now();
       for (const client of clients) client.end().catch(() => undefined);
     };
     const timer = options.durationMs > 0 ? setTimeout(stop, options.durationMs) : undefined;
@@ -137,6 +140,7 @@ export async function readCell(config: ConnectionConfig, source: SourceTable, re
       await Promise.all(statements.map((sql, i) => new Promise<void>((resolve, reject) => {
         const stream = (clients[i] as pg.Client).query(copyTo(sql));
         stream.on('data', (chunk: Buffer) => {
+          if (stopped) return;
           bytes += chunk.length;
           for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) rows++;
           options.onProgress?.(rows, bytes);
@@ -151,7 +155,7 @@ export async function readCell(config: ConnectionConfig, source: SourceTable, re
       options.signal?.removeEventListener('abort', stop);
     }
     if (options.signal?.aborted) throw interrupted();
-    const seconds = Math.max((performance.now() - started) / 1000, 1e-6);
+    const seconds = Math.max(((stopped ? stoppedAt : performance.now()) - started) / 1000, 1e-6);
     const cpu = process.cpuUsage(cpuBefore);
     const clientCpuSeconds = (cpu.user + cpu.system) / 1e6;
     const type = source.timeType;

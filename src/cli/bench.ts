@@ -1,7 +1,7 @@
 /** `hyperfill bench`: what a target can ingest (and a source can give), and which flags to use. */
 import { parseConnection } from '../connection.js';
 import { reportFormat, writeReport } from '../bench/report.js';
-import type { BenchResult } from '../bench/result.js';
+import { type BenchResult, resultJson } from '../bench/result.js';
 import { type BenchOptions, formatSourceTable, formatTargetTable, runBench } from '../bench/run-bench.js';
 import { DEFAULT_BENCH_SCHEMA } from '../bench/scratch-table.js';
 import { DEFAULT_RETRY } from '../retry.js';
@@ -140,7 +140,7 @@ export async function benchCommand(args: string[], io: CommandIO): Promise<numbe
     await writeReport(options.report, result);
     io.stderr.write(`bench: wrote the report ${options.report}\n`);
   }
-  io.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatResults(result));
+  io.stdout.write(options.json ? `${resultJson(result)}\n` : formatResults(result));
   return 0;
 }
 

@@ -1,0 +1,63 @@
+/**
+ * `hyperfill plan`: helps pick the completion point. The earliest row in a target
+ * table is where dual-write began; T is the next window boundary after that plus the
+ * allowed lateness, checked against the clock and against the source.
+ */
+import type pg from 'pg';
+import type { Source } from '../source.js';
+import { qualifiedName, quoteIdent } from '../sql.js';
+import { chunksOverlapping } from '../target/timescale.js';
+import { hypertableTimeDimension } from '../target/timescale.js';
+import { type TimeType, formatTimeValue, isIntegerTime, nowTimeValue, timeValueFromDriver } from '../time-value.js';
+import { floorTo } from './plan-windows.js';
+import type { BackfillTable } from './window-copier.js';
+
+export interface UntilSuggestion {
+  table: string;
+  dualWriteSince: string | undefined;
+  suggestedUntil: string | undefined;
+  warnings: string[];
+}
+
+export async function suggestUntil(source: Source, target: pg.Client, table: BackfillTable, lateness: bigint, alignment: bigint): Promise<UntilSuggestion> {
+  const type = table.timeType;
+  const t = quoteIdent(table.timeColumn);
+  const first = await target.query(`SELECT min(${t}) AS lo FROM ${qualifiedName(table.target.schema, table.target.table)}`);
+  if (first.rows[0].lo === null) {
+    return { table: table.key, dualWriteSince: undefined, suggestedUntil: undefined, warnings: ['the target table is empty: dual-write has not written to it yet'] };
+  }
+  const since = timeValueFromDriver(first.rows[0].lo, type);
+  const earliest = since + lateness;
+  const until = await nextBoundary(target, table, earliest, alignment);
+  const warnings: string[] = [];
+  const now = nowTimeValue(type);
+  if (now !== undefined && until > now) {
+    warnings.push(`the suggestion is in the future: wait until ${formatTimeValue(until, type)} has passed (plus your lateness) before backfilling`);
+  }
+  const range = { start: since, end: until };
+  const [sourceRows, targetRows] = await Promise.all([
+    source.count(table.source, range),
+    target.query(`SELECT count(*) AS n FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${t} >= $1::${type} AND ${t} < $2::${type}`,
+      [formatTimeValue(since, type), formatTimeValue(until, type)]).then((r) => Number(r.rows[0].n)),
+  ]);
+  if (targetRows < sourceRows) {
+    warnings.push(`the target has ${targetRows} rows in [${formatTimeValue(since, type)}, ${formatTimeValue(until, type)}) but the source ${sourceRows}: ` +
+      'the suggestion may lie before dual-write fully began; pick a later T (a larger --max-lateness)');
+  }
+  return { table: table.key, dualWriteSince: formatTimeValue(since, type), suggestedUntil: formatTimeValue(until, type), warnings };
+}
+
+/** The first chunk boundary of the target at or after `point`, else the next multiple of `alignment`. */
+async function nextBoundary(target: pg.Client, table: BackfillTable, point: bigint, alignment: bigint): Promise<bigint> {
+  if (await hypertableTimeDimension(target, table.target)) {
+    const chunks = await chunksOverlapping(target, table.target, table.timeType, { start: point, end: point + 1n });
+    const chunk = chunks[0];
+    if (chunk) return chunk.start === point ? point : chunk.end;
+  }
+  const floor = floorTo(point, alignment);
+  return floor === point ? point : floor + alignment;
+}
+
+export function defaultAlignment(type: TimeType): bigint {
+  return isIntegerTime(type) ? 1n : 3_600_000_000n;
+}

@@ -1,0 +1,61 @@
+/** `hyperfill plan`: suggests the completion point T for each table. */
+import { checkOneTimeType } from '../backfill/preflight.js';
+import { expandPattern, parseTableSpec, resolveTables } from '../backfill/resolve-tables.js';
+import { defaultAlignment, suggestUntil } from '../backfill/suggest-until.js';
+import { openSource } from '../../connectors/index.js';
+import { connect, parseConnection } from '../connection.js';
+import { formatTable } from '../progress.js';
+import { isIntegerTime, parseWindowSize } from '../time-value.js';
+import { parseFlags, usage } from './flags.js';
+import type { CommandIO } from './io.js';
+
+export const PLAN_HELP = `Usage: hyperfill plan --source URL --target URL --table SRC[:DST] ... [--max-lateness 1h]
+
+For each target table: the earliest time dual-write wrote, and a suggested --until:
+the next window boundary (target chunk boundary, else --align) after that time plus
+--max-lateness. Warns when the suggestion lies in the future, or when the target holds
+fewer rows than the source before it (dual-write had not fully begun).
+
+  --max-lateness SIZE     how late rows may arrive, e.g. 30m, 1h, 1d (integer columns: an integer); default 1h / 0
+  --align SIZE            window boundary for plain tables (default 1h; integer columns: 1)
+  --time-column, --tables, --json as for backfill`;
+
+const SPEC = {
+  source: { type: 'string' }, target: { type: 'string' }, table: { type: 'string', multiple: true }, tables: { type: 'string' },
+  'time-column': { type: 'string' }, 'max-lateness': { type: 'string' }, align: { type: 'string' }, json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function planCommand(args: string[], io: CommandIO): Promise<number> {
+  const { values: v } = parseFlags(args, SPEC, 'plan');
+  if (v.help) {
+    io.stdout.write(`${PLAN_HELP}\n`);
+    return 0;
+  }
+  if (!v.source) throw usage('`--source` is required', 'plan');
+  if (!v.table && !v.tables) throw usage('name the tables with `--table SRC[:DST]` or `--tables PATTERN`', 'plan');
+  const source = await openSource(v.source, { parallel: 1 });
+  const target = await connect(parseConnection(v.target));
+  try {
+    await target.query(`SET TIME ZONE 'UTC'`);
+    const specs = v.tables ? await expandPattern(source, v.tables) : (v.table ?? []).map(parseTableSpec);
+    const tables = await resolveTables(source, target, specs, v['time-column']);
+    checkOneTimeType(tables);
+    const suggestions = [];
+    for (const table of tables) {
+      const integer = isIntegerTime(table.timeType);
+      const lateness = v['max-lateness'] === undefined ? (integer ? 0n : 3_600_000_000n) : parseWindowSize(v['max-lateness'], table.timeType);
+      const align = v.align === undefined ? defaultAlignment(table.timeType) : parseWindowSize(v.align, table.timeType);
+      suggestions.push(await suggestUntil(source, target, table, lateness, align));
+    }
+    if (v.json) io.stdout.write(`${JSON.stringify(suggestions)}\n`);
+    else {
+      io.stdout.write(`${formatTable(['table', 'dual-write since', 'suggested --until'], suggestions.map((s) => [s.table, s.dualWriteSince ?? '-', s.suggestedUntil ?? '-']))}\n`);
+      for (const s of suggestions) for (const w of s.warnings) io.stdout.write(`warning: ${s.table}: ${w}\n`);
+    }
+    return 0;
+  } finally {
+    await target.end().catch(() => undefined);
+    await source.close();
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * Batch bytes to rows of fields, with PostgreSQL's COPY semantics: csv-parse for CSV
+ * (an unquoted field equal to the NULL string is NULL, a quoted one never is), and
+ * the text-format decoder of copy-text.ts for PostgreSQL text format (`\N` is NULL,
+ * backslash escapes). A batch that csv-parse refuses as a whole is parsed record by
+ * record, so one malformed record becomes one row error, not a failed batch.
+ */
+import { parse } from 'csv-parse/sync';
+import { RecordScanner, type ScanDialect } from '../../connectors/csv/record-scanner.js';
+import { decodeTextRow } from '../copy-text.js';
+import type { Field } from './pipeline.js';
+
+export interface InputDialect {
+  format: 'csv' | 'text';
+  /** One character: ',' (csv) or a tab (text) unless --split says otherwise. */
+  delimiter: string;
+  quote: string;
+  escape: string;
+  /** COPY's NULL string: '' for csv, '\N' for text, unless --copy-options "NULL '...'". */
+  nullString: string;
+}
+
+export interface DecodedBatch {
+  /** One entry per input record, in order. */
+  records: Field[][];
+  /** Record index → why it could not be decoded (its entry in `records` is empty). */
+  errors: Map<number, string>;
+}
+
+/** Where each record of a batch sits: bytes and lines, found by the same scanner that cut the batch. */
+export class RecordIndex {
+  private constructor(
+    private readonly bytes: Buffer,
+    readonly starts: number[],
+    readonly ends: number[],
+    /** 1-based line within the batch where each record starts. */
+    readonly lines: number[],
+  ) {}
+
+  static build(bytes: Buffer, dialect: InputDialect): RecordIndex {
+    const scan: ScanDialect = { format: dialect.format, quote: dialect.quote.charCodeAt(0), escape: dialect.escape.charCodeAt(0) };
+    const scanner = new RecordScanner(scan, { batchRows: 1, batchBytes: Infinity, skipLines: 0, skipRecords: 0, limit: Infinity, maxRecordBytes: Infinity }, 0, '');
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const lines: number[] = [];
+    let at = 0;
+    const add = (records: ReturnType<RecordScanner['end']>) => {
+      for (const r of records) {
+        starts.push(at);
+        at += r.data.length;
+        ends.push(at);
+        lines.push(r.firstLine);
+      }
+    };
+    try {
+      add(scanner.push(bytes));
+      add(scanner.end());
+    } catch {
+      // An unterminated quote: the records before it are still placed.
+    }
+    return new RecordIndex(bytes, starts, ends, lines);
+  }
+
+  get count(): number {
+    return this.starts.length;
+  }
+
+  /** The record's bytes as they were in the input, line end included. */
+  raw(i: number): Buffer {
+    return this.bytes.subarray(this.starts[i] ?? 0, this.ends[i] ?? 0);
+  }
+
+  text(i: number): string {
+    return this.raw(i).toString('utf8');
+  }
+}
+
+/** Decodes one batch. `index` builds the record index lazily (only odd batches need it). */
+export function decodeBatch(bytes: Buffer, dialect: InputDialect, index: () => RecordIndex): DecodedBatch {
+  return dialect.format === 'csv' ? decodeCsv(bytes, dialect, index) : decodeText(bytes.toString('utf8'), dialect);
+}
+
+function csvOptions(dialect: InputDialect) {
+  return { delimiter: dialect.delimiter, quote: dialect.quote, escape: dialect.escape, relax_column_count: true };
+}
+
+function decodeCsv(bytes: Buffer, dialect: InputDialect, index: () => RecordIndex): DecodedBatch {
+  const options = csvOptions(dialect);
+  const text = bytes.toString('utf8');
+  let decoded: DecodedBatch;
+  try {
+    decoded = { records: parse(text, options) as Field[][], errors: new Map() };
+  } catch {
+    decoded = decodeCsvRecordByRecord(index(), options);
+  }
+  if (markNulls(decoded, text, dialect, index)) return decoded;
+  // csv-parse and the scanner split records differently: take them one by one.
+  decoded = decodeCsvRecordByRecord(index(), options);
+  markNulls(decoded, text, dialect, index);
+  return decoded;
+}
+
+/**
+ * Unquoted fields equal to the NULL string become null. When no quoted NULL string
+ * occurs in the batch at all, that is every such field; else the records holding one
+ * are looked at again to see which fields were quoted. False when that needs the
+ * record index and it does not line up with the decoded records.
+ */
+function markNulls(decoded: DecodedBatch, text: string, dialect: InputDialect, index: () => RecordIndex): boolean {
+  const nul = dialect.nullString;
+  const quotedNullPossible = text.includes(`${dialect.quote}${nul}${dialect.quote}`);
+  for (let r = 0; r < decoded.records.length; r++) {
+    const record = decoded.records[r] as Field[];
+    let quoted: boolean[] | undefined;
+    for (let f = 0; f < record.length; f++) {
+      if (record[f] !== nul) continue;
+      if (!quotedNullPossible) {
+        record[f] = null;
+        continue;
+      }
+      if (quoted === undefined) {
+        const idx = index();
+        if (idx.count !== decoded.records.length) return false;
+        quoted = quotedFields(idx.text(r), dialect);
+      }
+      if (!quoted[f]) record[f] = null;
+    }
+  }
+  return true;
+}
+
+function decodeCsvRecordByRecord(idx: RecordIndex, options: ReturnType<typeof csvOptions>): DecodedBatch {
+  const records: Field[][] = [];
+  const errors = new Map<number, string>();
+  for (let i = 0; i < idx.count; i++) {
+    try {
+      const parsed = parse(idx.text(i), options) as Field[][];
+      records.push(parsed[0] ?? ['']);
+    } catch (err) {
+      records.push([]);
+      errors.set(i, `not valid CSV: ${(err as Error).message}`);
+    }
+  }
+  return { records, errors };
+}
+
+/** Which fields of one CSV record were quoted. */
+export function quotedFields(record: string, dialect: Pick<InputDialect, 'delimiter' | 'quote' | 'escape'>): boolean[] {
+  const { delimiter, quote, escape } = dialect;
+  const flags: boolean[] = [];
+  let fieldQuoted = false;
+  let inQuote = false;
+  let atFieldStart = true;
+  for (let i = 0; i < record.length; i++) {
+    const c = record[i];
+    if (inQuote) {
+      if (c === escape && escape !== quote && (record[i + 1] === quote || record[i + 1] === escape)) i++;
+      else if (c === quote) {
+        if (escape === quote && record[i + 1] === quote) i++;
+        else inQuote = false;
+      }
+      continue;
+    }
+    if (c === quote) {
+      inQuote = true;
+      if (atFieldStart) fieldQuoted = true;
+      atFieldStart = false;
+      continue;
+    }
+    if (c === delimiter) {
+      flags.push(fieldQuoted);
+      fieldQuoted = false;
+      atFieldStart = true;
+      continue;
+    }
+    if (c === '\n' || c === '\r') break;
+    atFieldStart = false;
+  }
+  flags.push(fieldQuoted);
+  return flags;
+}
+
+function decodeText(text: string, dialect: InputDialect): DecodedBatch {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const records: Field[][] = [];
+  const fast = dialect.delimiter === '\t' && dialect.nullString === '\\N';
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i] as string;
+    // A backslash before the line end escapes it: the record goes on (a data newline).
+    while (endsWithEscape(line) && i + 1 < lines.length) line = `${line.slice(0, -1)}\\n${lines[++i]}`;
+    if (line.endsWith('\r') && !endsWithEscape(line.slice(0, -1))) line = line.slice(0, -1);
+    records.push(fast && !line.includes('\\\t') ? decodeTextRow(line) : splitTextLine(line, dialect.delimiter, dialect.nullString));
+  }
+  return { records, errors: new Map() };
+}
+
+function endsWithEscape(line: string): boolean {
+  let n = 0;
+  for (let i = line.length - 1; i >= 0 && line.charCodeAt(i) === 0x5c; i--) n++;
+  return n % 2 === 1;
+}
+
+/** Text format with any delimiter and NULL string; a backslash escapes the delimiter. */
+function splitTextLine(line: string, delimiter: string, nullString: string): Field[] {
+  const out: Field[] = [];
+  let start = 0;
+  let from = 0;
+  for (;;) {
+    const at = line.indexOf(delimiter, from);
+    if (at !== -1) {
+      let n = 0;
+      for (let i = at - 1; i >= start && line.charCodeAt(i) === 0x5c; i--) n++;
+      if (n % 2 === 1) {
+        from = at + 1;
+        continue;
+      }
+    }
+    const raw = at === -1 ? line.slice(start) : line.slice(start, at);
+    out.push(raw === nullString ? null : raw.includes('\\') ? unescapeText(raw) : raw);
+    if (at === -1) return out;
+    start = from = at + 1;
+  }
+}
+
+const UNESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+
+function unescapeText(field: string): string {
+  return field.replace(/\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|[\s\S])/g, (_, e: string) => {
+    if (e[0] === 'x' && e.length > 1) return String.fromCharCode(parseInt(e.slice(1), 16));
+    if (/^[0-7]+$/.test(e)) return String.fromCharCode(parseInt(e, 8));
+    return UNESCAPES[e] ?? e;
+  });
+}

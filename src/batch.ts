@@ -16,6 +16,11 @@ export interface EncodedBatch {
   lastLine: number;
   /** 1-based number of the batch's first row among the input's loaded rows. */
   firstRow: number;
+  /**
+   * CRC-32 of the input bytes this batch was made from, when `data` is not those bytes
+   * (a transformed batch): the import ledger checks a resumed input against it.
+   */
+  sourceCrc?: number | undefined;
 }
 
 /** "lines 10-19" for messages. */

@@ -42,12 +42,14 @@ export function chooseWindowSize(range: TimeRange, estimatedRows: number, type: 
   const windows = BigInt(Math.max(byRows, Math.min(parallel * 2, 64)));
   const raw = span / windows > 0n ? span / windows : 1n;
   if (isIntegerTime(type)) return nicePowerOfTen(raw);
-  return NICE_SIZES.find((s) => s >= raw) ?? NICE_SIZES[NICE_SIZES.length - 1] ?? raw;
+  // The largest readable size that still gives at least the wanted number of windows.
+  const fitting = NICE_SIZES.filter((s) => s <= raw);
+  return fitting[fitting.length - 1] ?? NICE_SIZES[0] ?? raw;
 }
 
 function nicePowerOfTen(raw: bigint): bigint {
   let size = 1n;
-  while (size < raw) size *= 10n;
+  while (size * 10n <= raw) size *= 10n;
   return size;
 }
 

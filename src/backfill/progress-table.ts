@@ -40,6 +40,9 @@ export class ProgressTable {
 
   async create(client: pg.Client): Promise<void> {
     try {
+      // Concurrent CREATE ... IF NOT EXISTS still races in the catalog: serialize it.
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`hyperfill.schema:${this.schema}`]);
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${this.runs} (
         run_id text PRIMARY KEY, settings jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), completed_at timestamptz)`);
@@ -50,8 +53,9 @@ export class ProgressTable {
       await client.query(`CREATE TABLE IF NOT EXISTS ${this.jobs} (
         run_id text NOT NULL REFERENCES ${this.runs} ON DELETE CASCADE, job_id int NOT NULL, proc_name text NOT NULL,
         hypertable text NOT NULL, was_scheduled boolean NOT NULL, restored boolean NOT NULL DEFAULT false, PRIMARY KEY (run_id, job_id))`);
+      await client.query('COMMIT');
     } catch (err) {
-      if ((err as { code?: string }).code === '23505') return this.create(client);
+      await client.query('ROLLBACK').catch(() => undefined);
       throw new HyperfillError('E_CONTROL_SCHEMA', `cannot create the progress tables in schema "${this.schema}" of the target: ${(err as Error).message}`, {},
         'grant CREATE on the database to this user, or choose a schema with --control-schema', err);
     }

@@ -127,10 +127,11 @@ async function copyAllWindows(source: Source, progress: ProgressTable, tables: B
   options: BackfillOptions, io: BackfillIO): Promise<{ rows: number; results: Array<[PlannedWindow, WindowResult]> }> {
   const results: Array<[PlannedWindow, WindowResult]> = [];
   let rows = 0;
+  let bytes = 0;
   const before = await withTarget(options.target, (c) => progress.doneCount(c));
   let doneWindows = before.done;
   const reporter = new ProgressReporter({ stream: io.stderr, periodMs: options.reportingPeriodMs, label: 'backfill' },
-    () => ({ rows, bytes: 0, inputDone: doneWindows, inputTotal: windows.length, detail: `windows ${doneWindows}/${windows.length}` }));
+    () => ({ rows, bytes, inputDone: doneWindows, inputTotal: windows.length, detail: `windows ${doneWindows}/${windows.length}` }));
   const decompressed = new Set<string>();
   const copiers = Array.from({ length: options.parallel }, () => new WindowCopier({
     target: options.target, source, progress, tables: new Map(tables.map((t) => [t.key, t])), retry: options.retry, decompressed,
@@ -139,6 +140,7 @@ async function copyAllWindows(source: Source, progress: ProgressTable, tables: B
       rows += result.rows;
       doneWindows++;
     },
+    onBytes: (n) => { bytes += n; },
     onRetry: (w, err, delay) => reporter.log(`backfill: window ${w.index} of ${w.table}: connection lost (${serverMessage(err)}); retrying in ${delay} ms`),
   }));
   const stopAll = (reason: Error) => copiers.forEach((c) => c.stop(reason));

@@ -44,6 +44,8 @@ export interface CopierSettings {
   tables: Map<string, BackfillTable>;
   retry: RetryPolicy;
   onDone: (w: PlannedWindow, result: WindowResult) => void;
+  /** Bytes streamed so far, for live progress. */
+  onBytes: (n: number) => void;
   onRetry: (w: PlannedWindow, err: unknown, delayMs: number) => void;
   /** Chunks decompressed along the way, to compress again at the end. */
   decompressed: Set<string>;
@@ -127,6 +129,7 @@ export class WindowCopier {
     const options = [`FORMAT ${read.format}`, read.copyOptions].filter(Boolean).join(', ');
     const sink = client.query(copyFrom(`COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(table.columns)} FROM STDIN WITH (${options})`));
     this.current = read.stream;
+    read.stream.on('data', (chunk: Buffer) => this.s.onBytes(chunk.length));
     try {
       await pipeline(read.stream, sink);
     } finally {

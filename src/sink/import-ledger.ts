@@ -55,7 +55,7 @@ export class ImportLedger {
   isCommitted(batch: EncodedBatch): boolean {
     const done = this.committed.get(key(batch.inputIndex, batch.seq));
     if (!done) return false;
-    if (done.rows !== batch.rows || done.bytes !== batch.data.length || done.crc !== crc32(batch.data)) {
+    if (done.rows !== batch.rows || done.bytes !== batch.data.length || done.crc !== (batch.sourceCrc ?? crc32(batch.data))) {
       throw new HyperfillError('E_IMPORT_INPUT_CHANGED',
         `the input differs from what import "${this.importId}" committed earlier (batch ${batch.seq}: ${done.rows} rows then, ${batch.rows} now)`,
         { file: batch.inputName, line: batch.firstLine, batch: batch.seq },
@@ -71,7 +71,7 @@ export class ImportLedger {
   async record(client: pg.Client, batch: EncodedBatch): Promise<boolean> {
     const r = await client.query(
       `INSERT INTO ${this.batches} (import_id, input_index, batch, input_name, first_line, last_line, rows, bytes, crc32) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-      [this.importId, batch.inputIndex, batch.seq, batch.inputName, batch.firstLine, batch.lastLine, batch.rows, batch.data.length, crc32(batch.data)],
+      [this.importId, batch.inputIndex, batch.seq, batch.inputName, batch.firstLine, batch.lastLine, batch.rows, batch.data.length, batch.sourceCrc ?? crc32(batch.data)],
     );
     return r.rowCount === 1;
   }
@@ -88,6 +88,9 @@ export class ImportLedger {
 
   private async createTables(control: pg.Client): Promise<void> {
     try {
+      // Concurrent CREATE ... IF NOT EXISTS still races in the catalog: serialize it.
+      await control.query('BEGIN');
+      await control.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`hyperfill.schema:${this.schema}`]);
       await control.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
       await control.query(`CREATE TABLE IF NOT EXISTS ${this.imports} (
         import_id text PRIMARY KEY, settings jsonb NOT NULL, total_rows bigint,
@@ -96,9 +99,9 @@ export class ImportLedger {
         import_id text NOT NULL REFERENCES ${this.imports} ON DELETE CASCADE, input_index int NOT NULL, batch int NOT NULL,
         input_name text NOT NULL, first_line bigint NOT NULL, last_line bigint NOT NULL, rows bigint NOT NULL, bytes bigint NOT NULL,
         crc32 bigint NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (import_id, input_index, batch))`);
+      await control.query('COMMIT');
     } catch (err) {
-      // Two processes creating the schema at once race on the catalog; the loser's error is harmless.
-      if ((err as { code?: string }).code === '23505') return this.createTables(control);
+      await control.query('ROLLBACK').catch(() => undefined);
       throw new HyperfillError('E_CONTROL_SCHEMA', `cannot create the control tables in schema "${this.schema}": ${(err as Error).message}`, {},
         'grant CREATE on the database to this user, or pick a writable schema with --control-schema', err);
     }

@@ -39,7 +39,7 @@ export interface WindowStream {
   copyOptions?: string;
   stream: Readable;
   /** Rows the source reports it sent, once the stream ended (when it knows). */
-  rowsSent?: () => number | undefined;
+  rowsSent?: () => Promise<number | undefined>;
 }
 
 export interface ReadRequest {

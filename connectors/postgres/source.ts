@@ -128,19 +128,27 @@ export class PostgresSource implements Source {
     const client = await this.reader();
     const select = `SELECT ${request.columns.map(quoteIdent).join(', ')} FROM ${from(table)} WHERE ${between(table, request.window)}`;
     const stream = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT ${format})`));
-    let rows: number | undefined;
+    // The COPY's row count is final once the transaction after it has ended.
+    let settle: (rows: number | undefined) => void = () => undefined;
+    const sent = new Promise<number | undefined>((resolve) => { settle = resolve; });
     const release = (failed: boolean) => {
       if (failed) {
+        settle(undefined);
         client.end().catch(() => undefined);
         return;
       }
-      rows = (stream as unknown as { rowCount?: number }).rowCount;
-      client.query('COMMIT').then(() => this.idle.push(client), () => client.end().catch(() => undefined));
+      client.query('COMMIT').then(() => {
+        settle((stream as unknown as { rowCount: number }).rowCount);
+        this.idle.push(client);
+      }, () => {
+        settle(undefined);
+        client.end().catch(() => undefined);
+      });
     };
     stream.once('end', () => release(false));
     stream.once('error', () => release(true));
     stream.once('close', () => { if (!stream.readableEnded) release(true); });
-    return { format, stream, rowsSent: () => rows };
+    return { format, stream, rowsSent: () => sent };
   }
 
   async close(): Promise<void> {

@@ -135,7 +135,7 @@ export class WindowCopier {
     } finally {
       this.current = undefined;
     }
-    const sent = read.rowsSent?.();
+    const sent = await read.rowsSent?.();
     if (sent !== undefined && sent !== sink.rowCount) {
       throw new HyperfillError('E_ROW_COUNT_MISMATCH', `the source sent ${sent} rows but the target's COPY took ${sink.rowCount}`, { table: table.key });
     }

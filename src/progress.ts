@@ -71,9 +71,16 @@ export function formatProgress(label: string, s: ProgressSnapshot, seconds: numb
   if (s.inputTotal && s.inputDone !== undefined && s.inputDone > 0) {
     const fraction = Math.min(1, s.inputDone / s.inputTotal);
     const eta = fraction > 0 ? seconds * (1 - fraction) / fraction : 0;
-    parts.push(`${(fraction * 100).toFixed(1)}%`, `ETA ${formatDuration(eta)}`);
+    parts.push(`${bar(fraction)} ${(fraction * 100).toFixed(1)}%`, `ETA ${formatDuration(eta)}`);
   }
   return parts.join('  ');
+}
+
+const BAR_WIDTH = 20;
+
+function bar(fraction: number): string {
+  const full = Math.round(fraction * BAR_WIDTH);
+  return `[${'#'.repeat(full)}${'.'.repeat(BAR_WIDTH - full)}]`;
 }
 
 export function formatCount(n: number): string {

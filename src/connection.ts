@@ -106,3 +106,52 @@ export function connectionError(err: unknown, config: ConnectionConfig, role: st
   const code = role === 'source' ? 'E_SOURCE_UNREACHABLE' : 'E_TARGET_UNREACHABLE';
   return new HyperfillError(code, `cannot connect to the ${role}: ${reason}`, where, 'check that the server runs and the host and port are right', err);
 }
+
+/** Opens, uses and always closes one client (errors are made readable by `connect`). */
+export async function withClient<T>(config: ConnectionConfig, use: (client: pg.Client) => Promise<T>, role = 'target'): Promise<T> {
+  const client = await connect(config, role);
+  try {
+    return await use(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * A worker's connection: opened on first use, dropped after a lost connection and
+ * opened again on the next use. Connect errors stay raw so retry logic can classify them.
+ */
+export class LazyClient {
+  private client: pg.Client | undefined;
+
+  /** `setup` runs once after each connect, e.g. SET TIME ZONE. */
+  constructor(private readonly config: ConnectionConfig, private readonly setup?: string) {}
+
+  async get(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const client = new pg.Client({ ...this.config, application_name: this.config.application_name ?? 'hyperfill' });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      if (this.setup) await client.query(this.setup);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    this.client = client;
+    return client;
+  }
+
+  /** Forgets a connection that failed; it is closed in the background. */
+  drop(): void {
+    const client = this.client;
+    this.client = undefined;
+    client?.end().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+}

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { openSource } from '../../connectors/index.js';
-import { type ConnectionConfig, connect } from '../connection.js';
+import { type ConnectionConfig, connect, withClient } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import { serverMessage } from '../pg-errors.js';
 import { ProgressReporter } from '../progress.js';
@@ -128,7 +128,7 @@ async function copyAllWindows(source: Source, progress: ProgressTable, tables: B
   const results: Array<[PlannedWindow, WindowResult]> = [];
   let rows = 0;
   let bytes = 0;
-  const before = await withTarget(options.target, (c) => progress.doneCount(c));
+  const before = await withClient(options.target, (c) => progress.doneCount(c));
   let doneWindows = before.done;
   const reporter = new ProgressReporter({ stream: io.stderr, periodMs: options.reportingPeriodMs, label: 'backfill' },
     () => ({ rows, bytes, inputDone: doneWindows, inputTotal: windows.length, detail: `windows ${doneWindows}/${windows.length}` }));
@@ -154,7 +154,7 @@ async function copyAllWindows(source: Source, progress: ProgressTable, tables: B
     })));
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
-    if (decompressed.size > 0) await withTarget(options.target, async (c) => {
+    if (decompressed.size > 0) await withClient(options.target, async (c) => {
       for (const chunk of decompressed) await c.query('SELECT compress_chunk($1::regclass, if_not_compressed => true)', [chunk]);
     });
     return { rows, results };
@@ -268,15 +268,6 @@ function summarise(tables: BackfillTable[], results: Array<[PlannedWindow, Windo
       replaced: mine.reduce((n, r) => n + r.deleted, 0), seconds: mine.reduce((n, r) => n + r.seconds, 0),
     };
   });
-}
-
-async function withTarget<T>(config: ConnectionConfig, use: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = await connect(config);
-  try {
-    return await use(c);
-  } finally {
-    await c.end().catch(() => undefined);
-  }
 }
 
 /** "3 [2024-01-01 00:00:00+00, 2024-01-02 00:00:00+00)" */

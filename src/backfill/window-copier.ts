@@ -5,10 +5,10 @@
  * the window back and it is tried again; any other error stops the run.
  */
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { TableName } from '../../connectors/postgres/table-name.js';
-import type { ConnectionConfig } from '../connection.js';
+import { type ConnectionConfig, LazyClient } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import { isRetryable } from '../pg-errors.js';
 import { type RetryPolicy, withRetry } from '../retry.js';
@@ -52,11 +52,13 @@ export interface CopierSettings {
 }
 
 export class WindowCopier {
-  private client: pg.Client | undefined;
+  private readonly client: LazyClient;
   private current: NodeJS.ReadableStream | undefined;
   private stopping = false;
 
-  constructor(private readonly s: CopierSettings) {}
+  constructor(private readonly s: CopierSettings) {
+    this.client = new LazyClient(s.target, `SET TIME ZONE 'UTC'`);
+  }
 
   /** Copies windows until none is pending, `stop()` is called, or one fails. */
   async run(): Promise<void> {
@@ -65,14 +67,14 @@ export class WindowCopier {
       let found = true;
       try {
         await withRetry(async () => {
-          const client = await this.connect();
+          const client = await this.client.get();
           found = await this.copyNext(client, (w) => { claimed = w; });
         }, this.s.retry, (err, _attempt, delay) => {
-          this.drop();
+          this.client.drop();
           if (claimed) this.s.onRetry(claimed, err, delay);
         });
       } catch (err) {
-        this.drop();
+        this.client.drop();
         if (this.stopping && !claimed) return;
         if (claimed) throw new WindowFailure(claimed, err);
         throw err;
@@ -89,10 +91,8 @@ export class WindowCopier {
     stream?.destroy?.(reason);
   }
 
-  async close(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
+  close(): Promise<void> {
+    return this.client.close();
   }
 
   private async copyNext(client: pg.Client, onClaim: (w: PlannedWindow) => void): Promise<boolean> {
@@ -119,7 +119,7 @@ export class WindowCopier {
       this.s.onDone(window, result);
       return true;
     } catch (err) {
-      if (!isRetryable(err)) await client.query('ROLLBACK').catch(() => this.drop());
+      if (!isRetryable(err)) await client.query('ROLLBACK').catch(() => this.client.drop());
       throw err;
     }
   }
@@ -149,21 +149,5 @@ export class WindowCopier {
       await client.query('SELECT decompress_chunk($1::regclass, if_compressed => true)', [name]);
       this.s.decompressed.add(name);
     }
-  }
-
-  private async connect(): Promise<pg.Client> {
-    if (this.client) return this.client;
-    const client = new pg.Client({ ...this.s.target, application_name: 'hyperfill' });
-    client.on('error', () => undefined);
-    await client.connect();
-    await client.query(`SET TIME ZONE 'UTC'`);
-    this.client = client;
-    return client;
-  }
-
-  private drop(): void {
-    const client = this.client;
-    this.client = undefined;
-    client?.end().catch(() => undefined);
   }
 }

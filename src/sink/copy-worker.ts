@@ -4,11 +4,11 @@
  * nothing is silently dropped (a stray `\.` line, say). A lost connection is retried on
  * a new one; when it was lost during COMMIT, the ledger says whether the batch landed.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { EncodedBatch } from '../batch.js';
 import { describeLines } from '../batch.js';
-import type { ConnectionConfig } from '../connection.js';
+import { type ConnectionConfig, LazyClient } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import { isRetryable } from '../pg-errors.js';
 import { type RetryPolicy, withRetry } from '../retry.js';
@@ -32,15 +32,16 @@ export interface WorkerSettings {
 
 export class CopyWorker {
   readonly stats: WorkerStats;
-  private client: pg.Client | undefined;
+  private readonly client: LazyClient;
 
   constructor(readonly id: number, private readonly settings: WorkerSettings) {
     this.stats = { worker: id, rows: 0, batches: 0, busyMs: 0, retries: 0 };
+    this.client = new LazyClient(settings.connection);
   }
 
   /** Opens the connection now, so a bad target fails before any input is read. */
   async connect(): Promise<void> {
-    await withRetry(() => this.ensureClient(), this.settings.retry, (err, attempt, delay) => this.noteRetry(err, attempt, delay));
+    await withRetry(() => this.client.get(), this.settings.retry, (err, attempt, delay) => this.noteRetry(err, attempt, delay));
   }
 
   /**
@@ -51,7 +52,7 @@ export class CopyWorker {
     const started = performance.now();
     let reconnected = false;
     const landed = await withRetry(async () => {
-      const client = await this.ensureClient();
+      const client = await this.client.get();
       if (reconnected && this.settings.ledger && (await this.settings.ledger.wasRecorded(client, batch))) return true;
       return this.copyOnce(client, batch);
     }, this.settings.retry, (err, attempt, delay) => {
@@ -65,10 +66,8 @@ export class CopyWorker {
     return true;
   }
 
-  async close(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
+  close(): Promise<void> {
+    return this.client.close();
   }
 
   private async copyOnce(client: pg.Client, batch: EncodedBatch): Promise<boolean> {
@@ -91,7 +90,7 @@ export class CopyWorker {
       return true;
     } catch (err) {
       if (isRetryable(err)) {
-        this.drop();
+        this.client.drop();
         if (committing && !this.settings.ledger) {
           throw new HyperfillError('E_COMMIT_UNKNOWN',
             `the connection was lost while committing batch ${batch.seq} (${describeLines(batch)}): it may or may not be in the target`,
@@ -100,34 +99,14 @@ export class CopyWorker {
         }
         throw err;
       }
-      await client.query('ROLLBACK').catch(() => this.drop());
+      await client.query('ROLLBACK').catch(() => this.client.drop());
       throw err;
     }
-  }
-
-  private async ensureClient(): Promise<pg.Client> {
-    if (this.client) return this.client;
-    const client = new pg.Client({ ...this.settings.connection, application_name: 'hyperfill' });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      throw err;
-    }
-    this.client = client;
-    return client;
-  }
-
-  private drop(): void {
-    const client = this.client;
-    this.client = undefined;
-    client?.end().catch(() => undefined);
   }
 
   private noteRetry(err: unknown, attempt: number, delay: number): void {
     this.stats.retries++;
-    this.drop();
+    this.client.drop();
     this.settings.onRetry?.(err, this.id, attempt, delay);
   }
 }

@@ -22,7 +22,8 @@ import { type PlannedWindow, ProgressTable, type WindowResult } from './progress
 import { type TableSpec, expandPattern, resolveTables } from './resolve-tables.js';
 import { type BackfillTable, WindowCopier, WindowFailure } from './window-copier.js';
 
-export interface BackfillOptions {
+/** What to move or compare: the same for backfill and verify, so both find one plan. */
+export interface RangeSelection {
   source: string;
   target: ConnectionConfig;
   tables: TableSpec[];
@@ -34,6 +35,9 @@ export interface BackfillOptions {
   parallel: number;
   runId: string | undefined;
   controlSchema: string;
+}
+
+export interface BackfillOptions extends RangeSelection {
   refreshCaggs: boolean;
   allowPlainTarget: boolean;
   /** Pin one source snapshot for the whole run (holds back the source's vacuum meanwhile). */

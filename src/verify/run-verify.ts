@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { openSource } from '../../connectors/index.js';
 import { windowChecksum } from '../../connectors/postgres/source.js';
-import { defaultRunId, parseUntil, planWindows } from '../backfill/run-backfill.js';
+import { type RangeSelection, defaultRunId, parseUntil, planWindows } from '../backfill/run-backfill.js';
 import { ProgressTable, type PlannedWindow } from '../backfill/progress-table.js';
 import { checkOneTimeType } from '../backfill/preflight.js';
 import { type TableSpec, expandPattern, resolveTables } from '../backfill/resolve-tables.js';
@@ -19,19 +19,8 @@ import { formatTimeValue, parseTimeValue } from '../time-value.js';
 
 export type VerifyMode = 'exact' | 'approx' | 'checksum';
 
-export interface VerifyOptions {
-  source: string;
-  target: ConnectionConfig;
-  tables: TableSpec[];
-  tablePattern: string | undefined;
-  timeColumn: string | undefined;
-  until: string;
-  from: string | undefined;
-  window: string | undefined;
-  runId: string | undefined;
-  controlSchema: string;
+export interface VerifyOptions extends RangeSelection {
   mode: VerifyMode;
-  parallel: number;
   /** Relative difference tolerated by --approx. */
   tolerance: number;
 }

@@ -2,9 +2,17 @@
 import type { Source, SourceFactory } from '../src/source.js';
 import { HyperfillError } from '../src/errors.js';
 import { postgresSource } from './postgres/index.js';
+import { clickhouseSource } from './clickhouse/index.js';
+import { mongodbSource } from './mongodb/index.js';
+import { jsonSource } from './json/index.js';
+import { csvFilesSource } from './csv-files/index.js';
 
 export const SOURCES: SourceFactory[] = [
+  jsonSource, // before postgres, whose libpq form takes any scheme-less string with an `=` (json:a.ndjson?columns=x)
   postgresSource,
+  clickhouseSource,
+  mongodbSource,
+  csvFilesSource,
 ];
 
 export async function openSource(url: string, options: { parallel: number }): Promise<Source> {

@@ -18,10 +18,14 @@ const LOST_CONNECTION_MESSAGES = [
   'the database system is shutting down',
 ];
 
+// Source drivers' own names for a lost server (the MongoDB driver's, for one).
+const RETRYABLE_ERROR_NAMES = new Set(['MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoServerSelectionError']);
+
 /** True when the server or the network went away: the work can be retried on a new connection. */
 export function isRetryable(err: unknown): boolean {
-  const e = err as PgLikeError;
+  const e = err as PgLikeError & { name?: string };
   if (!e || typeof e !== 'object') return false;
+  if (e.name && RETRYABLE_ERROR_NAMES.has(e.name)) return true;
   if (e.code && (RETRYABLE_SQLSTATES.has(e.code) || e.code.startsWith('08') || RETRYABLE_SOCKET.has(e.code))) return true;
   const message = e.message ?? '';
   return LOST_CONNECTION_MESSAGES.some((m) => message.includes(m));

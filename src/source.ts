@@ -71,6 +71,14 @@ export interface Source {
    * (see verify/). Optional: sources that cannot compute it say so.
    */
   checksum?(table: SourceTableInfo, window: TimeRange, columns: string[]): Promise<string>;
+  /**
+   * Distinct values of `column` among a bounded sample of at most `limit` rows (which rows
+   * is the source's choice: the first ones, say), and how many rows the sample had.
+   * `hyperfill schema` uses it to suggest a compression segmentby column (one with few
+   * values). Optional: without it, no segmentby is suggested. It must stay cheap on any
+   * table size: never a full scan.
+   */
+  sampleDistinct?(table: SourceTableInfo, column: string, limit: number): Promise<{ rows: number; distinct: number }>;
   /** Pins one consistent snapshot for all later reads, where the source can. Returns a note for the user. */
   pinSnapshot?(): Promise<string>;
   /** Streams a window's rows, with backpressure. */

@@ -133,8 +133,8 @@ class ByteWriter {
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.pos + n) cap *= 2;
+    let cap = Math.ceil(this.buf.length * 1.5);
+    while (cap < this.pos + n) cap = Math.ceil(cap * 1.5);
     const next = new Uint8Array(new ArrayBuffer(cap));
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
@@ -323,27 +323,54 @@ const MIN_TIMESTAMP_MS = -210_866_803_200_000;
 const MAX_TIMESTAMP_MS = 9_224_318_016_000_000;
 
 /** Writes `ms` since the epoch as `YYYY-MM-DD HH:MM:SS.mmm[+00][ BC]`. */
+/** The last date written by writeTimestamp, as bytes: time series repeat their days. */
+let cachedDays = NaN;
+let cachedDate = new Uint8Array(0);
+
 function writeTimestamp(out: ByteWriter, ms: number, zone: boolean): void {
   const days = Math.floor(ms / MS_PER_DAY);
   let rem = ms - days * MS_PER_DAY;
-  writeDate(out, days, false);
+  if (days !== cachedDays) {
+    const start = out.pos;
+    writeDate(out, days, false);
+    cachedDate = out.buf.slice(start, out.pos);
+    cachedDays = days;
+  } else {
+    const n = cachedDate.length;
+    out.ensure(n);
+    const buf = out.buf;
+    const p = out.pos;
+    for (let i = 0; i < n; i++) buf[p + i] = cachedDate[i]!;
+    out.pos = p + n;
+  }
   out.ensure(20);
-  out.buf[out.pos++] = 32; // ' '
-  const h = Math.floor(rem / 3_600_000);
+  const buf = out.buf;
+  let p = out.pos;
+  const h = (rem / 3_600_000) | 0;
   rem -= h * 3_600_000;
-  const m = Math.floor(rem / 60_000);
+  const m = (rem / 60_000) | 0;
   rem -= m * 60_000;
-  const s = Math.floor(rem / 1000);
+  const s = (rem / 1000) | 0;
   const f = rem - s * 1000;
-  out.digits2(h);
-  out.buf[out.pos++] = 58;
-  out.digits2(m);
-  out.buf[out.pos++] = 58;
-  out.digits2(s);
-  out.buf[out.pos++] = 46;
-  out.buf[out.pos++] = 48 + ((f / 100) | 0);
-  out.digits2(f % 100);
-  if (zone) out.ascii('+00');
+  buf[p++] = 32; // ' '
+  buf[p++] = 48 + ((h / 10) | 0);
+  buf[p++] = 48 + (h % 10);
+  buf[p++] = 58;
+  buf[p++] = 48 + ((m / 10) | 0);
+  buf[p++] = 48 + (m % 10);
+  buf[p++] = 58;
+  buf[p++] = 48 + ((s / 10) | 0);
+  buf[p++] = 48 + (s % 10);
+  buf[p++] = 46;
+  buf[p++] = 48 + ((f / 100) | 0);
+  buf[p++] = 48 + (((f / 10) | 0) % 10);
+  buf[p++] = 48 + (f % 10);
+  if (zone) {
+    buf[p++] = 43; // +00
+    buf[p++] = 48;
+    buf[p++] = 48;
+  }
+  out.pos = p;
   if (days < BC_DAYS) out.ascii(' BC');
 }
 
@@ -621,22 +648,39 @@ function idText(buf: Buffer, type: number, p: number): string {
 // ---------------------------------------------------------------------------
 
 /**
- * Encodes the BSON documents laid end to end in `input` as text COPY rows, one per
- * document, with the plan's columns in order. Missing fields, null and undefined are
- * NULL. Stops at the first document with a conflict and reports it.
+ * How documents are laid out in an input buffer: `sequence`, end to end (what a cursor's
+ * raw documents concatenate to); `array`, one BSON array of documents (a cursor reply's
+ * `firstBatch`/`nextBatch`, taken as is).
  */
-export function encodeDocuments(input: Uint8Array, plan: EncodePlan): EncodeResult {
+export type DocumentLayout = 'sequence' | 'array';
+
+/**
+ * Encodes the documents in `input` as text COPY rows, one per document, with the plan's
+ * columns in order. Missing fields, null and undefined are NULL. Stops at the first
+ * document with a conflict and reports it.
+ */
+export function encodeDocuments(input: Uint8Array, plan: EncodePlan, layout: DocumentLayout = 'sequence'): EncodeResult {
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const c = compile(plan);
   const { families, seen, type, pos } = c;
   const ncols = families.length;
-  const out = new ByteWriter(Math.ceil(buf.length * 1.5) + 256);
+  const out = new ByteWriter(buf.length + 1024); // text is usually shorter than BSON (no field names)
   let p = 0;
+  let end = buf.length;
+  if (layout === 'array') {
+    if (buf.length < 5 || int32(buf, 0) !== buf.length || buf[buf.length - 1] !== 0) throw new BsonError('invalid BSON array of documents');
+    p = 4;
+    end = buf.length - 1;
+  }
   let rows = 0;
-  while (p < buf.length) {
-    if (p + 5 > buf.length) throw new BsonError(`truncated document at byte ${p}`);
+  while (p < end) {
+    if (layout === 'array') {
+      if (buf[p] !== 0x03) throw new BsonError(`array element ${rows} is BSON type 0x${buf[p]!.toString(16)}, not a document`);
+      p = cstringEnd(buf, p + 1, end) + 1;
+    }
+    if (p + 5 > end) throw new BsonError(`truncated document at byte ${p}`);
     const len = int32(buf, p);
-    if (len < 5 || p + len > buf.length || buf[p + len - 1] !== 0) throw new BsonError(`invalid document length ${len} at byte ${p}`);
+    if (len < 5 || p + len > end || buf[p + len - 1] !== 0) throw new BsonError(`invalid document length ${len} at byte ${p}`);
     c.gen = (c.gen + 1) | 0 || 1;
     c.idPos = -1;
     scan(buf, p, p + len, c.root, c, true);

@@ -104,6 +104,15 @@ export class PostgresSource implements Source {
     return this.withReader((c) => windowChecksum(c, from(table), between(table, window), columns));
   }
 
+  /** Distinct values of a column in the table's first `limit` rows (a bounded scan). */
+  async sampleDistinct(table: SourceTableInfo, column: string, limit: number): Promise<{ rows: number; distinct: number }> {
+    const c = quoteIdent(column);
+    const r = await this.withReader((client) => client.query(
+      `SELECT count(*) AS rows, count(DISTINCT ${c}) + CASE WHEN bool_or(${c} IS NULL) THEN 1 ELSE 0 END AS n_distinct
+       FROM (SELECT ${c} FROM ${from(table)} LIMIT ${Math.max(1, Math.floor(limit))}) s`));
+    return { rows: Number(r.rows[0].rows), distinct: Number(r.rows[0].n_distinct) };
+  }
+
   async pinSnapshot(): Promise<string> {
     try {
       this.pin = await connect(this.config, 'source');

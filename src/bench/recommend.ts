@@ -38,17 +38,21 @@ export function recommend(points: readonly SweepPoint[], tolerance = DEFAULT_TOL
   const unit = kind === 'source' ? 'readers' : 'workers';
   const flags = (p: SweepPoint) => (kind === 'source' ? `${p.workers} readers` : `--workers ${p.workers} --batch-size ${p.batchSize}`);
 
-  if (chosen !== best) {
-    const faster = (best.rowsPerSecond / chosen.rowsPerSecond - 1) * 100;
-    notes.push(`the fastest cell (${flags(best)}: ${formatCount(best.rowsPerSecond)} rows/s) was only ${faster.toFixed(1)}% faster`);
-  }
-
+  // "did not help (at most +3.1%)": within the tolerance, but say what was left on the table.
+  const gain = (top: number) => {
+    const pct = (top / chosen.rowsPerSecond - 1) * 100;
+    return pct >= 0.5 ? ` (at most +${pct.toFixed(1)}%)` : '';
+  };
   const sameBatch = points.filter((p) => p.batchSize === chosen.batchSize);
   const moreWorkers = sameBatch.filter((p) => p.workers > chosen.workers);
   const fewerWorkers = sameBatch.filter((p) => p.workers < chosen.workers);
+  if (best !== chosen && best.batchSize !== chosen.batchSize && best.workers !== chosen.workers) {
+    const faster = (best.rowsPerSecond / chosen.rowsPerSecond - 1) * 100;
+    notes.push(`the fastest cell (${flags(best)}: ${formatCount(best.rowsPerSecond)} rows/s) was only ${faster.toFixed(1)}% faster`);
+  }
   if (moreWorkers.length > 0) {
     const top = Math.max(...moreWorkers.map((p) => p.rowsPerSecond));
-    notes.push(top < chosen.rowsPerSecond * (1 - tolerance) ? `more ${unit} made it slower` : `more ${unit} did not help`);
+    notes.push(top < chosen.rowsPerSecond * (1 - tolerance) ? `more ${unit} made it slower` : `more ${unit} did not help${gain(top)}`);
   } else if (fewerWorkers.length > 0) {
     const previous = Math.max(...fewerWorkers.map((p) => p.rowsPerSecond));
     if (chosen.rowsPerSecond > previous * (1 + tolerance)) notes.push(`rows/s still rose at the most ${unit} tried: try more`);
@@ -60,7 +64,7 @@ export function recommend(points: readonly SweepPoint[], tolerance = DEFAULT_TOL
     const smaller = sameWorkers.filter((p) => (p.batchSize ?? 0) < (chosen.batchSize ?? 0));
     if (larger.length > 0) {
       const top = Math.max(...larger.map((p) => p.rowsPerSecond));
-      notes.push(top < chosen.rowsPerSecond * (1 - tolerance) ? 'larger batches were slower' : 'larger batches did not help');
+      notes.push(top < chosen.rowsPerSecond * (1 - tolerance) ? 'larger batches were slower' : `larger batches did not help${gain(top)}`);
     } else if (smaller.length > 0) {
       const previous = Math.max(...smaller.map((p) => p.rowsPerSecond));
       if (chosen.rowsPerSecond > previous * (1 + tolerance)) notes.push('rows/s still rose at the largest --batch-size tried: try larger');

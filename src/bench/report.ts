@@ -68,11 +68,11 @@ function chartSeries(result: BenchResult): Series[] {
   return series;
 }
 
-/** A round axis maximum at or above `v`: 1, 2 or 5 times a power of ten. */
+/** A round axis maximum at or above `v`: 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten. */
 function niceMax(v: number): number {
   if (!(v > 0)) return 1;
   const power = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * power >= v) return m * power;
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * power >= v) return m * power;
   return 10 * power;
 }
 
@@ -164,20 +164,26 @@ dt { color: #555; }
       `${target.dataset.rowsPerCell !== null && target.dataset.durationSeconds !== null ? ' or ' : ''}` +
       `${target.dataset.durationSeconds !== null ? `${target.dataset.durationSeconds} s` : ''} per cell, ` +
       `${target.dataset.bytesPerRow.toFixed(0)} bytes per row in COPY text format; the generator alone makes ${formatCount(target.dataset.generatorRowsPerSecond)} rows/s.`)}</p>`);
+    const repeated = target.cells.some((c) => c.runs);
     parts.push(htmlTable(
-      ['workers', 'batch size', 'rows', 'seconds', 'rows/s', 'MB/s', 'batch p50 ms', 'batch p99 ms', 'client CPU %'],
+      ['workers', 'batch size', 'rows', 'seconds', 'rows/s', ...(repeated ? ['rows/s of each run'] : []), 'MB/s', 'batch p50 ms', 'batch p99 ms', 'client CPU %'],
       target.cells.map((c) => ({
         recommended: c.workers === target.recommendation.workers && c.batchSize === target.recommendation.batchSize,
-        cells: [c.workers, c.batchSize, c.rows, c.seconds.toFixed(2), Math.round(c.rowsPerSecond), c.mbPerSecond.toFixed(1),
-          c.latencyMs.p50.toFixed(1), c.latencyMs.p99.toFixed(1), c.clientCpuPercent.toFixed(0)],
+        cells: [c.workers, c.batchSize, c.rows, c.seconds.toFixed(2), Math.round(c.rowsPerSecond), ...(repeated ? [(c.runs ?? []).map(Math.round).join(', ')] : []),
+          c.mbPerSecond.toFixed(1), c.latencyMs.p50.toFixed(1), c.latencyMs.p99.toFixed(1), c.clientCpuPercent.toFixed(0)],
       }))));
   }
   if (source) {
     parts.push('<h2>Source: reading with COPY TO STDOUT</h2>');
     parts.push(`<p>${escapeXml(`${source.table} on ${source.connection}, PostgreSQL ${source.serverVersion}` +
       `${source.timeColumn ? `, windows on ${source.timeColumn}` : ''}; about ${Math.round(source.estimatedRows).toLocaleString('en-US')} rows in the table.`)}</p>`);
-    parts.push(htmlTable(['readers', 'rows', 'seconds', 'rows/s', 'MB/s', 'client CPU %'],
-      source.cells.map((c) => ({ recommended: false, cells: [c.readers, c.rows, c.seconds.toFixed(2), Math.round(c.rowsPerSecond), c.mbPerSecond.toFixed(1), c.clientCpuPercent.toFixed(0)] }))));
+    const repeated = source.cells.some((c) => c.runs);
+    parts.push(htmlTable(['readers', 'rows', 'seconds', 'rows/s', ...(repeated ? ['rows/s of each run'] : []), 'MB/s', 'client CPU %'],
+      source.cells.map((c) => ({
+        recommended: false,
+        cells: [c.readers, c.rows, c.seconds.toFixed(2), Math.round(c.rowsPerSecond), ...(repeated ? [(c.runs ?? []).map(Math.round).join(', ')] : []),
+          c.mbPerSecond.toFixed(1), c.clientCpuPercent.toFixed(0)],
+      }))));
   }
   const mc = result.machine;
   parts.push('<h2>Machine</h2>', '<dl>',

@@ -34,6 +34,8 @@ export interface BenchOptions {
   /** Per-cell time limit in ms; 0: none. */
   durationMs: number;
   keep: boolean;
+  /** Runs per cell; the run with the median rows/s is reported. */
+  repeat: number;
   retry: RetryPolicy;
   reportingPeriodMs: number;
 }
@@ -87,23 +89,26 @@ async function runTargetBench(options: BenchOptions, config: ConnectionConfig, i
     const cells: CellResult[] = [];
     for (const batchSize of options.batchSizes) {
       for (const workers of options.workers) {
-        if (io.signal?.aborted) throw interrupted();
-        await truncateScratchTable(control, scratch);
-        let rows = 0;
-        let bytes = 0;
-        const label = `bench ${cells.length + 1}/${total} workers ${workers} batch ${batchSize}`;
-        const progress = new ProgressReporter({ stream: io.stderr, periodMs: options.reportingPeriodMs, label }, () => ({ rows, bytes }));
-        progress.start();
-        try {
-          const cell = await runCell({ workers, batchSize, rows: options.rows, durationMs: options.durationMs }, {
-            ...context, onProgress: (r, b) => { rows = r; bytes = b; },
-          });
-          cells.push(cell);
-        } finally {
-          progress.stop();
+        const runs: CellResult[] = [];
+        for (let run = 1; run <= options.repeat; run++) {
+          if (io.signal?.aborted) throw interrupted();
+          await truncateScratchTable(control, scratch);
+          let rows = 0;
+          let bytes = 0;
+          const label = `bench ${cells.length + 1}/${total}${options.repeat > 1 ? ` run ${run}/${options.repeat}` : ''} workers ${workers} batch ${batchSize}`;
+          const progress = new ProgressReporter({ stream: io.stderr, periodMs: options.reportingPeriodMs, label }, () => ({ rows, bytes }));
+          progress.start();
+          try {
+            runs.push(await runCell({ workers, batchSize, rows: options.rows, durationMs: options.durationMs }, {
+              ...context, onProgress: (r, b) => { rows = r; bytes = b; },
+            }));
+          } finally {
+            progress.stop();
+          }
         }
-        const c = cells[cells.length - 1] as CellResult;
-        log(`bench: cell ${cells.length}/${total}: --workers ${workers} --batch-size ${batchSize}: ${formatCount(c.rowsPerSecond)} rows/s, ` +
+        const c = medianRun(runs);
+        cells.push(c);
+        log(`bench: cell ${cells.length}/${total}: --workers ${workers} --batch-size ${batchSize}: ${formatCount(c.rowsPerSecond)} rows/s${spreadText(c)}, ` +
           `${c.mbPerSecond.toFixed(1)} MB/s, batch p50 ${c.latencyMs.p50.toFixed(1)} ms p99 ${c.latencyMs.p99.toFixed(1)} ms, client CPU ${c.clientCpuPercent.toFixed(0)}%`);
       }
     }
@@ -162,23 +167,29 @@ async function runSourceBench(options: BenchOptions, config: ConnectionConfig, i
       `${Number.isFinite(options.rows) ? `, about ${options.rows} rows` : ''}${options.durationMs > 0 ? ` or ${options.durationMs / 1000} s` : ''} per cell` +
       `${table.timeColumn && table.extent ? `, cells reading consecutive ranges of ${table.timeColumn}` : ', without a time filter'}; nothing is written to the source`);
     const cells: SourceCellResult[] = [];
+    let reads = 0;
     for (const readers of options.workers) {
-      if (io.signal?.aborted) throw interrupted();
-      let rows = 0;
-      let bytes = 0;
-      const label = `bench source ${cells.length + 1}/${options.workers.length} readers ${readers}`;
-      const progress = new ProgressReporter({ stream: io.stderr, periodMs: options.reportingPeriodMs, label }, () => ({ rows, bytes }));
-      progress.start();
-      try {
-        cells.push(await readCell(config, table, readers, {
-          cell: cells.length, rowsPerCell: options.rows, durationMs: options.durationMs, signal: io.signal, onProgress: (r, b) => { rows = r; bytes = b; },
-        }));
-      } finally {
-        progress.stop();
+      const runs: SourceCellResult[] = [];
+      for (let run = 1; run <= options.repeat; run++) {
+        if (io.signal?.aborted) throw interrupted();
+        let rows = 0;
+        let bytes = 0;
+        const label = `bench source ${cells.length + 1}/${options.workers.length}${options.repeat > 1 ? ` run ${run}/${options.repeat}` : ''} readers ${readers}`;
+        const progress = new ProgressReporter({ stream: io.stderr, periodMs: options.reportingPeriodMs, label }, () => ({ rows, bytes }));
+        progress.start();
+        try {
+          // Every read takes the next range, so no read finds the previous one's pages in the cache.
+          runs.push(await readCell(config, table, readers, {
+            cell: reads++, rowsPerCell: options.rows, durationMs: options.durationMs, signal: io.signal, onProgress: (r, b) => { rows = r; bytes = b; },
+          }));
+        } finally {
+          progress.stop();
+        }
       }
-      const c = cells[cells.length - 1] as SourceCellResult;
+      const c = medianRun(runs);
+      cells.push(c);
       log(`bench: source cell ${cells.length}/${options.workers.length}: ${readers} reader${readers === 1 ? '' : 's'}: ${c.rows} rows${c.range ? ` in [${c.range.start}, ${c.range.end})` : ''}, ` +
-        `${formatCount(c.rowsPerSecond)} rows/s, ${c.mbPerSecond.toFixed(1)} MB/s, client CPU ${c.clientCpuPercent.toFixed(0)}%`);
+        `${formatCount(c.rowsPerSecond)} rows/s${spreadText(c)}, ${c.mbPerSecond.toFixed(1)} MB/s, client CPU ${c.clientCpuPercent.toFixed(0)}%`);
     }
     const points = cells.map((c) => ({ workers: c.readers, rowsPerSecond: c.rowsPerSecond, mbPerSecond: c.mbPerSecond, clientCpuPercent: c.clientCpuPercent }));
     return {
@@ -190,6 +201,19 @@ async function runSourceBench(options: BenchOptions, config: ConnectionConfig, i
   }
 }
 
+/** Of several runs of one cell, the one with the median rows/s, carrying every run's rows/s. */
+export function medianRun<T extends { rowsPerSecond: number; runs?: number[] | undefined }>(runs: T[]): T {
+  const sorted = [...runs].sort((a, b) => a.rowsPerSecond - b.rowsPerSecond);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)] as T;
+  return runs.length > 1 ? { ...median, runs: runs.map((r) => r.rowsPerSecond) } : median;
+}
+
+/** " (runs 180.1k-240.3k)" when a cell ran more than once. */
+function spreadText(cell: { runs?: number[] | undefined }): string {
+  if (!cell.runs || cell.runs.length < 2) return '';
+  return ` (runs ${formatCount(Math.min(...cell.runs))}-${formatCount(Math.max(...cell.runs))})`;
+}
+
 function limitText(options: BenchOptions): string {
   const parts: string[] = [];
   if (Number.isFinite(options.rows)) parts.push(`${options.rows} rows`);
@@ -199,12 +223,21 @@ function limitText(options: BenchOptions): string {
 
 /** The results table for stdout. */
 export function formatTargetTable(bench: TargetBench): string {
-  return formatTable(['workers', 'batch', 'rows', 'seconds', 'rows/s', 'MB/s', 'p50 ms', 'p99 ms', 'client CPU'],
-    bench.cells.map((c) => [c.workers, c.batchSize, c.rows, c.seconds.toFixed(2), formatCount(c.rowsPerSecond), c.mbPerSecond.toFixed(1),
-      c.latencyMs.p50.toFixed(1), c.latencyMs.p99.toFixed(1), `${c.clientCpuPercent.toFixed(0)}%`]));
+  const spread = bench.cells.some((c) => c.runs);
+  return formatTable(['workers', 'batch', 'rows', 'seconds', 'rows/s', ...(spread ? ['spread'] : []), 'MB/s', 'p50 ms', 'p99 ms', 'client CPU'],
+    bench.cells.map((c) => [c.workers, c.batchSize, c.rows, c.seconds.toFixed(2), formatCount(c.rowsPerSecond), ...(spread ? [spreadPercent(c)] : []),
+      c.mbPerSecond.toFixed(1), c.latencyMs.p50.toFixed(1), c.latencyMs.p99.toFixed(1), `${c.clientCpuPercent.toFixed(0)}%`]));
 }
 
 export function formatSourceTable(bench: SourceBench): string {
-  return formatTable(['readers', 'rows', 'seconds', 'rows/s', 'MB/s', 'client CPU'],
-    bench.cells.map((c) => [c.readers, c.rows, c.seconds.toFixed(2), formatCount(c.rowsPerSecond), c.mbPerSecond.toFixed(1), `${c.clientCpuPercent.toFixed(0)}%`]));
+  const spread = bench.cells.some((c) => c.runs);
+  return formatTable(['readers', 'rows', 'seconds', 'rows/s', ...(spread ? ['spread'] : []), 'MB/s', 'client CPU'],
+    bench.cells.map((c) => [c.readers, c.rows, c.seconds.toFixed(2), formatCount(c.rowsPerSecond), ...(spread ? [spreadPercent(c)] : []),
+      c.mbPerSecond.toFixed(1), `${c.clientCpuPercent.toFixed(0)}%`]));
+}
+
+/** (max - min) / median of a cell's runs, in percent. */
+function spreadPercent(c: { rowsPerSecond: number; runs?: number[] | undefined }): string {
+  if (!c.runs || c.runs.length < 2) return '-';
+  return `${(((Math.max(...c.runs) - Math.min(...c.runs)) / c.rowsPerSecond) * 100).toFixed(0)}%`;
 }

@@ -58,6 +58,8 @@ export interface SourceCellResult {
   mbPerSecond: number;
   clientCpuSeconds: number;
   clientCpuPercent: number;
+  /** With --repeat: rows/s of every run (this result is the median one). */
+  runs?: number[] | undefined;
 }
 
 /** Finds the table and its time column, and picks the range a cell reads. */
@@ -104,6 +106,9 @@ export async function describeSourceTable(client: pg.Client, tableName: string, 
       const span = end - start;
       source.extent = { start, end };
       source.slice = fraction >= 1 ? span : BigInt(Math.min(Number(span), Math.max(1, Math.ceil(Number(span) * fraction))));
+    } else {
+      throw new HyperfillError('E_SOURCE_EMPTY', `${schema}.${table} has no rows to read`, { table: `${schema}.${table}` },
+        'benchmark a table that holds data (the one you will backfill)');
     }
   }
   return source;

@@ -36,6 +36,8 @@ export interface CellResult {
   /** clientCpuSeconds over wall-clock seconds: 100 is one core busy. */
   clientCpuPercent: number;
   retries: number;
+  /** With --repeat: rows/s of every run (this result is the median one). */
+  runs?: number[] | undefined;
 }
 
 export interface CellContext {

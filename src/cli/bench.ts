@@ -33,6 +33,8 @@ Data
       --duration D         stop each cell after D, e.g. 20s (with --rows: whichever comes first;
                            alone: no row limit)
 Sweep
+      --repeat N           run every cell N times and report the median run (default 1);
+                           the table then shows the spread between runs
       --workers LIST       parallel COPY connections, e.g. 1,2,4,8 (default 1,2,4,8);
                            with --source: parallel readers
       --batch-size LIST    rows per COPY batch, e.g. 1000,5000,20000 (default 1000,5000,20000)
@@ -59,6 +61,7 @@ const SPEC = {
   rows: { type: 'string' },
   duration: { type: 'string' },
   workers: { type: 'string' },
+  repeat: { type: 'string' },
   'batch-size': { type: 'string' },
   source: { type: 'string' },
   table: { type: 'string' },
@@ -98,7 +101,7 @@ export function parseBenchArgs(args: string[]): BenchArgs | 'help' {
   if (tooMany !== undefined) throw usage(`\`--workers\` must be at most ${MAX_WORKERS}, got ${tooMany}`, 'bench');
   const durationMs = durationFlag(v.duration, 'duration', 0, 'bench');
   if (v.duration !== undefined && durationMs <= 0) throw usage('`--duration` must be greater than zero', 'bench');
-  const rows = v.rows !== undefined ? intFlag(v.rows, 'rows', 0, 'bench') : durationMs > 0 ? Infinity : 500_000;
+  const rows = v.rows !== undefined ? intFlag(v.rows, 'rows', 1, 'bench') : durationMs > 0 ? Infinity : 500_000;
   return {
     target: sourceOnly ? undefined : parseConnection(v.target),
     source: v.source === undefined ? undefined : parseConnection(v.source, 'source'),
@@ -106,6 +109,7 @@ export function parseBenchArgs(args: string[]): BenchArgs | 'help' {
     timeColumn: v['time-column'],
     schema: v.schema ?? DEFAULT_BENCH_SCHEMA,
     keep: v.keep ?? false,
+    repeat: intFlag(v.repeat, 'repeat', 1, 'bench'),
     scale: intFlag(v.scale, 'scale', 100, 'bench'),
     rows,
     durationMs,

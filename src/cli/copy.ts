@@ -3,6 +3,8 @@ import { parseConnection } from '../connection.js';
 import { type CopyOptions, type CopyResult, runCopy } from '../copy/run-copy.js';
 import { formatCount, formatTable } from '../progress.js';
 import { DEFAULT_RETRY } from '../retry.js';
+import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
+import { reasonsPath } from '../transform/rejects.js';
 import { bytesFlag, charFlag, durationFlag, intFlag, listFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 
@@ -24,7 +26,8 @@ Target
       --connection URL     postgres://... or "host=... dbname=..." (default: DATABASE_URL, PG* variables)
       --schema NAME        default public
       --table NAME         target table (required)
-      --columns a,b,c      target columns, in input order
+      --columns a,b,c      target columns, in input order (with a transform: the names
+                           of the input's fields, in order; default: the table's columns)
       --copy-options OPTS  extra COPY options, e.g. "NULL 'NA', FORCE_NULL (cpu)" (not HEADER)
       --truncate           empty the table first
 Throughput
@@ -36,6 +39,7 @@ Exactly once
       --import-id ID       record committed batches in the target; a rerun with the same id
                            and input loads only what is missing
       --control-schema S   schema for hyperfill's control tables (default hyperfill)
+${TRANSFORM_HELP}
 Output
       --reporting-period D progress line every D when stderr is not a terminal (default off)
       --log-batches        one line per committed batch
@@ -67,6 +71,7 @@ const SPEC = {
   'log-batches': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...TRANSFORM_FLAGS,
 } as const;
 
 export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
@@ -102,6 +107,7 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
     retry: { ...DEFAULT_RETRY, timeoutMs: durationFlag(v['retry-timeout'], 'retry-timeout', DEFAULT_RETRY.timeoutMs, 'copy') },
     reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'copy'),
     logBatches: v['log-batches'] ?? false,
+    transform: parseTransformFlags(v, 'copy'),
   };
 }
 
@@ -126,6 +132,7 @@ export function summaryJson(r: CopyResult) {
     rows: r.rows, bytes: r.bytes, batches: r.batches, seconds: round(r.seconds), rowsPerSecond: Math.round(r.rows / r.seconds),
     skippedBatches: r.skippedBatches, skippedRows: r.skippedRows,
     workers: r.workers.map((w) => ({ ...w, busyMs: Math.round(w.busyMs) })),
+    ...(r.transform ? { transform: r.transform } : {}),
   };
 }
 
@@ -135,7 +142,20 @@ export function formatSummary(r: CopyResult): string {
   const skipped = r.skippedBatches > 0 ? `\nskipped ${r.skippedBatches} batches (${r.skippedRows} rows) committed by an earlier run of this import` : '';
   const table = formatTable(['worker', 'rows', 'batches', 'busy s', 'retries'],
     r.workers.map((w) => [w.worker, w.rows, w.batches, (w.busyMs / 1000).toFixed(2), w.retries]));
-  return `${head}${skipped}\n${table}`;
+  return `${head}${skipped}${transformSummary(r)}\n${table}`;
+}
+
+function transformSummary(r: CopyResult): string {
+  const t = r.transform;
+  if (!t) return '';
+  const parts = [`transform: ${t.rowsIn} rows in, ${t.rowsOut} out`];
+  if (t.dropped > 0) parts.push(`${t.dropped} dropped by the transform`);
+  if (t.setAside > 0) {
+    parts.push(t.rejectsFile ? `${t.setAside} rejected to ${t.rejectsFile} (reasons in ${reasonsPath(t.rejectsFile)})` : `${t.setAside} skipped`);
+  }
+  const first = t.firstProblem;
+  const example = first && !t.rejectsFile ? `\n  first skipped: ${first.file}:${first.line ?? '?'}: row ${first.row}: ${first.reason}` : '';
+  return `\n${parts.join(', ')}${example}`;
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;

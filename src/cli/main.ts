@@ -4,6 +4,7 @@ import { backfillCommand, restorePoliciesCommand } from './backfill.js';
 import { benchCommand } from './bench.js';
 import { copyCommand } from './copy.js';
 import { planCommand } from './plan.js';
+import { schemaCommand } from './schema.js';
 import { verifyCommand } from './verify.js';
 import type { CommandIO } from './io.js';
 
@@ -12,6 +13,7 @@ type Command = (args: string[], io: CommandIO) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   copy: { run: copyCommand, summary: 'stream CSV from stdin or files into a table over parallel COPY' },
   bench: { run: benchCommand, summary: 'measure what a target ingests (or a source gives) and which --workers/--batch-size to use' },
+  schema: { run: schemaCommand, summary: 'print (or --apply) the target DDL for source tables: CREATE TABLE, hypertable, compression' },
   plan: { run: planCommand, summary: 'suggest the completion point from where dual-write began' },
   backfill: { run: backfillCommand, summary: 'copy every source row older than the completion point, resumable' },
   verify: { run: verifyCommand, summary: 'compare source and target per window: counts, estimates or checksums' },

@@ -1,14 +1,16 @@
 /**
  * `hyperfill copy`: inputs → record scanner → bounded queue → N COPY workers.
  * The bytes reach COPY unparsed. On any failure the error says what is committed.
+ * With a transform (--transform or a mapping), batches go through the transform
+ * stage (worker threads) between the scanner and the sink and reach COPY as text
+ * format; without one, nothing of that runs.
  */
 import { locateRecord } from '../../connectors/csv/locate-record.js';
 import { openInput } from '../../connectors/csv/input.js';
 import { RecordScanner, type ScanDialect } from '../../connectors/csv/record-scanner.js';
-import type pg from 'pg';
 import type { EncodedBatch } from '../batch.js';
 import { describeLines } from '../batch.js';
-import { type ConnectionConfig, connect, describeConnection } from '../connection.js';
+import { type ConnectionConfig, describeConnection, withClient } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import { copyErrorPosition, serverMessage } from '../pg-errors.js';
 import { ProgressReporter } from '../progress.js';
@@ -20,6 +22,10 @@ import type { WorkerStats } from '../sink/copy-worker.js';
 import { ImportLedger, type LedgerSettings } from '../sink/import-ledger.js';
 import { CommittedRanges } from './committed-ranges.js';
 import { checkTargetTable } from './target-table.js';
+import type { TransformSettings } from '../transform/options.js';
+import { RejectsFile } from '../transform/rejects.js';
+import { columnTypes, inputDialect, startTransform, type TransformRun } from '../transform/setup.js';
+import { addTotals, locateTransformedRow, type TransformedBatch, TransformStage, type TransformTotals } from '../transform/stage.js';
 
 export interface CopyOptions {
   inputs: string[];
@@ -44,6 +50,8 @@ export interface CopyOptions {
   retry: RetryPolicy;
   reportingPeriodMs: number;
   logBatches: boolean;
+  /** Undefined: the pass-through path (no decoding). */
+  transform?: TransformSettings | undefined;
 }
 
 export interface CopyResult {
@@ -55,6 +63,8 @@ export interface CopyResult {
   skippedBatches: number;
   skippedRows: number;
   workers: WorkerStats[];
+  /** With a transform: rows in and out of it (committed batches), and the rejects file. */
+  transform?: (TransformTotals & { rejectsFile: string | undefined }) | undefined;
 }
 
 export interface CopyIO {
@@ -69,78 +79,108 @@ const MAX_RECORD_FACTOR = 8;
 export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyResult> {
   const started = performance.now();
   const target = { schema: options.schema, table: options.table, columns: options.columns };
-  const statement = copyFromStatement(target, {
+  const dialect: ScanDialect = { format: options.format, quote: options.quote.charCodeAt(0), escape: options.escape.charCodeAt(0) };
+  // Usage errors first, before any connection: COPY options, or with a transform, the input dialect.
+  let statement = options.transform ? '' : copyFromStatement(target, {
     format: options.format, delimiter: options.delimiter, quote: options.format === 'csv' ? options.quote : undefined,
     escape: options.format === 'csv' ? options.escape : undefined, extraOptions: options.copyOptions,
   });
-  const dialect: ScanDialect = { format: options.format, quote: options.quote.charCodeAt(0), escape: options.escape.charCodeAt(0) };
+  const decodeDialect = options.transform ? inputDialect(options) : undefined;
 
   let ledger: ImportLedger | undefined;
+  let transform: TransformRun | undefined;
+  let rejects: RejectsFile | undefined;
   const committed = new CommittedRanges();
   const result: CopyResult = { rows: 0, bytes: 0, batches: 0, seconds: 0, skippedBatches: 0, skippedRows: 0, workers: [] };
   let inputDone = 0;
   let inputTotal: number | undefined = 0;
   const progress = new ProgressReporter({ stream: io.stderr, periodMs: options.reportingPeriodMs, label: 'copy' },
     () => ({ rows: result.rows, bytes: result.bytes, inputDone, inputTotal }));
+  // Transformed batches between the stage and their commit: for totals, rejects and error messages.
+  const transformed = new Map<EncodedBatch, TransformedBatch>();
+  const totals: TransformTotals = { rowsIn: 0, rowsOut: 0, dropped: 0, setAside: 0 };
+  const settle = (batch: EncodedBatch) => {
+    const t = transformed.get(batch);
+    if (!t) return;
+    transformed.delete(batch);
+    addTotals(totals, t);
+    if (rejects && t.problems.length > 0) rejects.add(batch.inputName, t.problems);
+  };
 
-  // The control connection is used before and after the run only, so a server restart
-  // in the middle costs the workers a retry and nothing else.
-  await withClient(options.connection, async (control) => {
-    await checkTargetTable(control, target, describeConnection(options.connection));
-    if (options.importId !== undefined) {
-      ledger = await ImportLedger.open(control, options.importId, options.controlSchema, ledgerSettings(options));
-    }
-    if (options.truncate && (ledger?.committedBatches ?? 0) === 0) {
-      await control.query(`TRUNCATE ${qualifiedName(options.schema, options.table)}`);
-    }
-  });
-
-  const sink = new CopySink({
-    connection: options.connection, statement, retry: options.retry, ledger, workers: options.workers,
-    onRetry: (err, worker, attempt, delay) => progress.log(`worker ${worker}: connection lost (${serverMessage(err)}); retry ${attempt} in ${delay} ms`),
-    onCommitted: (batch, worker, ms) => {
-      committed.add(batch);
-      result.rows += batch.rows;
-      result.bytes += batch.data.length;
-      result.batches++;
-      if (options.logBatches) progress.log(`batch ${batch.seq} ${batch.inputName} ${describeLines(batch)}: ${batch.rows} rows by worker ${worker} in ${ms.toFixed(0)} ms`);
-    },
-    onSkipped: (batch) => {
-      committed.add(batch);
-      result.skippedBatches++;
-      result.skippedRows += batch.rows;
-    },
-  });
-  await sink.start();
-  progress.start();
   try {
-    await feed(options, io, dialect, sink, (done, total) => { inputDone = done; inputTotal = total; });
-    result.workers = await sink.finish();
-  } catch (err) {
-    await sink.abort(err);
-    throw explainFailure(err, committed, dialect, options);
+    // The control connection is used before and after the run only, so a server restart
+    // in the middle costs the workers a retry and nothing else.
+    await withClient(options.connection, async (control) => {
+      const where = describeConnection(options.connection);
+      // With a transform, --columns names the input's fields; the output columns are checked below.
+      const tableColumns = await checkTargetTable(control, options.transform ? { schema: target.schema, table: target.table } : target, where);
+      if (options.transform && decodeDialect) {
+        const types = await columnTypes(control, options.schema, options.table);
+        transform = await startTransform(options.transform, { columns: options.columns ?? tableColumns, types, dialect: decodeDialect });
+        await checkTargetTable(control, { ...target, columns: transform.outputColumns }, where);
+        statement = copyFromStatement({ ...target, columns: transform.outputColumns }, { format: 'text' });
+      }
+      if (options.importId !== undefined) {
+        ledger = await ImportLedger.open(control, options.importId, options.controlSchema, ledgerSettings(options, transform));
+      }
+      if (options.truncate && (ledger?.committedBatches ?? 0) === 0) {
+        await control.query(`TRUNCATE ${qualifiedName(options.schema, options.table)}`);
+      }
+    });
+    if (options.transform?.rejects !== undefined) rejects = RejectsFile.open(options.transform.rejects);
+
+    const sink = new CopySink({
+      connection: options.connection, statement, retry: options.retry, ledger, workers: options.workers,
+      onRetry: (err, worker, attempt, delay) => progress.log(`worker ${worker}: connection lost (${serverMessage(err)}); retry ${attempt} in ${delay} ms`),
+      onCommitted: (batch, worker, ms) => {
+        committed.add(batch);
+        settle(batch);
+        result.rows += batch.rows;
+        result.bytes += batch.data.length;
+        result.batches++;
+        if (options.logBatches) progress.log(`batch ${batch.seq} ${batch.inputName} ${describeLines(batch)}: ${batch.rows} rows by worker ${worker} in ${ms.toFixed(0)} ms`);
+      },
+      onSkipped: (batch) => {
+        committed.add(batch);
+        settle(batch);
+        result.skippedBatches++;
+        result.skippedRows += batch.rows;
+      },
+    });
+    await sink.start();
+    const run = transform;
+    const stage = run && new TransformStage(run.runner, async (t) => {
+      transformed.set(t.batch, t);
+      await sink.write(t.batch);
+    }, { crc: ledger !== undefined, name: run.name });
+    progress.start();
+    try {
+      await feed(options, io, dialect, stage ? (batch) => stage.push(batch) : (batch) => sink.write(batch),
+        (done, total) => { inputDone = done; inputTotal = total; });
+      await stage?.flush();
+      result.workers = await sink.finish();
+    } catch (err) {
+      stage?.fail(err);
+      await sink.abort(err);
+      throw explainFailure(err, committed, dialect, options, transformed, run);
+    } finally {
+      progress.stop();
+    }
   } finally {
-    progress.stop();
+    rejects?.close();
+    await transform?.close();
   }
   if (ledger) {
     const done = ledger;
     await withRetry(() => withClient(options.connection, (c) => done.markComplete(c, result.rows + result.skippedRows)), options.retry);
   }
+  if (transform) result.transform = { ...totals, rejectsFile: rejects?.path };
   result.seconds = (performance.now() - started) / 1000;
   return result;
 }
 
-async function withClient<T>(config: ConnectionConfig, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = await connect(config);
-  try {
-    return await use(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-/** Reads every input in order, cutting batches and handing them to the sink. */
-async function feed(options: CopyOptions, io: CopyIO, dialect: ScanDialect, sink: CopySink,
+/** Reads every input in order, cutting batches and handing them on (to the sink or the transform stage). */
+async function feed(options: CopyOptions, io: CopyIO, dialect: ScanDialect, write: (batch: EncodedBatch) => Promise<void>,
   onInput: (done: number, total: number | undefined) => void): Promise<void> {
   const paths = options.inputs.length > 0 ? options.inputs : ['-'];
   const inputs = await Promise.all(paths.map((p) => openInput(p, io.stdin)));
@@ -155,7 +195,7 @@ async function feed(options: CopyOptions, io: CopyIO, dialect: ScanDialect, sink
     const send = async (batches: EncodedBatch[]) => {
       for (const batch of batches) {
         remaining -= batch.rows;
-        await sink.write(batch);
+        await write(batch);
       }
     };
     for await (const chunk of input.chunks()) {
@@ -174,29 +214,43 @@ function interrupted(): HyperfillError {
   return new HyperfillError('E_INTERRUPTED', 'interrupted by a signal; batches in flight were allowed to finish');
 }
 
-function ledgerSettings(o: CopyOptions): LedgerSettings {
+function ledgerSettings(o: CopyOptions, transform: TransformRun | undefined): LedgerSettings {
   return {
     target: `${o.schema}.${o.table}`, columns: o.columns?.join(','), inputs: o.inputs.join(' ') || '-', format: o.format,
     batchRows: o.batchRows, batchBytes: o.batchBytes, skipLines: o.skipLines, skipHeader: o.skipHeader,
     limit: Number.isFinite(o.limit) ? o.limit : undefined,
+    // A transform's identity: its file and the mappings (a changed mapping would mix two shapes of rows).
+    ...(transform ? { ...transform.ledgerSettings, onError: o.transform?.onError } : {}),
   };
 }
 
 /** Turns any failure into a HyperfillError that also says what is already committed. */
-function explainFailure(err: unknown, committed: CommittedRanges, dialect: ScanDialect, options: CopyOptions): HyperfillError {
-  const base = err instanceof BatchFailure ? describeBatchFailure(err, dialect) : err instanceof HyperfillError ? err
+function explainFailure(err: unknown, committed: CommittedRanges, dialect: ScanDialect, options: CopyOptions,
+  transformed: Map<EncodedBatch, TransformedBatch>, transform: TransformRun | undefined): HyperfillError {
+  const base = err instanceof BatchFailure ? describeBatchFailure(err, dialect, transformed.get(err.batch), transform) : err instanceof HyperfillError ? err
     : new HyperfillError('E_COPY_FAILED', serverMessage(err), {}, undefined, err);
+  const transformHint = transform && base.code === 'E_IMPORT_INPUT_CHANGED'
+    ? 'with a transform, a resumed batch is transformed again and must come out as before: a changed transform gives this error too'
+    : undefined;
   const resume = options.importId !== undefined
     ? `rerun the same command (same --import-id ${options.importId}) to load only what is missing`
     : 'with --import-id, a rerun would load only what is missing; without it, remove these rows before a rerun';
-  const hint = [base.hint, `already committed: ${committed.rows} rows (${committed.describe()}); ${resume}`].filter(Boolean).join('\n  hint: ');
+  const hint = [base.hint, transformHint, `already committed: ${committed.rows} rows (${committed.describe()}); ${resume}`].filter(Boolean).join('\n  hint: ');
   return new HyperfillError(base.code, base.message, base.context, hint, base);
 }
 
-function describeBatchFailure(failure: BatchFailure, dialect: ScanDialect): HyperfillError {
+function describeBatchFailure(failure: BatchFailure, dialect: ScanDialect, transformed: TransformedBatch | undefined,
+  transform: TransformRun | undefined): HyperfillError {
   const { batch, error } = failure;
   if (error instanceof HyperfillError) return error;
   const position = copyErrorPosition(error);
+  if (transformed && transform) {
+    const found = position.line !== undefined ? locateTransformedRow(transformed, position.line, transform.dialect) : undefined;
+    const context = { file: batch.inputName, line: found?.line ?? batch.firstLine, row: found?.row, batch: batch.seq, column: position.column, worker: failure.worker };
+    const where = found ? `line ${found.line}` : describeLines(batch);
+    const hint = found ? `the row reads: ${found.preview}\n  hint: after the transform (${transform.name}) it reads: ${found.output}` : undefined;
+    return new HyperfillError('E_BATCH_REJECTED', `the target rejected ${where} of ${batch.inputName} after the transform: ${serverMessage(error)}`, context, hint, error);
+  }
   const located = position.line !== undefined ? locateRecord(batch, position.line, dialect) : undefined;
   const context = {
     file: batch.inputName, line: located?.line ?? batch.firstLine, row: located?.row, batch: batch.seq, column: position.column, worker: failure.worker,

@@ -8,6 +8,7 @@
  * keyed by the columns the built-ins left, and returns a row, an array of rows
  * (fan-out) or null (drop).
  */
+import { encodeTextField } from '../copy-text.js';
 import { HyperfillError } from '../errors.js';
 import { epochToTimestamp } from './epoch.js';
 import { extractJson, parseJsonPath, type PathSegment } from './json-path.js';
@@ -199,6 +200,11 @@ function mappingError(message: string): HyperfillError {
   return new HyperfillError('E_MAPPING_INVALID', message, {}, 'the mappings apply in this order: json-path, epoch, set, drop, map');
 }
 
+/** Where a pipeline puts its output: the encoded rows of one input row, in one call. */
+export interface RowSink {
+  add(text: string): void;
+}
+
 export interface Pipeline {
   /** The COPY's target columns, in order. */
   outputColumns: string[];
@@ -206,14 +212,19 @@ export interface Pipeline {
   rowColumns: string[];
   /**
    * One input row (decoded fields, in input column order; the array is reused and
-   * changed) to its output rows. Throws RowError, or whatever the transform throws.
+   * changed) to its output rows, encoded as text-format lines and handed to `out`
+   * together (a fan-out with one bad row leaves nothing behind). Returns how many rows
+   * it produced. Throws RowError, or whatever the transform throws.
    */
-  process(fields: Field[], ctx: TransformContext): Field[][] | Promise<Field[][]>;
+  process(fields: Field[], ctx: TransformContext, out: RowSink): number | Promise<number>;
 }
 
 /**
  * The whole pipeline. `user` is optional: built-ins alone never build a row object.
  * `types` are the target's column types (for array columns and the transform's ctx).
+ * The per-row code that depends on the column names (building the row object,
+ * reading and encoding the returned one) is generated once, so every property access
+ * is by a constant name: several times faster than looping over names.
  */
 export function createPipeline(inputColumns: readonly string[], spec: MappingSpec, user: UserTransform | undefined,
   types: Readonly<Record<string, string>> = {}): Pipeline {
@@ -226,62 +237,101 @@ export function createPipeline(inputColumns: readonly string[], spec: MappingSpe
     }
   };
   if (!user) {
+    const encode = fieldsEncoder(slots);
     return {
       outputColumns: columns,
       rowColumns: columns,
-      process(fields, ctx) {
+      process(fields, ctx, out) {
         checkCount(fields);
         mappings.apply(fields, ctx);
-        const out = new Array<Field>(slots.length);
-        for (let i = 0; i < slots.length; i++) out[i] = fields[slots[i] as number] ?? null;
-        return [out];
+        out.add(encode(fields));
+        return 1;
       },
     };
   }
   const outputColumns = user.columns ?? columns;
-  const outputTypes = outputColumns.map((c) => types[c]);
-  const outputSet = new Set(outputColumns);
-  const toFields = (row: unknown): Field[] => {
-    if (row === null || typeof row !== 'object' || Array.isArray(row)) throw new RowError(`the transform returned ${describeValue(row)} where a row object belongs`);
-    const r = row as Row;
-    const out = new Array<Field>(outputColumns.length);
-    let present = 0;
-    for (let i = 0; i < outputColumns.length; i++) {
-      const column = outputColumns[i] as string;
-      const v = r[column];
-      if (v !== undefined) present++;
-      out[i] = toCopyText(v, column, outputTypes[i]);
-    }
-    const keys = Object.keys(r);
-    if (keys.length !== present) {
-      const extra = keys.filter((k) => !outputSet.has(k));
-      if (extra.length > 0) {
-        throw new RowError(`the transform returned column${extra.length > 1 ? 's' : ''} ${extra.map((k) => `"${k}"`).join(', ')}, not among the output columns (${outputColumns.join(', ')}); export \`columns\` from the transform module to declare its output`);
-      }
-    }
-    return out;
-  };
-  const finish = (result: unknown): Field[][] => {
-    if (result === null) return [];
+  const buildRow = rowBuilder(columns, slots);
+  const encodeRow = rowEncoder(outputColumns, outputColumns.map((c) => types[c]));
+  const encodeResult = (result: unknown, out: RowSink): number => {
+    if (result === null) return 0;
     if (result === undefined) throw new RowError('the transform returned undefined: return the row, an array of rows, or null to drop it');
-    if (Array.isArray(result)) return result.map(toFields);
-    return [toFields(result)];
+    if (!Array.isArray(result)) {
+      out.add(encodeRow(asRow(result)));
+      return 1;
+    }
+    let text = '';
+    for (const row of result) text += encodeRow(asRow(row));
+    if (result.length > 0) out.add(text);
+    return result.length;
   };
   return {
     outputColumns,
     rowColumns: columns,
-    process(fields, ctx) {
+    process(fields, ctx, out) {
       checkCount(fields);
       mappings.apply(fields, ctx);
-      const row: Row = {};
-      for (let i = 0; i < slots.length; i++) row[columns[i] as string] = fields[slots[i] as number] ?? null;
-      const result = user.transform(row, ctx);
+      const result = user.transform(buildRow(fields), ctx);
       if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
-        return (result as Promise<unknown>).then(finish);
+        return (result as Promise<unknown>).then((r) => encodeResult(r, out));
       }
-      return finish(result);
+      return encodeResult(result, out);
     },
   };
+}
+
+function asRow(value: unknown): Row {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new RowError(`the transform returned ${describeValue(value)} where a row object belongs`);
+  return value as Row;
+}
+
+/**
+ * encodeTextField (copy-text.ts) for the common case in one scan: text without a byte
+ * that needs escaping (or is NUL, which it refuses) is its own encoding.
+ */
+const SPECIAL = /[\\\t\n\r\0]/;
+function enc(value: string | null | undefined): string {
+  if (value === null || value === undefined) return '\\N';
+  return SPECIAL.test(value) ? encodeTextField(value) : value;
+}
+
+/** A property key in generated code; `__proto__` must be computed to be an own property. */
+const key = (name: string) => (name === '__proto__' ? `[${JSON.stringify(name)}]` : JSON.stringify(name));
+
+/** fields → text-format line of the fields at `slots`. */
+function fieldsEncoder(slots: readonly number[]): (fields: Field[]) => string {
+  const parts = slots.map((slot) => `enc(f[${slot}])`).join(" + '\\t' + ");
+  return new Function('enc', `return function encodeFields(f) { return ${parts} + '\\n'; };`)(enc) as (fields: Field[]) => string;
+}
+
+/** fields → the row object the transform gets, keys in column order. */
+function rowBuilder(columns: readonly string[], slots: readonly number[]): (fields: Field[]) => Row {
+  const props = columns.map((c, i) => `${key(c)}: f[${slots[i]}]`).join(', ');
+  return new Function(`return function buildRow(f) { return { ${props} }; };`)() as (fields: Field[]) => Row;
+}
+
+/**
+ * A returned row → its text-format line, reading each output column by name; a key
+ * that is no output column is an error (a typo would otherwise load NULLs).
+ */
+function rowEncoder(columns: readonly string[], types: ReadonlyArray<string | undefined>): (row: Row) => string {
+  const known = new Set(columns);
+  const extra = (row: Row): void => {
+    const unknown = Object.keys(row).filter((k) => !known.has(k));
+    if (unknown.length > 0) {
+      throw new RowError(`the transform returned column${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}, not among the output columns (${columns.join(', ')}); export \`columns\` from the transform module to declare its output`);
+    }
+  };
+  const body = columns.map((c, i) => {
+    const name = JSON.stringify(c);
+    return `const v${i} = r[${name}]; if (v${i} !== undefined) n++;`;
+  }).join('\n');
+  const line = columns.map((c, i) => `enc(typeof v${i} === 'string' ? v${i} : text(v${i}, ${JSON.stringify(c)}, types[${i}]))`).join(" + '\\t' + ");
+  return new Function('enc', 'text', 'types', 'extra', `return function encodeRow(r) {
+    let n = 0;
+    ${body}
+    if (n !== Object.keys(r).length) extra(r);
+    return ${line} + '\\n';
+  };`)(enc, toCopyText, types, extra) as (row: Row) => string;
 }
 
 function describeValue(value: unknown): string {

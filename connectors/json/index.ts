@@ -1,0 +1,12 @@
+/** JSON file source: json:, ndjson:, jsonl: URLs, file: URLs and paths ending in .json, .ndjson or .jsonl. */
+import type { SourceFactory } from '../../src/source.js';
+import { type JsonSourceOptions, acceptsJsonUrl } from './config.js';
+
+export const jsonSource: SourceFactory = {
+  kind: 'json',
+  accepts: acceptsJsonUrl,
+  open: async (url, options) => (await import('./source.js')).JsonSource.open(url, options as JsonSourceOptions),
+};
+
+export type { JsonSourceOptions };
+export type { JsonSource, JsonTableInfo } from './source.js';

@@ -1,0 +1,172 @@
+/** `hyperfill schema`: prints, or with --apply runs, the target DDL for source tables. */
+import type pg from 'pg';
+import { openSource } from '../../connectors/index.js';
+import { parseTableName } from '../../connectors/postgres/table-name.js';
+import { parseTableSpec } from '../backfill/resolve-tables.js';
+import { connect, describeConnection, parseConnection } from '../connection.js';
+import { HyperfillError } from '../errors.js';
+import { serverMessage } from '../pg-errors.js';
+import { type ChunkInterval, type SchemaPlan, renderDdl } from '../schema/ddl.js';
+import { DEFAULT_CHUNK_ROWS, chooseChunkInterval, parseChunkInterval, suggestSegmentBy } from '../schema/suggest.js';
+import type { Source, SourceTableInfo } from '../source.js';
+import { timescaleVersion, versionAtLeast } from '../target/timescale.js';
+import { type TimeType, formatTimeValue } from '../time-value.js';
+import { intFlag, parseFlags, usage } from './flags.js';
+import type { CommandIO } from './io.js';
+import { connectionFlagsNote } from './shared-help.js';
+
+export const SCHEMA_HELP = `Usage: hyperfill schema --source URL --table SRC[:DST] ... [--time-column C] [--target URL [--apply]]
+                       [--plain] [--compression] [--chunk-interval SIZE]
+
+Prints the target DDL for source tables: CREATE TABLE with the types the source maps
+to, create_hypertable on the time column with a suggested chunk interval, and
+compression settings with a segmentby suggestion (commented out unless --compression).
+With --apply, runs it on the target in one transaction.
+
+  --source URL            the source (postgres://, clickhouse://, mongodb://, csv:///path/*.csv, ...)
+  --table SRC[:DST]       a source table, repeatable; DST (default SRC) is the target's schema.table
+  --time-column NAME      the time column (found on its own for hypertables and CSV files)
+  --target URL            the target; its TimescaleDB version picks the create_hypertable form
+  --apply                 run the DDL on the target (one transaction: all or nothing)
+  --plain                 CREATE TABLE only, for a target without TimescaleDB
+  --compression           include the compression settings and policy as statements
+  --chunk-interval SIZE   the chunk interval, e.g. 1d, 6h (an integer for integer time columns)
+  --chunk-rows N          rows a suggested chunk aims at (default ${DEFAULT_CHUNK_ROWS})
+  --sample N              rows sampled per column for the segmentby suggestion (default 100000)
+  -h, --help
+${connectionFlagsNote}`;
+
+const SPEC = {
+  source: { type: 'string' },
+  target: { type: 'string' },
+  table: { type: 'string', multiple: true },
+  'time-column': { type: 'string' },
+  apply: { type: 'boolean' },
+  plain: { type: 'boolean' },
+  compression: { type: 'boolean' },
+  'chunk-interval': { type: 'string' },
+  'chunk-rows': { type: 'string' },
+  sample: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function schemaCommand(args: string[], io: CommandIO): Promise<number> {
+  const { values: v } = parseFlags(args, SPEC, 'schema');
+  if (v.help) {
+    io.stdout.write(`${SCHEMA_HELP}\n`);
+    return 0;
+  }
+  if (!v.source) throw usage('`--source` is required', 'schema');
+  if (!v.table) throw usage('name the source tables with `--table SRC[:DST]`', 'schema');
+  if (v.plain && v.compression) throw usage('`--compression` needs a hypertable: drop `--plain`', 'schema');
+  if (v.plain && v['chunk-interval']) throw usage('`--chunk-interval` needs a hypertable: drop `--plain`', 'schema');
+  const chunkRows = intFlag(v['chunk-rows'], 'chunk-rows', DEFAULT_CHUNK_ROWS, 'schema');
+  const sampleRows = intFlag(v.sample, 'sample', 100_000, 'schema');
+  const specs = v.table.map(parseTableSpec);
+
+  const targetConfig = v.target !== undefined || v.apply ? parseConnection(v.target) : undefined;
+  const target = targetConfig ? await connect(targetConfig) : undefined;
+  try {
+    const tsVersion = target ? await timescaleVersion(target) : undefined;
+    if (target && !tsVersion && !v.plain) {
+      throw new HyperfillError('E_TARGET_NOT_TIMESCALE', 'the target has no timescaledb extension, so it cannot create hypertables', {},
+        'pass --plain for plain PostgreSQL tables (CREATE TABLE only), or run CREATE EXTENSION timescaledb in the target first');
+    }
+    const byRange = tsVersion === undefined || versionAtLeast(tsVersion, '2.13.0');
+    const source = await openSource(v.source, { parallel: 1 });
+    const plans: SchemaPlan[] = [];
+    try {
+      for (const spec of specs) {
+        const info = await source.describe(spec.source, v['time-column']);
+        plans.push(await planTable(source, info, spec.target, {
+          plain: v.plain ?? false, compression: v.compression ?? false, chunkInterval: v['chunk-interval'], chunkRows, sampleRows, byRange,
+        }));
+      }
+    } finally {
+      await source.close();
+    }
+    const ddl = plans.map(renderDdl);
+    io.stdout.write(ddl.map((d) => d.text).join('\n'));
+    if (v.apply && target) {
+      await apply(target, plans.flatMap((p, i) => ddl[i]!.statements.map((sql) => ({ sql, table: `${p.target.schema}.${p.target.table}` }))));
+      const what = v.plain ? 'plain tables' : 'hypertables';
+      io.stderr.write(`schema: created ${plans.map((p) => `${p.target.schema}.${p.target.table}`).join(', ')} (${what}) in ${describeConnection(targetConfig!)}\n`);
+    }
+    return 0;
+  } finally {
+    await target?.end().catch(() => undefined);
+  }
+}
+
+interface PlanOptions {
+  plain: boolean;
+  compression: boolean;
+  chunkInterval: string | undefined;
+  chunkRows: number;
+  sampleRows: number;
+  byRange: boolean;
+}
+
+async function planTable(source: Source, info: SourceTableInfo, targetName: string, o: PlanOptions): Promise<SchemaPlan> {
+  const ref = parseTableName(targetName);
+  const notes = (info as { notes?: unknown }).notes;
+  const comments = Array.isArray(notes) ? notes.filter((n): n is string => typeof n === 'string') : [];
+  const builtin = (c: object) => (c as { builtin?: boolean }).builtin;
+  const columns = info.columns.map((c) => (builtin(c) === false ? { ...c, note: `a type of the source database: create it in the target first` } : c));
+  const plan: SchemaPlan = { target: ref, source: { name: info.name, kind: source.kind }, columns, timeColumn: info.timeColumn, timeType: info.timeType, comments };
+  if (o.plain) return plan;
+
+  let interval: ChunkInterval;
+  let rowsPerChunk = Infinity;
+  if (o.chunkInterval !== undefined) {
+    interval = { value: parseChunkInterval(o.chunkInterval, info.timeType), reason: 'given with --chunk-interval' };
+  } else {
+    const extent = await source.extent(info, fullRange(info.timeType));
+    const rows = extent ? await source.estimateRows(info, { start: extent.start, end: extent.end + 1n }) : 0;
+    const span = extent ? extent.end - extent.start : 0n;
+    interval = chooseChunkInterval(info.timeType, span, rows, o.chunkRows);
+    if (extent && rows > 0 && span > 0n) rowsPerChunk = (rows * Number(interval.value)) / Number(span);
+    if (extent) comments.push(`source rows from ${formatTimeValue(extent.start, info.timeType)} to ${formatTimeValue(extent.end, info.timeType)}, about ${Math.round(rows)} rows`);
+  }
+  const segment = await suggestSegmentBy(source, info, rowsPerChunk, o.sampleRows);
+  plan.hypertable = { interval, byRange: o.byRange, compression: { segmentBy: segment.columns, segmentReason: segment.reason, enabled: o.compression } };
+  return plan;
+}
+
+/** Every time a column of the type can hold (timestamps: year 1 to the end of 9999). */
+function fullRange(type: TimeType): { start: bigint; end: bigint } {
+  switch (type) {
+    case 'smallint': return { start: -32768n, end: 32768n };
+    case 'integer': return { start: -2147483648n, end: 2147483648n };
+    case 'bigint': return { start: -(2n ** 63n), end: 2n ** 63n - 1n };
+    default: return { start: -62_135_596_800_000_000n, end: 253_402_300_799_000_000n };
+  }
+}
+
+async function apply(client: pg.Client, statements: Array<{ sql: string; table: string }>): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    for (const { sql, table } of statements) {
+      try {
+        await client.query(sql);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        const nothing = 'nothing was created (the DDL runs in one transaction)';
+        if (code === '42P07') {
+          throw new HyperfillError('E_TABLE_EXISTS', `table ${table} already exists in the target`, {},
+            `${nothing}; drop the table, or name another target with --table SRC:DST`, err);
+        }
+        if (code === '42704' && sql.startsWith('CREATE TABLE')) {
+          throw new HyperfillError('E_TYPE_MISSING', `the target lacks a type of table ${table}: ${serverMessage(err)}`, {},
+            `create the type in the target first (the printed DDL marks types defined in the source database); ${nothing}`, err);
+        }
+        throw new HyperfillError('E_SCHEMA_APPLY', `the target refused the DDL of table ${table}: ${serverMessage(err)}`, {},
+          `the statement: ${sql.split('\n')[0]}; ${nothing}`, err);
+      }
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}

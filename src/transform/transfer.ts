@@ -1,0 +1,24 @@
+/**
+ * Batches cross threads as transferred ArrayBuffers, never as cloned bytes: a value
+ * wrapped here carries its buffers in piscina's transfer list (Piscina.move), on the
+ * way to a worker and on the way back.
+ */
+import { Piscina } from 'piscina';
+
+export function movable<T extends object>(value: T, buffers: ArrayBufferLike[]): T {
+  return Piscina.move({
+    [Piscina.transferableSymbol]: buffers,
+    [Piscina.valueSymbol]: value,
+  } as never) as unknown as T;
+}
+
+/**
+ * A transferable copy of `bytes`. A Buffer may be a view into a larger shared
+ * ArrayBuffer (a read chunk, Node's Buffer pool): transferring that would detach
+ * memory others use, so the bytes are copied into one the receiver owns.
+ */
+export function ownedArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  const buffer = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(buffer).set(bytes);
+  return buffer;
+}

@@ -49,6 +49,8 @@ export interface ReadRequest {
   columns: string[];
   /** Target column types, so a source can choose binary COPY when both sides agree. */
   targetTypes: string[];
+  /** The caller decodes the rows (a transform): send text or csv, never binary. */
+  decodable?: boolean;
 }
 
 export interface Source {

@@ -129,7 +129,7 @@ export class PostgresSource implements Source {
 
   async read(request: ReadRequest): Promise<WindowStream> {
     const table = request.table as PostgresTableInfo;
-    const binary = request.columns.every((name, i) => {
+    const binary = !request.decodable && request.columns.every((name, i) => {
       const col = table.catalog.find((c) => c.name === name);
       return col?.builtin === true && col.pgType === request.targetTypes[i];
     });

@@ -21,19 +21,20 @@ export function parseTableSpec(text: string): TableSpec {
   return i > 0 ? { source: text.slice(0, i), target: text.slice(i + 1) } : { source: text, target: text };
 }
 
-export async function resolveTables(source: Source, target: pg.Client, specs: TableSpec[], timeColumn: string | undefined): Promise<BackfillTable[]> {
+/** With `transformed`, source columns may be renamed or dropped on the way: only the transform's output must fit. */
+export async function resolveTables(source: Source, target: pg.Client, specs: TableSpec[], timeColumn: string | undefined, transformed = false): Promise<BackfillTable[]> {
   const version = await timescaleVersion(target);
   const tables: BackfillTable[] = [];
   for (const spec of specs) {
     const info = await source.describe(spec.source, timeColumn);
     const ref = parseTableName(spec.target);
     const targetColumns = await tableColumns(target, ref, 'target');
-    const lost = info.columns.filter((c) => !targetColumns.some((t) => t.name === c.name));
+    const lost = transformed ? [] : info.columns.filter((c) => !targetColumns.some((t) => t.name === c.name));
     if (lost.length > 0) {
       throw new HyperfillError('E_COLUMNS_INCOMPATIBLE', `target ${displayName(ref)} lacks source column${lost.length > 1 ? 's' : ''} ${lost.map((c) => `"${c.name}"`).join(', ')}`,
         { table: displayName(ref) }, 'add the columns to the target table (hyperfill schema prints DDL), or backfill into a table that has them');
     }
-    const required = targetColumns.filter((t) => !t.nullable && !t.hasDefault && !info.columns.some((c) => c.name === t.name));
+    const required = transformed ? [] : targetColumns.filter((t) => !t.nullable && !t.hasDefault && !info.columns.some((c) => c.name === t.name));
     if (required.length > 0) {
       throw new HyperfillError('E_COLUMNS_INCOMPATIBLE', `target ${displayName(ref)} requires column${required.length > 1 ? 's' : ''} ${required.map((c) => `"${c.name}"`).join(', ')} that the source does not have`,
         { table: displayName(ref) }, 'give them a default or make them nullable in the target');

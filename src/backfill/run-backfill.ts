@@ -15,6 +15,8 @@ import type { Source, TimeRange } from '../source.js';
 import { continuousAggregatesOn, refreshContinuousAggregate } from '../target/continuous-aggregates.js';
 import { hypertableTimeDimension } from '../target/timescale.js';
 import { type TimeType, formatTimeValue, isIntegerTime, nowTimeValue, parseTimeValue, parseWindowSize } from '../time-value.js';
+import type { TransformSettings } from '../transform/options.js';
+import { columnTypes, startTransform, type TransformRun } from '../transform/setup.js';
 import { chooseWindowSize, floorTo, windowsFromBoundaries, windowsOfSize } from './plan-windows.js';
 import { pausePolicies, restorePolicies } from './policies.js';
 import { checkOneTimeType, preflight } from './preflight.js';
@@ -44,6 +46,8 @@ export interface BackfillOptions extends RangeSelection {
   snapshot: boolean;
   retry: RetryPolicy;
   reportingPeriodMs: number;
+  /** Rows go through the transform stage (see src/transform/). */
+  transform?: TransformSettings | undefined;
 }
 
 export interface TableSummary {
@@ -73,14 +77,16 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
   const started = performance.now();
   const source = await openSource(options.source, { parallel: options.parallel });
   let control: pg.Client | undefined;
+  const transforms: TransformRun[] = [];
   try {
     control = await connect(options.target);
     await control.query(`SET TIME ZONE 'UTC'`);
     const notes = await preflight(source, control, options.allowPlainTarget);
     const specs = options.tablePattern ? await expandPattern(source, options.tablePattern) : options.tables;
     if (specs.length === 0) throw new HyperfillError('E_USAGE', 'no table to backfill', {}, 'name tables with --table src[:dst] or --tables PATTERN');
-    const tables = await resolveTables(source, control, specs, options.timeColumn);
+    const tables = await resolveTables(source, control, specs, options.timeColumn, options.transform !== undefined);
     checkOneTimeType(tables);
+    if (options.transform) await startTransforms(control, tables, options.transform, transforms);
     const timeType = tables[0]?.timeType ?? 'timestamptz';
     const until = parseUntil(options.until, timeType);
     const from = options.from === undefined ? undefined : parseTimeValue(options.from, timeType, '--from');
@@ -121,10 +127,31 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
       tables: summarise(tables, done.results), notes,
     };
   } finally {
+    await Promise.all(transforms.map((t) => t.close()));
     await control?.end().catch(() => undefined);
     await source.close();
   }
 }
+
+/** One transform run per table: its columns differ. A broken module fails here, before any copying. */
+async function startTransforms(control: pg.Client, tables: BackfillTable[], settings: TransformSettings, runs: TransformRun[]): Promise<void> {
+  if (settings.onError === 'reject') {
+    throw new HyperfillError('E_USAGE', '`--on-error reject` is not available for backfill', {}, 'use --on-error skip, or stop (the default)');
+  }
+  for (const table of tables) {
+    const run = await startTransform(settings, {
+      columns: table.columns, types: await columnTypes(control, table.target.schema, table.target.table), dialect: TEXT_INPUT,
+    });
+    runs.push(run);
+    if (!run.outputColumns.includes(table.timeColumn)) {
+      throw new HyperfillError('E_TRANSFORM_TIME_COLUMN', `the transform's output for ${table.key} has no column "${table.timeColumn}"`, { table: table.key },
+        'backfill deletes each window\'s dual-written rows by the time column, so a transform must keep it, with its name and values');
+    }
+    table.transform = run;
+  }
+}
+
+const TEXT_INPUT = { format: 'text', delimiter: '\t', quote: '"', escape: '"', nullString: '\\N' } as const;
 
 /** Runs `parallel` copiers over the plan; the first failure (or a signal) stops the others. */
 async function copyAllWindows(source: Source, progress: ProgressTable, tables: BackfillTable[], windows: PlannedWindow[],

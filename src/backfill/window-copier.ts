@@ -4,7 +4,8 @@
  * the source's rows in with COPY, and marks the window done. A lost connection rolls
  * the window back and it is tried again; any other error stops the run.
  */
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
+import { finished, pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { TableName } from '../../connectors/postgres/table-name.js';
@@ -16,7 +17,13 @@ import type { Source, SourceTableInfo } from '../source.js';
 import { columnList, qualifiedName, quoteIdent } from '../sql.js';
 import { chunksOverlapping } from '../target/timescale.js';
 import { type TimeType, formatTimeValue } from '../time-value.js';
+import type { TransformRun } from '../transform/setup.js';
+import { transformChunks } from '../transform/transform-stream.js';
 import type { PlannedWindow, ProgressTable, WindowResult } from './progress-table.js';
+
+const TEXT_DIALECT = { format: 'text', quote: 0, escape: 0x5c } as const;
+const TRANSFORM_BATCH_ROWS = 10_000;
+const TRANSFORM_BATCH_BYTES = 8 << 20;
 
 export interface BackfillTable {
   /** The key in the progress table: the target's "schema.table". */
@@ -29,6 +36,8 @@ export interface BackfillTable {
   timeType: TimeType;
   /** Decompress overlapping compressed chunks first (TimescaleDB before 2.11 cannot write into them). */
   decompress: boolean;
+  /** Rows go through the transform stage; the COPY then writes its output columns. */
+  transform?: TransformRun | undefined;
 }
 
 export class WindowFailure extends Error {
@@ -125,6 +134,7 @@ export class WindowCopier {
   }
 
   private async copyWindow(client: pg.Client, table: BackfillTable, window: PlannedWindow): Promise<number> {
+    if (table.transform) return this.copyTransformed(client, table, table.transform, window);
     const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes });
     const options = [`FORMAT ${read.format}`, read.copyOptions].filter(Boolean).join(', ');
     const sink = client.query(copyFrom(`COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(table.columns)} FROM STDIN WITH (${options})`));
@@ -138,6 +148,44 @@ export class WindowCopier {
     const sent = await read.rowsSent?.();
     if (sent !== undefined && sent !== sink.rowCount) {
       throw new HyperfillError('E_ROW_COUNT_MISMATCH', `the source sent ${sent} rows but the target's COPY took ${sink.rowCount}`, { table: table.key });
+    }
+    return sink.rowCount;
+  }
+
+  /**
+   * The window's rows decoded, transformed and re-encoded in the worker pool, written
+   * into one COPY in whatever order the batches finish. Rows in must equal the rows the
+   * source sent, rows out the rows COPY took.
+   */
+  private async copyTransformed(client: pg.Client, table: BackfillTable, run: TransformRun, window: PlannedWindow): Promise<number> {
+    const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes, decodable: true });
+    if (read.format !== 'text') throw new HyperfillError('E_TRANSFORM_INPUT', `the ${this.s.source.kind} source sent ${read.format} rows; a transform decodes text format only`, { table: table.key });
+    const sink = client.query(copyFrom(`COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(run.outputColumns)} FROM STDIN WITH (FORMAT text)`));
+    this.current = read.stream;
+    read.stream.on('data', (chunk: Buffer) => this.s.onBytes(chunk.length));
+    let rowsIn = 0;
+    let rowsOut = 0;
+    try {
+      const batches = transformChunks(run.runner, read.stream as AsyncIterable<Buffer>, {
+        dialect: TEXT_DIALECT, batchRows: TRANSFORM_BATCH_ROWS, batchBytes: TRANSFORM_BATCH_BYTES,
+        inputName: `${table.key} window ${window.index}`, crc: false, name: run.name,
+      });
+      for await (const t of batches) {
+        rowsIn += t.rowsIn;
+        rowsOut += t.batch.rows;
+        if (!sink.write(t.batch.data)) await once(sink, 'drain');
+      }
+      sink.end();
+      await finished(sink);
+    } catch (err) {
+      sink.destroy(err as Error);
+      throw err;
+    } finally {
+      this.current = undefined;
+    }
+    const sent = await read.rowsSent?.();
+    if ((sent !== undefined && sent !== rowsIn) || sink.rowCount !== rowsOut) {
+      throw new HyperfillError('E_ROW_COUNT_MISMATCH', `the source sent ${sent} rows, the transform read ${rowsIn} and wrote ${rowsOut}, the target's COPY took ${sink.rowCount}`, { table: table.key });
     }
     return sink.rowCount;
   }

@@ -6,6 +6,7 @@ import { type BackfillResult, runBackfill } from '../backfill/run-backfill.js';
 import { connect, parseConnection } from '../connection.js';
 import { formatCount, formatTable } from '../progress.js';
 import { DEFAULT_RETRY } from '../retry.js';
+import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
 import { durationFlag, intFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 
@@ -34,7 +35,10 @@ command after any failure: finished windows are kept.
   --retry-timeout D       keep retrying lost connections this long (default 60s)
   --reporting-period D    progress line every D when stderr is not a terminal
   --json                  print a JSON summary
-  -h, --help`;
+  -h, --help
+
+${TRANSFORM_HELP}
+  (backfill: --on-error stop or skip; a transform makes sources send text, not binary)`;
 
 const SPEC = {
   source: { type: 'string' },
@@ -55,6 +59,7 @@ const SPEC = {
   'reporting-period': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...TRANSFORM_FLAGS,
 } as const;
 
 export async function backfillCommand(args: string[], io: CommandIO): Promise<number> {
@@ -83,6 +88,7 @@ export async function backfillCommand(args: string[], io: CommandIO): Promise<nu
     snapshot: !v['no-snapshot'],
     retry: { ...DEFAULT_RETRY, timeoutMs: durationFlag(v['retry-timeout'], 'retry-timeout', DEFAULT_RETRY.timeoutMs, 'backfill') },
     reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'backfill'),
+    transform: parseTransformFlags(v, 'backfill'),
   }, io);
   io.stdout.write(v.json ? `${JSON.stringify(result)}\n` : `${formatBackfillSummary(result)}\n`);
   return 0;

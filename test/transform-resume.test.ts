@@ -201,7 +201,7 @@ describe('the stage between reader and sink', () => {
   });
 
   test('transformChunks: a byte stream through the pool, for backfill', async () => {
-    const runner = createRunner({
+    const runner = await createRunner({
       inputColumns: ['id', 'v'], types: {}, mappings: { ...emptyMappings(), set: [{ column: 'w', value: '{v}!' }] },
       dialect: { format: 'text', delimiter: '\t', quote: '"', escape: '"', nullString: '\\N' }, onError: 'stop',
     }, 2);
@@ -228,7 +228,7 @@ describe('the stage between reader and sink', () => {
   });
 
   test('memory stays flat: hundreds of megabytes through the pool leave nothing behind', async () => {
-    const runner = createRunner({
+    const runner = await createRunner({
       inputColumns: ['id', 'v'], types: {}, mappings: { ...emptyMappings(), drop: ['v'], set: [{ column: 'w', value: 'x' }] },
       dialect: { format: 'csv', delimiter: ',', quote: '"', escape: '"', nullString: '' }, onError: 'stop',
     }, 2);

@@ -1,4 +1,5 @@
 /** `hyperfill copy`: CSV or text-format input into one table over parallel COPY. */
+import { availableParallelism } from 'node:os';
 import { parseConnection } from '../connection.js';
 import { type CopyOptions, type CopyResult, runCopy } from '../copy/run-copy.js';
 import { formatCount, formatTable } from '../progress.js';
@@ -31,7 +32,7 @@ Target
       --copy-options OPTS  extra COPY options, e.g. "NULL 'NA', FORCE_NULL (cpu)" (not HEADER)
       --truncate           empty the table first
 Throughput
-      --workers N          parallel COPY connections (default 4)
+      --workers N          parallel COPY connections (default: the core count, 2 to 8)
       --batch-size N       rows per batch (default 20000)
       --batch-byte-size S  bytes per batch at most, e.g. 16MB (default 16MB)
       --retry-timeout D    keep retrying lost connections this long (default 60s)
@@ -100,7 +101,7 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
     limit: v.limit === undefined ? Infinity : intFlag(v.limit, 'limit', 0, 'copy'),
     batchRows: intFlag(v['batch-size'], 'batch-size', 20_000, 'copy'),
     batchBytes: bytesFlag(v['batch-byte-size'], 'batch-byte-size', 16 << 20, 'copy'),
-    workers: intFlag(v.workers, 'workers', 4, 'copy'),
+    workers: intFlag(v.workers, 'workers', defaultWorkers(), 'copy'),
     truncate: v.truncate ?? false,
     importId: v['import-id'],
     controlSchema: v['control-schema'] ?? 'hyperfill',
@@ -159,3 +160,11 @@ function transformSummary(r: CopyResult): string {
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
+
+/**
+ * About one COPY stream per core keeps a server busy; more streams on a small server
+ * cost it CPU (index page splits, WAL contention: benchmarks/results/copy.md).
+ */
+function defaultWorkers(): number {
+  return Math.max(2, Math.min(8, availableParallelism()));
+}

@@ -1,23 +1,18 @@
 /** The `hyperfill` command: dispatches to one file per command, prints errors without stacks. */
 import { describeError, HyperfillError } from '../errors.js';
-import { backfillCommand, restorePoliciesCommand } from './backfill.js';
-import { benchCommand } from './bench.js';
-import { copyCommand } from './copy.js';
-import { planCommand } from './plan.js';
-import { schemaCommand } from './schema.js';
-import { verifyCommand } from './verify.js';
 import type { CommandIO } from './io.js';
 
 type Command = (args: string[], io: CommandIO) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; summary: string }> = {
-  copy: { run: copyCommand, summary: 'stream CSV from stdin or files into a table over parallel COPY' },
-  bench: { run: benchCommand, summary: 'measure what a target ingests (or a source gives) and which --workers/--batch-size to use' },
-  schema: { run: schemaCommand, summary: 'print (or --apply) the target DDL for source tables: CREATE TABLE, hypertable, compression' },
-  plan: { run: planCommand, summary: 'suggest the completion point from where dual-write began' },
-  backfill: { run: backfillCommand, summary: 'copy every source row older than the completion point, resumable' },
-  verify: { run: verifyCommand, summary: 'compare source and target per window: counts, estimates or checksums' },
-  'restore-policies': { run: restorePoliciesCommand, summary: 'restore the policy jobs a killed backfill left paused' },
+// Each command loads when it runs: a copy should not pay for drivers it never uses.
+const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }> = {
+  copy: { load: async () => (await import('./copy.js')).copyCommand, summary: 'stream CSV from stdin or files into a table over parallel COPY' },
+  bench: { load: async () => (await import('./bench.js')).benchCommand, summary: 'measure what a target ingests (or a source gives) and which --workers/--batch-size to use' },
+  schema: { load: async () => (await import('./schema.js')).schemaCommand, summary: 'print (or --apply) the target DDL for source tables: CREATE TABLE, hypertable, compression' },
+  plan: { load: async () => (await import('./plan.js')).planCommand, summary: 'suggest the completion point from where dual-write began' },
+  backfill: { load: async () => (await import('./backfill.js')).backfillCommand, summary: 'copy every source row older than the completion point, resumable' },
+  verify: { load: async () => (await import('./verify.js')).verifyCommand, summary: 'compare source and target per window: counts, estimates or checksums' },
+  'restore-policies': { load: async () => (await import('./backfill.js')).restorePoliciesCommand, summary: 'restore the policy jobs a killed backfill left paused' },
 };
 
 const HELP = `hyperfill: backfill time-series data into TimescaleDB
@@ -39,7 +34,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     return 2;
   }
   try {
-    return await command.run(args, io);
+    return await (await command.load())(args, io);
   } catch (err) {
     io.stderr.write(`${describeError(err)}\n`);
     if (process.env.HYPERFILL_DEBUG && err instanceof Error) io.stderr.write(`${err.stack}\n`);

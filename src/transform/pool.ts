@@ -10,7 +10,7 @@
  * the threads, so a crash never leaves the run hanging.
  */
 import { threadId } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { describeLines } from '../batch.js';
 import { HyperfillError } from '../errors.js';
 import { type BatchInput, type BatchResult, BatchTransformer, type TransformConfig } from './batch-transform.js';
@@ -29,8 +29,11 @@ export interface BatchRunner {
   destroy(): Promise<void>;
 }
 
-export function createRunner(config: TransformConfig, threads: number): BatchRunner {
-  return threads === 0 ? new InlineRunner(config) : new TransformPool(config, threads);
+/** Loads piscina only when threads are asked for: copy's pass-through path never pays for it. */
+export async function createRunner(config: TransformConfig, threads: number): Promise<BatchRunner> {
+  if (threads === 0) return new InlineRunner(config);
+  const { Piscina: PiscinaClass } = await import('piscina');
+  return new TransformPool(config, threads, PiscinaClass);
 }
 
 const WORKER_FILE = new URL('./worker-entry.cjs', import.meta.url).href;
@@ -44,9 +47,9 @@ export class TransformPool implements BatchRunner {
   private readonly inFlight = new Set<(err: HyperfillError) => void>();
   private destroyed: Promise<void> | undefined;
 
-  constructor(config: TransformConfig, threads: number) {
+  constructor(config: TransformConfig, threads: number, private readonly PiscinaClass: typeof Piscina) {
     this.name = config.module?.name ?? 'mappings';
-    this.piscina = new Piscina<WorkerTask, WorkerReply>({
+    this.piscina = new PiscinaClass<WorkerTask, WorkerReply>({
       filename: WORKER_FILE, workerData: config, minThreads: threads, maxThreads: threads, maxQueue: threads, idleTimeout: 60_000,
     });
     // Two batches per thread: one running, one queued so a thread never waits for the reader.
@@ -64,7 +67,7 @@ export class TransformPool implements BatchRunner {
   async run(input: BatchInput): Promise<BatchResult> {
     const data = ownedArrayBuffer(input.data);
     const where = `while transforming ${describeLines(input)} of ${input.inputName} (batch ${input.seq})`;
-    const reply = await this.submit(movable<WorkerTask>({ ...input, kind: 'batch', data }, [data]), where, input);
+    const reply = await this.submit(movable<WorkerTask>(this.PiscinaClass, { ...input, kind: 'batch', data }, [data]), where, input);
     if (reply.kind !== 'batch') throw new Error(`unexpected reply ${reply.kind}`);
     return reply.result;
   }

@@ -43,7 +43,7 @@ export async function startTransform(settings: TransformSettings, input: Transfo
     module: module && { url: module.url, name: module.name }, inputColumns: input.columns, types: input.types,
     mappings: settings.mappings, dialect: input.dialect, onError: settings.onError,
   };
-  const runner = createRunner(config, settings.workers);
+  const runner = await createRunner(config, settings.workers);
   const close = async () => {
     await runner.destroy();
     module?.cleanup();

@@ -3,9 +3,10 @@
  * wrapped here carries its buffers in piscina's transfer list (Piscina.move), on the
  * way to a worker and on the way back.
  */
-import { Piscina } from 'piscina';
+import type { Piscina as PiscinaClass } from 'piscina';
 
-export function movable<T extends object>(value: T, buffers: ArrayBufferLike[]): T {
+/** `piscina` is the loaded module's class: the main thread loads it only when a pool starts. */
+export function movable<T extends object>(Piscina: typeof PiscinaClass, value: T, buffers: ArrayBufferLike[]): T {
   return Piscina.move({
     [Piscina.transferableSymbol]: buffers,
     [Piscina.valueSymbol]: value,

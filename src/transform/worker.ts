@@ -8,7 +8,7 @@
  * the thread boundary would lose its class, code and context.
  */
 import { threadId } from 'node:worker_threads';
-import { workerData } from 'piscina';
+import { Piscina, workerData } from 'piscina';
 import { HyperfillError } from '../errors.js';
 import { type BatchResult, BatchTransformer, type TransformConfig } from './batch-transform.js';
 import { movable } from './transfer.js';
@@ -30,7 +30,7 @@ export default async function run(task: WorkerTask): Promise<WorkerReply> {
     const result: BatchResult = await t.run({ ...task, data: new Uint8Array(task.data) });
     const buffers: ArrayBufferLike[] = [result.data];
     if (result.rowMap) buffers.push(result.rowMap.buffer);
-    return movable<WorkerReply>({ kind: 'batch', result }, buffers);
+    return movable<WorkerReply>(Piscina, { kind: 'batch', result }, buffers);
   } catch (err) {
     if (err instanceof HyperfillError) return { kind: 'fatal', code: err.code, message: err.message, hint: err.hint, context: err.context };
     return { kind: 'fatal', code: 'E_TRANSFORM_FAILED', message: `the transform worker failed: ${(err as Error)?.stack ?? String(err)}` };

@@ -1,13 +1,13 @@
 /** `hyperfill backfill` and `hyperfill restore-policies`. */
 import { ProgressTable } from '../backfill/progress-table.js';
 import { restorePolicies } from '../backfill/policies.js';
-import { parseTableSpec } from '../backfill/resolve-tables.js';
 import { type BackfillResult, runBackfill } from '../backfill/run-backfill.js';
 import { connect, parseConnection } from '../connection.js';
+import { RANGE_FLAGS, rangeSelection } from './range-flags.js';
 import { formatCount, formatTable } from '../progress.js';
 import { DEFAULT_RETRY } from '../retry.js';
 import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
-import { durationFlag, intFlag, parseFlags, usage } from './flags.js';
+import { durationFlag, parseFlags } from './flags.js';
 import type { CommandIO } from './io.js';
 
 export const BACKFILL_HELP = `Usage: hyperfill backfill --source URL --target URL --until T [--from S] --table SRC[:DST] ...
@@ -41,24 +41,12 @@ ${TRANSFORM_HELP}
   (backfill: --on-error stop or skip; a transform makes sources send text, not binary)`;
 
 const SPEC = {
-  source: { type: 'string' },
-  target: { type: 'string' },
-  table: { type: 'string', multiple: true },
-  tables: { type: 'string' },
-  'time-column': { type: 'string' },
-  until: { type: 'string' },
-  from: { type: 'string' },
-  window: { type: 'string' },
-  parallel: { type: 'string' },
-  'run-id': { type: 'string' },
-  'control-schema': { type: 'string' },
+  ...RANGE_FLAGS,
   'no-refresh-caggs': { type: 'boolean' },
   'allow-plain-target': { type: 'boolean' },
   'no-snapshot': { type: 'boolean' },
   'retry-timeout': { type: 'string' },
   'reporting-period': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
   ...TRANSFORM_FLAGS,
 } as const;
 
@@ -68,21 +56,8 @@ export async function backfillCommand(args: string[], io: CommandIO): Promise<nu
     io.stdout.write(`${BACKFILL_HELP}\n`);
     return 0;
   }
-  if (!v.source) throw usage('`--source` is required', 'backfill');
-  if (!v.until) throw usage('`--until` (the completion point) is required', 'backfill');
-  if (!v.table && !v.tables) throw usage('name the tables with `--table SRC[:DST]` or `--tables PATTERN`', 'backfill');
   const result = await runBackfill({
-    source: v.source,
-    target: parseConnection(v.target),
-    tables: (v.table ?? []).map(parseTableSpec),
-    tablePattern: v.tables,
-    timeColumn: v['time-column'],
-    until: v.until,
-    from: v.from,
-    window: v.window,
-    parallel: intFlag(v.parallel, 'parallel', 2, 'backfill'),
-    runId: v['run-id'],
-    controlSchema: v['control-schema'] ?? 'hyperfill',
+    ...rangeSelection(v, 'backfill'),
     refreshCaggs: !v['no-refresh-caggs'],
     allowPlainTarget: v['allow-plain-target'] ?? false,
     snapshot: !v['no-snapshot'],

@@ -1,10 +1,9 @@
 /** `hyperfill verify`: exit 0 only when source and target hold the same rows. */
-import { parseTableSpec } from '../backfill/resolve-tables.js';
 import { connectionFlagsNote } from './shared-help.js';
-import { parseConnection } from '../connection.js';
 import { formatTable } from '../progress.js';
 import { type VerifyMode, runVerify } from '../verify/run-verify.js';
-import { intFlag, parseFlags, usage } from './flags.js';
+import { parseFlags, usage } from './flags.js';
+import { RANGE_FLAGS, rangeSelection } from './range-flags.js';
 import type { CommandIO } from './io.js';
 
 export const VERIFY_HELP = `Usage: hyperfill verify --source URL --target URL --until T --table SRC[:DST] ... [--approx | --checksum]
@@ -24,10 +23,7 @@ with --checksum. Prints the mismatches; exits 0 only when everything matches.
 ${connectionFlagsNote}`;
 
 const SPEC = {
-  source: { type: 'string' }, target: { type: 'string' }, table: { type: 'string', multiple: true }, tables: { type: 'string' },
-  'time-column': { type: 'string' }, until: { type: 'string' }, from: { type: 'string' }, window: { type: 'string' },
-  'run-id': { type: 'string' }, 'control-schema': { type: 'string' }, approx: { type: 'boolean' }, checksum: { type: 'boolean' },
-  tolerance: { type: 'string' }, parallel: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  ...RANGE_FLAGS, approx: { type: 'boolean' }, checksum: { type: 'boolean' }, tolerance: { type: 'string' },
 } as const;
 
 export async function verifyCommand(args: string[], io: CommandIO): Promise<number> {
@@ -36,17 +32,12 @@ export async function verifyCommand(args: string[], io: CommandIO): Promise<numb
     io.stdout.write(`${VERIFY_HELP}\n`);
     return 0;
   }
-  if (!v.source || !v.until) throw usage('`--source` and `--until` are required', 'verify');
-  if (!v.table && !v.tables) throw usage('name the tables with `--table SRC[:DST]` or `--tables PATTERN`', 'verify');
+  const selection = rangeSelection(v, 'verify');
   if (v.approx && v.checksum) throw usage('choose one of `--approx` and `--checksum`', 'verify');
   const tolerance = v.tolerance === undefined ? 0.1 : Number(v.tolerance);
   if (!(tolerance >= 0 && tolerance < 1)) throw usage('`--tolerance` must be a fraction between 0 and 1, e.g. 0.05', 'verify');
   const mode: VerifyMode = v.approx ? 'approx' : v.checksum ? 'checksum' : 'exact';
-  const result = await runVerify({
-    source: v.source, target: parseConnection(v.target), tables: (v.table ?? []).map(parseTableSpec), tablePattern: v.tables,
-    timeColumn: v['time-column'], until: v.until, from: v.from, window: v.window, runId: v['run-id'],
-    controlSchema: v['control-schema'] ?? 'hyperfill', mode, parallel: intFlag(v.parallel, 'parallel', 2, 'verify'), tolerance,
-  });
+  const result = await runVerify({ ...selection, mode, tolerance });
   if (v.json) io.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     const what = mode === 'checksum' ? 'row contents' : mode === 'approx' ? 'estimated counts' : 'row counts';

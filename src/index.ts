@@ -1,0 +1,10 @@
+/** hyperfill as a library: the same pieces the CLI runs. */
+export { type BackfillOptions, type BackfillResult, type RangeSelection, runBackfill } from './backfill/run-backfill.js';
+export { type CopyOptions, type CopyResult, runCopy } from './copy/run-copy.js';
+export { type ConnectionConfig, describeConnection, parseConnection } from './connection.js';
+export { describeError, type ErrorContext, HyperfillError } from './errors.js';
+export type { ReadRequest, Source, SourceColumn, SourceFactory, SourceTableInfo, TimeRange, Window, WindowStream } from './source.js';
+export { formatTimeValue, parseTimeValue, type TimeType } from './time-value.js';
+export { runVerify, type VerifyOptions, type VerifyResult } from './verify/run-verify.js';
+export { openSource, SOURCES } from '../connectors/index.js';
+export { main } from './cli/main.js';

@@ -33,6 +33,8 @@ export default async function run(task: WorkerTask): Promise<WorkerReply> {
     return movable<WorkerReply>(Piscina, { kind: 'batch', result }, buffers);
   } catch (err) {
     if (err instanceof HyperfillError) return { kind: 'fatal', code: err.code, message: err.message, hint: err.hint, context: err.context };
-    return { kind: 'fatal', code: 'E_TRANSFORM_FAILED', message: `the transform worker failed: ${(err as Error)?.stack ?? String(err)}` };
+    // A message, not a stack: users see this; HYPERFILL_DEBUG=1 is for stacks.
+    const detail = process.env.HYPERFILL_DEBUG ? (err as Error)?.stack : (err as Error)?.message;
+    return { kind: 'fatal', code: 'E_TRANSFORM_FAILED', message: `the transform worker failed: ${detail ?? String(err)}` };
   }
 }

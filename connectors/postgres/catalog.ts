@@ -11,17 +11,23 @@ export interface CatalogColumn extends SourceColumn {
   hasDefault: boolean;
 }
 
-export async function tableColumns(client: pg.Client, t: TableName, role: string): Promise<CatalogColumn[]> {
+/** A table's columns in order; empty when there is no such table. The one catalog query for columns. */
+export async function readColumns(client: pg.Client, t: TableName): Promise<CatalogColumn[]> {
   const r = await client.query(
     `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
             a.atttypid < 16384 AS builtin, a.atthasdef AS has_default
      FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     [qualifiedName(t.schema, t.table)]);
-  if (r.rowCount === 0) {
+  return r.rows.map((row) => ({ name: row.name, pgType: row.type, nullable: row.nullable, builtin: row.builtin, hasDefault: row.has_default }));
+}
+
+export async function tableColumns(client: pg.Client, t: TableName, role: string): Promise<CatalogColumn[]> {
+  const columns = await readColumns(client, t);
+  if (columns.length === 0) {
     throw new HyperfillError('E_TABLE_MISSING', `table ${displayName(t)} does not exist in the ${role}`, { table: displayName(t) },
       `check the name (schema.table); list tables with \\dt in psql`);
   }
-  return r.rows.map((row) => ({ name: row.name, pgType: row.type, nullable: row.nullable, builtin: row.builtin, hasDefault: row.has_default }));
+  return columns;
 }
 
 /** Tables whose "schema.table" matches a LIKE pattern (a bare pattern matches in public). */

@@ -43,7 +43,7 @@ export async function resolveTables(source: Source, target: pg.Client, specs: Ta
     const targetTypes = columns.map((name) => targetColumns.find((t) => t.name === name)?.pgType ?? '');
     const dimension = await hypertableTimeDimension(target, ref);
     tables.push({
-      key: displayName(ref), source: info, target: ref, columns, targetTypes,
+      key: displayName(ref), source: info, target: ref, columns, targetTypes, targetColumns,
       timeColumn: info.timeColumn, timeType: info.timeType,
       decompress: dimension !== undefined && version !== undefined && !versionAtLeast(version, '2.11.0'),
     });

@@ -16,7 +16,7 @@ import { continuousAggregatesOn, refreshContinuousAggregate } from '../target/co
 import { hypertableTimeDimension } from '../target/timescale.js';
 import { type TimeType, formatTimeValue, isIntegerTime, nowTimeValue, parseTimeValue, parseWindowSize } from '../time-value.js';
 import type { TransformSettings } from '../transform/options.js';
-import { columnTypes, startTransform, type TransformRun } from '../transform/setup.js';
+import { startTransform, type TransformRun } from '../transform/setup.js';
 import { chooseWindowSize, floorTo, windowsFromBoundaries, windowsOfSize } from './plan-windows.js';
 import { pausePolicies, restorePolicies } from './policies.js';
 import { checkOneTimeType, preflight } from './preflight.js';
@@ -86,7 +86,7 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     if (specs.length === 0) throw new HyperfillError('E_USAGE', 'no table to backfill', {}, 'name tables with --table src[:dst] or --tables PATTERN');
     const tables = await resolveTables(source, control, specs, options.timeColumn, options.transform !== undefined);
     checkOneTimeType(tables);
-    if (options.transform) await startTransforms(control, tables, options.transform, transforms);
+    if (options.transform) await startTransforms(tables, options.transform, transforms);
     const timeType = tables[0]?.timeType ?? 'timestamptz';
     const until = parseUntil(options.until, timeType);
     const from = options.from === undefined ? undefined : parseTimeValue(options.from, timeType, '--from');
@@ -134,13 +134,13 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
 }
 
 /** One transform run per table: its columns differ. A broken module fails here, before any copying. */
-async function startTransforms(control: pg.Client, tables: BackfillTable[], settings: TransformSettings, runs: TransformRun[]): Promise<void> {
+async function startTransforms(tables: BackfillTable[], settings: TransformSettings, runs: TransformRun[]): Promise<void> {
   if (settings.onError === 'reject') {
     throw new HyperfillError('E_USAGE', '`--on-error reject` is not available for backfill', {}, 'use --on-error skip, or stop (the default)');
   }
   for (const table of tables) {
     const run = await startTransform(settings, {
-      columns: table.columns, types: await columnTypes(control, table.target.schema, table.target.table), dialect: TEXT_INPUT,
+      columns: table.columns, types: Object.fromEntries(table.targetColumns.map((c) => [c.name, c.pgType])), dialect: TEXT_INPUT,
     });
     runs.push(run);
     if (!run.outputColumns.includes(table.timeColumn)) {

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { finished, pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import type { CatalogColumn } from '../../connectors/postgres/catalog.js';
 import type { TableName } from '../../connectors/postgres/table-name.js';
 import { type ConnectionConfig, LazyClient } from '../connection.js';
 import { HyperfillError } from '../errors.js';
@@ -31,7 +32,10 @@ export interface BackfillTable {
   source: SourceTableInfo;
   target: TableName;
   columns: string[];
+  /** The target's column types for `columns`, in that order. */
   targetTypes: string[];
+  /** All of the target table's columns (a transform may write any of them). */
+  targetColumns: CatalogColumn[];
   timeColumn: string;
   timeType: TimeType;
   /** Decompress overlapping compressed chunks first (TimescaleDB before 2.11 cannot write into them). */

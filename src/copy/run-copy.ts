@@ -21,10 +21,10 @@ import { BatchFailure, CopySink } from '../sink/copy-sink.js';
 import type { WorkerStats } from '../sink/copy-worker.js';
 import { ImportLedger, type LedgerSettings } from '../sink/import-ledger.js';
 import { CommittedRanges } from './committed-ranges.js';
-import { checkTargetTable } from './target-table.js';
+import { checkTargetTable, requireColumns } from './target-table.js';
 import type { TransformSettings } from '../transform/options.js';
 import { RejectsFile } from '../transform/rejects.js';
-import { columnTypes, inputDialect, startTransform, type TransformRun } from '../transform/setup.js';
+import { inputDialect, startTransform, type TransformRun } from '../transform/setup.js';
 import { addTotals, locateTransformedRow, type TransformedBatch, TransformStage, type TransformTotals } from '../transform/stage.js';
 
 export interface CopyOptions {
@@ -115,9 +115,9 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
       // With a transform, --columns names the input's fields; the output columns are checked below.
       const tableColumns = await checkTargetTable(control, options.transform ? { schema: target.schema, table: target.table } : target, where);
       if (options.transform && decodeDialect) {
-        const types = await columnTypes(control, options.schema, options.table);
-        transform = await startTransform(options.transform, { columns: options.columns ?? tableColumns, types, dialect: decodeDialect });
-        await checkTargetTable(control, { ...target, columns: transform.outputColumns }, where);
+        const types = Object.fromEntries(tableColumns.map((c) => [c.name, c.pgType]));
+        transform = await startTransform(options.transform, { columns: options.columns ?? tableColumns.map((c) => c.name), types, dialect: decodeDialect });
+        requireColumns({ ...target, columns: transform.outputColumns }, tableColumns);
         statement = copyFromStatement({ ...target, columns: transform.outputColumns }, { format: 'text' });
       }
       if (options.importId !== undefined) {

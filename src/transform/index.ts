@@ -8,7 +8,7 @@ export { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP, type TransformSet
 export { compileMappings, createPipeline, type Field, type Pipeline, type Row, type SetupContext, type TransformContext, type UserTransform } from './pipeline.js';
 export { type BatchRunner, createRunner, InlineRunner, TransformPool } from './pool.js';
 export { RejectsFile, reasonsPath } from './rejects.js';
-export { columnTypes, inputDialect, startTransform, type TransformInput, type TransformRun } from './setup.js';
+export { inputDialect, startTransform, type TransformInput, type TransformRun } from './setup.js';
 export { addTotals, locateTransformedRow, type TransformedBatch, TransformStage, type TransformTotals, transformBatch } from './stage.js';
 export { transformChunks, type TransformStreamOptions } from './transform-stream.js';
 export { loadUserTransform } from './user-module.js';

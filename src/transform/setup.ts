@@ -4,9 +4,7 @@
  * starts the runner and asks it which columns the COPY writes (which loads the
  * module and runs its setup, so a broken module fails before any input is read).
  */
-import type pg from 'pg';
 import { HyperfillError } from '../errors.js';
-import { qualifiedName } from '../sql.js';
 import type { TransformConfig } from './batch-transform.js';
 import type { InputDialect } from './decode.js';
 import { describeMappings } from './mapping.js';
@@ -59,14 +57,6 @@ export async function startTransform(settings: TransformSettings, input: Transfo
     await close();
     throw err;
   }
-}
-
-/** The target table's column types by name (format_type's spelling), in column order. */
-export async function columnTypes(client: pg.Client, schema: string, table: string): Promise<Record<string, string>> {
-  const r = await client.query(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
-     WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, [qualifiedName(schema, table)]);
-  return Object.fromEntries(r.rows.map((row: { name: string; type: string }) => [row.name, row.type]));
 }
 
 export interface DialectFlags {

@@ -1,4 +1,6 @@
 /** SQL text helpers. Every identifier and literal from a user goes through here. */
+import type { TimeRange } from './source.js';
+import { formatTimeValue, type TimeType } from './time-value.js';
 
 /** Quotes one identifier: `my"table` becomes `"my""table"`. */
 export function quoteIdent(name: string): string {
@@ -21,4 +23,14 @@ export function quoteLiteral(value: string): string {
 /** A comma-separated, quoted column list, or '' when no columns are given. */
 export function columnList(columns: readonly string[] | undefined): string {
   return columns && columns.length > 0 ? `(${columns.map(quoteIdent).join(', ')})` : '';
+}
+
+/**
+ * `t >= 'a'::type AND t < 'b'::type`: a window is half-open, never BETWEEN. The
+ * literals are time values hyperfill formatted, quoted all the same.
+ */
+export function timeRangeCondition(column: string, type: TimeType, range: TimeRange): string {
+  const t = quoteIdent(column);
+  const lit = (v: bigint) => `${quoteLiteral(formatTimeValue(v, type))}::${type}`;
+  return `${t} >= ${lit(range.start)} AND ${t} < ${lit(range.end)}`;
 }

@@ -8,10 +8,10 @@ import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { type ConnectionConfig, connect, connectionError, describeConnection } from '../../src/connection.js';
 import { HyperfillError } from '../../src/errors.js';
-import { qualifiedName, quoteIdent, quoteLiteral } from '../../src/sql.js';
+import { qualifiedName, quoteIdent, quoteLiteral, timeRangeCondition } from '../../src/sql.js';
 import type { ReadRequest, Source, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
 import { chunksOverlapping, hypertableTimeDimension } from '../../src/target/timescale.js';
-import { type TimeType, formatTimeValue, timeTypeOf, timeValueFromDriver } from '../../src/time-value.js';
+import { timeTypeOf, timeValueFromDriver } from '../../src/time-value.js';
 import { type CatalogColumn, tableColumns, tablesLike } from './catalog.js';
 import { type TableName, displayName, parseTableName } from './table-name.js';
 
@@ -92,7 +92,7 @@ export class PostgresSource implements Source {
     const r = await this.control.query(`SELECT min(${t}) AS lo, max(${t}) AS hi FROM ${from(table)} WHERE ${between(table, range)}`);
     const row = r.rows[0];
     if (row.lo === null) return undefined;
-    return { start: readTime(row.lo, table.timeType), end: readTime(row.hi, table.timeType) };
+    return { start: timeValueFromDriver(row.lo, table.timeType), end: timeValueFromDriver(row.hi, table.timeType) };
   }
 
   async count(table: SourceTableInfo, window: TimeRange): Promise<number> {
@@ -206,18 +206,10 @@ export class PostgresSource implements Source {
   }
 }
 
+/** The window condition on a table's own time column. */
+const between = (table: SourceTableInfo, range: TimeRange) => timeRangeCondition(table.timeColumn, table.timeType, range);
+
 const from = (table: SourceTableInfo) => qualifiedName((table as PostgresTableInfo).ref.schema, (table as PostgresTableInfo).ref.table);
-
-/** `t >= 'a' AND t < 'b'`: half-open, never BETWEEN. Literals are formatted by us, not typed by users. */
-export function between(table: Pick<SourceTableInfo, 'timeColumn' | 'timeType'>, range: TimeRange): string {
-  const t = quoteIdent(table.timeColumn);
-  const lit = (v: bigint) => `${quoteLiteral(formatTimeValue(v, table.timeType))}::${table.timeType}`;
-  return `${t} >= ${lit(range.start)} AND ${t} < ${lit(range.end)}`;
-}
-
-function readTime(value: unknown, type: TimeType): bigint {
-  return timeValueFromDriver(value, type);
-}
 
 /**
  * Row count and an order-independent digest (a sum of 64-bit hashes of each row's

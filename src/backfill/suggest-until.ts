@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { Source } from '../source.js';
-import { qualifiedName, quoteIdent } from '../sql.js';
+import { qualifiedName, quoteIdent, timeRangeCondition } from '../sql.js';
 import { chunksOverlapping } from '../target/timescale.js';
 import { hypertableTimeDimension } from '../target/timescale.js';
 import { type TimeType, formatTimeValue, isIntegerTime, nowTimeValue, timeValueFromDriver } from '../time-value.js';
@@ -37,8 +37,8 @@ export async function suggestUntil(source: Source, target: pg.Client, table: Bac
   const range = { start: since, end: until };
   const [sourceRows, targetRows] = await Promise.all([
     source.count(table.source, range),
-    target.query(`SELECT count(*) AS n FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${t} >= $1::${type} AND ${t} < $2::${type}`,
-      [formatTimeValue(since, type), formatTimeValue(until, type)]).then((r) => Number(r.rows[0].n)),
+    target.query(`SELECT count(*) AS n FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${timeRangeCondition(table.timeColumn, type, range)}`)
+      .then((r) => Number(r.rows[0].n)),
   ]);
   if (targetRows < sourceRows) {
     warnings.push(`the target has ${targetRows} rows in [${formatTimeValue(since, type)}, ${formatTimeValue(until, type)}) but the source ${sourceRows}: ` +

@@ -15,9 +15,9 @@ import { HyperfillError } from '../errors.js';
 import { isRetryable } from '../pg-errors.js';
 import { type RetryPolicy, withRetry } from '../retry.js';
 import type { Source, SourceTableInfo } from '../source.js';
-import { columnList, qualifiedName, quoteIdent } from '../sql.js';
+import { columnList, qualifiedName, timeRangeCondition } from '../sql.js';
 import { chunksOverlapping } from '../target/timescale.js';
-import { type TimeType, formatTimeValue } from '../time-value.js';
+import type { TimeType } from '../time-value.js';
 import type { TransformRun } from '../transform/setup.js';
 import { transformChunks } from '../transform/transform-stream.js';
 import type { PlannedWindow, ProgressTable, WindowResult } from './progress-table.js';
@@ -122,9 +122,8 @@ export class WindowCopier {
       if (!table) throw new HyperfillError('E_PLAN_MISMATCH', `the stored plan names table ${window.table}, which this run does not include`, { table: window.table },
         'run with the same --table list as the run that made the plan, or use another --run-id');
       if (table.decompress) await this.decompressOverlapping(client, table, window);
-      const where = `${quoteIdent(table.timeColumn)} >= $1::${table.timeType} AND ${quoteIdent(table.timeColumn)} < $2::${table.timeType}`;
-      const bounds = [formatTimeValue(window.start, table.timeType), formatTimeValue(window.end, table.timeType)];
-      const deleted = await client.query(`DELETE FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${where}`, bounds);
+      const where = timeRangeCondition(table.timeColumn, table.timeType, window);
+      const deleted = await client.query(`DELETE FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${where}`);
       const rows = await this.copyWindow(client, table, window);
       const result = { rows, deleted: deleted.rowCount ?? 0, seconds: (performance.now() - started) / 1000 };
       await this.s.progress.markDone(client, window, result);

@@ -14,7 +14,7 @@ import type { BackfillTable } from '../backfill/window-copier.js';
 import { type ConnectionConfig, connect } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import type { Source } from '../source.js';
-import { qualifiedName, quoteIdent } from '../sql.js';
+import { qualifiedName, timeRangeCondition } from '../sql.js';
 import { formatTimeValue, parseTimeValue } from '../time-value.js';
 
 export type VerifyMode = 'exact' | 'approx' | 'checksum';
@@ -98,7 +98,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
 
 async function checkWindow(source: Source, client: pg.Client, table: BackfillTable, w: PlannedWindow, options: VerifyOptions): Promise<WindowCheck> {
   const label = `[${formatTimeValue(w.start, table.timeType)}, ${formatTimeValue(w.end, table.timeType)})`;
-  const where = `${quoteIdent(table.timeColumn)} >= '${formatTimeValue(w.start, table.timeType)}'::${table.timeType} AND ${quoteIdent(table.timeColumn)} < '${formatTimeValue(w.end, table.timeType)}'::${table.timeType}`;
+  const where = timeRangeCondition(table.timeColumn, table.timeType, w);
   const target = qualifiedName(table.target.schema, table.target.table);
   const base = { table: table.key, window: `${w.table}#${w.index}` };
   if (options.mode === 'checksum') {

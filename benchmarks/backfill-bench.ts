@@ -6,29 +6,12 @@
  *
  *   node dist/benchmarks/backfill-bench.js [--rows 1000000]
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startPostgres } from '../src/embedded-postgres.js';
+import { ratioTable, timeCommand, timeHyperfill, writeReport } from './lib/timing.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'dist/src/cli/bin.js');
-const OUT = join(ROOT, 'benchmarks/results/backfill.md');
 const DDL = 'CREATE TABLE metrics (time timestamptz NOT NULL, host text, cpu float8, mem float8, n int); CREATE INDEX ON metrics (time)';
-
-function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve((performance.now() - started) / 1000) : reject(new Error(`${command} failed: ${stderr.slice(-500)}`))));
-  });
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { rows: { type: 'string' } } });
@@ -51,19 +34,17 @@ async function main(): Promise<void> {
     const results: Array<{ name: string; seconds: number }> = [];
     await reset();
     const recipe = `psql "${source}" -c "\\copy (SELECT * FROM metrics WHERE time < '${until}') TO STDOUT" | psql "${target}" -c "\\copy metrics FROM STDIN"`;
-    results.push({ name: 'psql \\copy \\| psql \\copy (the recipe)', seconds: await run('bash', ['-o', 'pipefail', '-c', recipe], env) });
+    results.push({ name: 'psql \\copy \\| psql \\copy (the recipe)', seconds: await timeCommand('bash', ['-o', 'pipefail', '-c', recipe], env) });
     for (const parallel of [1, 2, 4]) {
       await reset();
-      const seconds = await run(process.execPath, [BIN, 'backfill', '--source', source, '--target', target, '--table', 'metrics',
+      const seconds = await timeHyperfill(['backfill', '--source', source, '--target', target, '--table', 'metrics',
         '--time-column', 'time', '--until', until, '--parallel', String(parallel), '--allow-plain-target'], env);
       const copied = await server.query('SELECT count(*)::int AS n FROM metrics', [], 'target');
       if (copied.rows[0].n !== rows) throw new Error(`backfill --parallel ${parallel} copied ${copied.rows[0].n} of ${rows} rows`);
       results.push({ name: `hyperfill backfill --parallel ${parallel}`, seconds });
     }
-    const base = results[0]?.seconds ?? 1;
     const version = (await server.query('SHOW server_version')).rows[0].server_version;
-    const table = ['| contender | seconds | rows/s | vs recipe |', '|---|---:|---:|---:|',
-      ...results.map((r) => `| ${r.name} | ${r.seconds.toFixed(2)} | ${Math.round(rows / r.seconds).toLocaleString('en')} | ${(base / r.seconds).toFixed(2)}x |`)].join('\n');
+    const table = ratioTable(results, rows, 'recipe');
     const report = `# Backfill benchmark: PostgreSQL to PostgreSQL
 
 ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, PostgreSQL ${version} (embedded, durable settings),
@@ -74,9 +55,7 @@ ${table}
 
 Reproduce: \`npm run build && node dist/benchmarks/backfill-bench.js --rows ${rows}\`
 `;
-    mkdirSync(dirname(OUT), { recursive: true });
-    writeFileSync(OUT, report);
-    process.stdout.write(report);
+    writeReport('backfill', report);
   } finally {
     await server.stop();
   }

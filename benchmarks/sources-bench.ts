@@ -7,36 +7,21 @@
  *
  *   node dist/benchmarks/sources-bench.js [--rows 1000000]
  */
-import { spawn } from 'node:child_process';
-import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createClient } from '@clickhouse/client';
 import { metricsCsv, writeMetricsCsv } from '../src/demo/generate-csv.js';
 import { startPostgres } from '../src/embedded-postgres.js';
 import { startClickHouse } from '../test/helpers/clickhouse-server.js';
 import { startMongoWireServer } from '../test/helpers/mongo-wire-server.js';
+import { ratioTable, timeHyperfill, writeReport } from './lib/timing.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'dist/src/cli/bin.js');
-const OUT = join(ROOT, 'benchmarks/results/sources.md');
 const START = Date.parse('2024-01-01T00:00:00Z');
 /** One row a second: ClickHouse 18.16's DateTime has whole seconds, so every source holds the same rows. */
 const STEP_MS = 1000;
 const DDL = 'CREATE TABLE metrics (time timestamptz NOT NULL, host text NOT NULL, cpu float8, mem float8, n int); CREATE INDEX ON metrics (time)';
-
-function hyperfill(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve((performance.now() - started) / 1000) : reject(new Error(`hyperfill ${args[0]} failed: ${stderr.slice(-600)}`))));
-  });
-}
 
 function* documents(rows: number): Generator<object[]> {
   let batch: object[] = [];
@@ -82,22 +67,20 @@ async function main(): Promise<void> {
 
     const results: Array<{ name: string; seconds: number; note: string }> = [];
     await reset();
-    results.push({ name: 'CSV file, hyperfill copy', seconds: await hyperfill(['copy', '--connection', target, '--table', 'metrics', '--file', csv], env), note: '' });
+    results.push({ name: 'CSV file, hyperfill copy', seconds: await timeHyperfill(['copy', '--connection', target, '--table', 'metrics', '--file', csv], env), note: '' });
     await check('CSV');
     await reset();
-    results.push({ name: 'ClickHouse 18.16, hyperfill backfill', seconds: await hyperfill(backfill(`clickhouse+http://127.0.0.1:${ch.httpPort}/default`), env), note: '' });
+    results.push({ name: 'ClickHouse 18.16, hyperfill backfill', seconds: await timeHyperfill(backfill(`clickhouse+http://127.0.0.1:${ch.httpPort}/default`), env), note: '' });
     await check('ClickHouse');
     await reset();
     const cpuBefore = process.cpuUsage();
-    const seconds = await hyperfill(backfill(`${mongo.url.replace('/?', '/bench?')}&hyperfill.columns=time,host,cpu,mem,n`), env);
+    const seconds = await timeHyperfill(backfill(`${mongo.url.replace('/?', '/bench?')}&hyperfill.columns=time,host,cpu,mem,n`), env);
     const serverCpu = process.cpuUsage(cpuBefore);
     await check('MongoDB');
     const cpu = (serverCpu.user + serverCpu.system) / 1e6;
     results.push({ name: 'MongoDB (test server), hyperfill backfill', seconds, note: `the test server spent ${cpu.toFixed(2)} s of CPU (${Math.round((cpu / seconds) * 100)}% of a core) on the two shared cores` });
 
-    const base = results[0]?.seconds ?? 1;
-    const table = ['| path | seconds | rows/s | vs CSV path | note |', '|---|---:|---:|---:|---|',
-      ...results.map((r) => `| ${r.name} | ${r.seconds.toFixed(2)} | ${Math.round(rows / r.seconds).toLocaleString('en')} | ${(base / r.seconds).toFixed(2)}x | ${r.note} |`)].join('\n');
+    const table = ratioTable(results, rows, 'CSV path');
     const version = (await pg.query('SHOW server_version')).rows[0].server_version;
     const report = `# Sources benchmark: the same rows from CSV, ClickHouse and MongoDB into PostgreSQL
 
@@ -110,9 +93,7 @@ ${table}
 
 Reproduce: \`npm run build && node dist/benchmarks/sources-bench.js --rows ${rows}\`
 `;
-    mkdirSync(dirname(OUT), { recursive: true });
-    writeFileSync(OUT, report);
-    process.stdout.write(report);
+    writeReport('sources', report);
   } finally {
     await client.close();
     await mongo.stop();

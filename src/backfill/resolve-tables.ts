@@ -41,11 +41,11 @@ export async function resolveTables(source: Source, target: pg.Client, specs: Ta
     }
     const columns = info.columns.map((c) => c.name);
     const targetTypes = columns.map((name) => targetColumns.find((t) => t.name === name)?.pgType ?? '');
-    const dimension = await hypertableTimeDimension(target, ref);
+    const hypertable = version !== undefined && (await hypertableTimeDimension(target, ref)) !== undefined;
     tables.push({
       key: displayName(ref), source: info, target: ref, columns, targetTypes, targetColumns,
-      timeColumn: info.timeColumn, timeType: info.timeType,
-      decompress: dimension !== undefined && version !== undefined && !versionAtLeast(version, '2.11.0'),
+      timeColumn: info.timeColumn, timeType: info.timeType, hypertable,
+      decompress: hypertable && version !== undefined && !versionAtLeast(version, '2.11.0'),
     });
   }
   return tables;

@@ -13,7 +13,6 @@ import { ProgressReporter } from '../progress.js';
 import type { RetryPolicy } from '../retry.js';
 import type { Source, TimeRange } from '../source.js';
 import { continuousAggregatesOn, refreshContinuousAggregate } from '../target/continuous-aggregates.js';
-import { hypertableTimeDimension } from '../target/timescale.js';
 import { type TimeType, formatTimeValue, isIntegerTime, nowTimeValue, parseTimeValue, parseWindowSize } from '../time-value.js';
 import type { TransformSettings } from '../transform/options.js';
 import { startTransform, type TransformRun } from '../transform/setup.js';
@@ -99,9 +98,8 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
       () => planWindows(source, tables, from, until, options));
     notes.push(`${created ? 'planned' : 'resuming'} run ${runId}: ${windows.length} windows`);
 
-    const hypertables = [];
-    for (const t of tables) if (await hypertableTimeDimension(control, t.target)) hypertables.push(t.target);
-    const paused = await pausePolicies(control, progress, hypertables);
+    const hypertables = tables.filter((t) => t.hypertable);
+    const paused = await pausePolicies(control, progress, hypertables.map((t) => t.target));
     if (paused.length > 0) notes.push(`paused policy jobs ${paused.join(', ')} until the backfill ends`);
     if (options.snapshot && source.pinSnapshot) notes.push(await source.pinSnapshot());
     else if (!options.snapshot) notes.push('--no-snapshot: each window reads its own source snapshot');
@@ -115,8 +113,7 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     const state = await progress.doneCount(control);
     const after: string[] = [];
     if (state.done === state.total) {
-      const hypertableKeys = new Set(hypertables.map((h) => `${h.schema}.${h.table}`));
-      if (options.refreshCaggs) await refreshCaggs(control, tables.filter((t) => hypertableKeys.has(t.key)), windows, after);
+      if (options.refreshCaggs) await refreshCaggs(control, hypertables, windows, after);
       await progress.markComplete(control);
     }
     after.push(await restoreUnlessBusy(control, progress));

@@ -38,6 +38,8 @@ export interface BackfillTable {
   targetColumns: CatalogColumn[];
   timeColumn: string;
   timeType: TimeType;
+  /** The target table is a TimescaleDB hypertable (policies, compressed chunks, caggs apply). */
+  hypertable: boolean;
   /** Decompress overlapping compressed chunks first (TimescaleDB before 2.11 cannot write into them). */
   decompress: boolean;
   /** Rows go through the transform stage; the COPY then writes its output columns. */

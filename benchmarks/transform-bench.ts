@@ -20,7 +20,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { RecordScanner } from '../connectors/csv/record-scanner.js';
+import { RecordScanner } from '../src/csv/record-scanner.js';
 import type { EncodedBatch } from '../src/batch.js';
 import { METRICS_COLUMNS, METRICS_DDL, metricsCsv, writeMetricsCsv } from '../src/demo/generate-csv.js';
 import { startPostgres } from '../src/embedded-postgres.js';

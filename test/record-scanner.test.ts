@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { parse } from 'csv-parse/sync';
-import { RecordScanner, type ScanDialect, type ScanLimits } from '../connectors/csv/record-scanner.js';
+import { RecordScanner, type ScanDialect, type ScanLimits } from '../src/csv/record-scanner.js';
 import type { EncodedBatch } from '../src/batch.js';
 import { HyperfillError } from '../src/errors.js';
 import { random } from '../src/demo/generate-csv.js';

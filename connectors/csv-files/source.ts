@@ -18,7 +18,7 @@ import { HyperfillError } from '../../src/errors.js';
 import type { ReadRequest, Source, SourceColumn, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
 import { encodeTextRow } from '../../src/copy-text.js';
 import { formatTimeValue, timeTypeOf } from '../../src/time-value.js';
-import { openInput } from '../csv/input.js';
+import { openInput } from '../../src/csv/input.js';
 import type { CsvFilesConfig } from './config.js';
 import { type CsvRecord, CsvFieldParser } from './csv-fields.js';
 import { expandGlob } from './glob.js';

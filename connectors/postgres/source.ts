@@ -12,8 +12,9 @@ import { qualifiedName, quoteIdent, quoteLiteral, timeRangeCondition } from '../
 import type { ReadRequest, Source, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
 import { chunksOverlapping, hypertableTimeDimension } from '../../src/target/timescale.js';
 import { timeTypeOf, timeValueFromDriver } from '../../src/time-value.js';
-import { type CatalogColumn, tableColumns, tablesLike } from './catalog.js';
-import { type TableName, displayName, parseTableName } from './table-name.js';
+import { type CatalogColumn, tableColumns, tablesLike } from '../../src/pg/catalog.js';
+import { type TableName, displayName, parseTableName } from '../../src/pg/table-name.js';
+import { windowChecksum } from '../../src/pg/checksum.js';
 
 interface PostgresTableInfo extends SourceTableInfo {
   ref: TableName;
@@ -210,17 +211,3 @@ export class PostgresSource implements Source {
 const between = (table: SourceTableInfo, range: TimeRange) => timeRangeCondition(table.timeColumn, table.timeType, range);
 
 const from = (table: SourceTableInfo) => qualifiedName((table as PostgresTableInfo).ref.schema, (table as PostgresTableInfo).ref.table);
-
-/**
- * Row count and an order-independent digest (a sum of 64-bit hashes of each row's
- * text) of the rows matching `where`. Both sides run it with TimeZone UTC and the
- * same float output, so equal rows give equal digests.
- */
-export async function windowChecksum(client: pg.Client, table: string, where: string, columns: string[]): Promise<string> {
-  await client.query('SET LOCAL extra_float_digits = 1');
-  const row = `ROW(${columns.map(quoteIdent).join(', ')})::text`;
-  const r = await client.query(
-    `SELECT count(*) AS n, coalesce(sum(('x' || substr(md5(${row}), 1, 16))::bit(64)::bigint::numeric), 0) AS digest
-     FROM ${table} WHERE ${where}`);
-  return `${r.rows[0].n}:${r.rows[0].digest}`;
-}

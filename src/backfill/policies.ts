@@ -5,7 +5,7 @@
  * back exactly what was scheduled.
  */
 import type pg from 'pg';
-import type { TableName } from '../../connectors/postgres/table-name.js';
+import type { TableName } from '../pg/table-name.js';
 import { policyJobs, setJobScheduled } from '../target/jobs.js';
 import type { ProgressTable } from './progress-table.js';
 

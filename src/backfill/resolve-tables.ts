@@ -3,8 +3,8 @@
  * tables with the columns to copy, checking that nothing would be lost on the way.
  */
 import type pg from 'pg';
-import { tableColumns } from '../../connectors/postgres/catalog.js';
-import { type TableName, displayName, parseTableName } from '../../connectors/postgres/table-name.js';
+import { tableColumns } from '../pg/catalog.js';
+import { type TableName, displayName, parseTableName } from '../pg/table-name.js';
 import { HyperfillError } from '../errors.js';
 import type { Source } from '../source.js';
 import { hypertableTimeDimension, timescaleVersion, versionAtLeast } from '../target/timescale.js';

@@ -1,7 +1,7 @@
 /** `hyperfill schema`: prints, or with --apply runs, the target DDL for source tables. */
 import type pg from 'pg';
 import { openSource } from '../../connectors/index.js';
-import { parseTableName } from '../../connectors/postgres/table-name.js';
+import { parseTableName } from '../pg/table-name.js';
 import { parseTableSpec } from '../backfill/resolve-tables.js';
 import { connect, describeConnection, parseConnection } from '../connection.js';
 import { HyperfillError } from '../errors.js';

@@ -5,9 +5,9 @@
  * stage (worker threads) between the scanner and the sink and reach COPY as text
  * format; without one, nothing of that runs.
  */
-import { locateRecord } from '../../connectors/csv/locate-record.js';
-import { openInput } from '../../connectors/csv/input.js';
-import { RecordScanner, type ScanDialect } from '../../connectors/csv/record-scanner.js';
+import { locateRecord } from '../csv/locate-record.js';
+import { openInput } from '../csv/input.js';
+import { RecordScanner, type ScanDialect } from '../csv/record-scanner.js';
 import type { EncodedBatch } from '../batch.js';
 import { describeLines } from '../batch.js';
 import { type ConnectionConfig, describeConnection, withClient } from '../connection.js';

@@ -1,6 +1,6 @@
 /** Checks the target table and columns exist before reading any input. */
 import type pg from 'pg';
-import { type CatalogColumn, readColumns } from '../../connectors/postgres/catalog.js';
+import { type CatalogColumn, readColumns } from '../pg/catalog.js';
 import { HyperfillError } from '../errors.js';
 import { qualifiedName } from '../sql.js';
 

@@ -1,6 +1,6 @@
 /** Continuous aggregates over a hypertable, and refreshing them for a backfilled range. */
 import type pg from 'pg';
-import type { TableName } from '../../connectors/postgres/table-name.js';
+import type { TableName } from '../pg/table-name.js';
 import { qualifiedName } from '../sql.js';
 
 export async function continuousAggregatesOn(client: pg.Client, t: TableName): Promise<TableName[]> {

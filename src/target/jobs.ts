@@ -3,7 +3,7 @@
  * chunks being written, retention could drop the old chunks being filled.
  */
 import type pg from 'pg';
-import type { TableName } from '../../connectors/postgres/table-name.js';
+import type { TableName } from '../pg/table-name.js';
 
 export const PAUSED_PROCS = ['policy_compression', 'policy_retention'];
 

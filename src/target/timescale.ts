@@ -4,7 +4,7 @@
  * (everything answers "not a hypertable").
  */
 import type pg from 'pg';
-import type { TableName } from '../../connectors/postgres/table-name.js';
+import type { TableName } from '../pg/table-name.js';
 import type { TimeRange } from '../source.js';
 import { type TimeType, formatTimeValue, isIntegerTime, timeValueFromDriver } from '../time-value.js';
 

@@ -8,7 +8,7 @@
  * record, so one malformed record becomes one row error, not a failed batch.
  */
 import { parse } from 'csv-parse/sync';
-import { RecordScanner, type ScanDialect } from '../../connectors/csv/record-scanner.js';
+import { RecordScanner, type ScanDialect } from '../csv/record-scanner.js';
 import { decodeTextRow } from '../copy-text.js';
 import type { Field } from './pipeline.js';
 

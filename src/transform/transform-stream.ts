@@ -6,7 +6,7 @@
  * The generator pulls the next chunk only when a slot is free, so a slow consumer
  * slows the source. Binary COPY streams cannot be decoded: ask the source for text.
  */
-import { RecordScanner, type ScanDialect } from '../../connectors/csv/record-scanner.js';
+import { RecordScanner, type ScanDialect } from '../csv/record-scanner.js';
 import type { EncodedBatch } from '../batch.js';
 import type { BatchRunner } from './pool.js';
 import { type TransformedBatch, transformBatch } from './stage.js';

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { openSource } from '../../connectors/index.js';
-import { windowChecksum } from '../../connectors/postgres/source.js';
+import { windowChecksum } from '../pg/checksum.js';
 import { type RangeSelection, defaultRunId, parseUntil, planWindows } from '../backfill/run-backfill.js';
 import { ProgressTable, type PlannedWindow } from '../backfill/progress-table.js';
 import { checkOneTimeType } from '../backfill/preflight.js';

@@ -5,7 +5,7 @@
 import { createReadStream, promises as fs } from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { HyperfillError } from '../../src/errors.js';
+import { HyperfillError } from '../errors.js';
 
 export interface Input {
   /** 'stdin' or the path as given. */

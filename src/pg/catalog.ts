@@ -1,8 +1,8 @@
 /** Table and column facts from a PostgreSQL (or TimescaleDB) catalog. */
 import type pg from 'pg';
-import { HyperfillError } from '../../src/errors.js';
-import { qualifiedName } from '../../src/sql.js';
-import type { SourceColumn } from '../../src/source.js';
+import { HyperfillError } from '../errors.js';
+import { qualifiedName } from '../sql.js';
+import type { SourceColumn } from '../source.js';
 import { type TableName, displayName } from './table-name.js';
 
 export interface CatalogColumn extends SourceColumn {

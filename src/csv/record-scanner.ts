@@ -4,8 +4,8 @@
  * missing final newline never splits or loses a row, and no per-row object or
  * string is made: a batch is a slice (or a concatenation) of the input chunks.
  */
-import type { EncodedBatch } from '../../src/batch.js';
-import { HyperfillError } from '../../src/errors.js';
+import type { EncodedBatch } from '../batch.js';
+import { HyperfillError } from '../errors.js';
 
 const LF = 0x0a;
 

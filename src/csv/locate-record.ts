@@ -2,7 +2,7 @@
  * Finds the record holding a given line of a batch again, to show it in an error.
  * PostgreSQL's COPY context ("line N") counts physical lines, quoted newlines included.
  */
-import type { EncodedBatch } from '../../src/batch.js';
+import type { EncodedBatch } from '../batch.js';
 import { RecordScanner, type ScanDialect } from './record-scanner.js';
 
 export interface LocatedRecord {

@@ -56,7 +56,7 @@ function findBinary(): { command: string; args: string[] } {
     if (existsSync(path)) return { command: path, args: [] };
   }
   if (existsSync('/usr/bin/clickhouse')) return { command: '/usr/bin/clickhouse', args: ['server'] };
-  throw new Error('clickhouse-server not found: run `bash .ci/install-clickhouse.sh` (as root) to install it');
+  throw new Error('clickhouse-server not found: run `bash test/install-servers.sh` (as root) to install it');
 }
 
 /** Asks the kernel for `count` distinct free loopback ports. */

@@ -10,26 +10,32 @@ import { policyJobs, setJobScheduled } from '../target/jobs.js';
 import type { ProgressTable } from './progress-table.js';
 
 export async function pausePolicies(client: pg.Client, progress: ProgressTable, hypertables: TableName[]): Promise<number[]> {
-  const paused: number[] = [];
-  for (const table of hypertables) {
-    for (const job of await policyJobs(client, table)) {
-      await progress.recordJob(client, { jobId: job.jobId, procName: job.procName, hypertable: job.hypertable, wasScheduled: job.scheduled });
-      if (job.scheduled) await setJobScheduled(client, job.jobId, false);
-      paused.push(job.jobId);
+  return progress.withPolicyLock(client, async () => {
+    const paused: number[] = [];
+    for (const table of hypertables) {
+      for (const job of await policyJobs(client, table)) {
+        await progress.recordJob(client, { jobId: job.jobId, procName: job.procName, hypertable: job.hypertable, wasScheduled: job.scheduled });
+        if (job.scheduled) await setJobScheduled(client, job.jobId, false);
+        paused.push(job.jobId);
+      }
     }
-  }
-  return paused;
+    return paused;
+  });
 }
 
 /** Restores every job this run (or, with `anyRun`, any run) paused and did not restore yet. */
 export async function restorePolicies(client: pg.Client, progress: ProgressTable, anyRun = false): Promise<Array<{ jobId: number; scheduled: boolean }>> {
-  const restored: Array<{ jobId: number; scheduled: boolean }> = [];
-  for (const job of await progress.unrestoredJobs(client, anyRun)) {
-    await setJobScheduled(client, job.jobId, job.wasScheduled).catch((err: { code?: string }) => {
-      if (err.code !== '42704') throw err; // the job was dropped meanwhile: nothing to restore
-    });
-    await progress.markRestored(client, job.jobId);
-    restored.push({ jobId: job.jobId, scheduled: job.wasScheduled });
-  }
-  return restored;
+  return progress.withPolicyLock(client, async () => {
+    const restored: Array<{ jobId: number; scheduled: boolean }> = [];
+    for (const job of await progress.unrestoredJobs(client, anyRun)) {
+      await client.query('SAVEPOINT restore_job');
+      await setJobScheduled(client, job.jobId, job.wasScheduled).catch(async (err: { code?: string }) => {
+        if (err.code !== '42704') throw err; // the job was dropped meanwhile: nothing to restore
+        await client.query('ROLLBACK TO SAVEPOINT restore_job');
+      });
+      await progress.markRestored(client, job.jobId);
+      restored.push({ jobId: job.jobId, scheduled: job.wasScheduled });
+    }
+    return restored;
+  });
 }

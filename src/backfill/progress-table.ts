@@ -127,8 +127,44 @@ export class ProgressTable {
     }
   }
 
+  async isComplete(client: pg.Client): Promise<boolean> {
+    const r = await client.query(`SELECT completed_at IS NOT NULL AS done FROM ${this.runs} WHERE run_id = $1`, [this.runId]);
+    return r.rows[0]?.done === true;
+  }
+
   async markComplete(client: pg.Client): Promise<void> {
     await client.query(`UPDATE ${this.runs} SET completed_at = now() WHERE run_id = $1 AND completed_at IS NULL`, [this.runId]);
+  }
+
+  /**
+   * Pausing and restoring jobs, one transaction at a time across every hyperfill process on
+   * this target: two processes altering one job at once fail with "tuple concurrently updated".
+   */
+  async withPolicyLock<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
+    await client.query('BEGIN');
+    try {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`hyperfill.policies:${this.schema}`]);
+      const result = await work();
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * The end of a run (continuous aggregate refresh, completion mark, policy restore) by one
+   * process at a time: a session lock, since refreshing an aggregate cannot run in a transaction.
+   */
+  async withRunLock<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
+    const key = `hyperfill.run:${this.schema}.${this.runId}`;
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
+    try {
+      return await work();
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [key]).catch(() => undefined);
+    }
   }
 
   /**

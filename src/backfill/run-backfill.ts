@@ -110,13 +110,17 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
       throw explainFailure(err, restored, runId, tables);
     });
 
-    const state = await progress.doneCount(control);
     const after: string[] = [];
-    if (state.done === state.total) {
-      if (options.refreshCaggs) await refreshCaggs(control, hypertables, windows, after);
-      await progress.markComplete(control);
-    }
-    after.push(await restoreUnlessBusy(control, progress));
+    // Several processes may finish one plan at once: the first to get here refreshes and marks it complete.
+    const state = await progress.withRunLock(control, async () => {
+      const counted = await progress.doneCount(control!);
+      if (counted.done === counted.total && !(await progress.isComplete(control!))) {
+        if (options.refreshCaggs) await refreshCaggs(control!, hypertables, windows, after);
+        await progress.markComplete(control!);
+      }
+      after.push(await restoreUnlessBusy(control!, progress));
+      return counted;
+    });
     for (const note of after.filter(Boolean)) io.stderr.write(`backfill: ${note}\n`);
     notes.push(...after.filter(Boolean));
     return {

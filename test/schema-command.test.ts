@@ -20,7 +20,7 @@ import { runMain } from './helpers/run-main.js';
 import { createClient } from '@clickhouse/client';
 import { startClickHouse, type ClickHouseServer } from './helpers/clickhouse-server.js';
 import { startMongoWireServer, type MongoWireServer } from './helpers/mongo-wire-server.js';
-import { startTimescale, type TimescaleServer } from './helpers/timescale-server.js';
+import { describeNative, type NativeServer, startNativePostgres } from './helpers/native-postgres.js';
 
 const H = 3_600_000_000n;
 const D = 24n * H;
@@ -202,33 +202,35 @@ test('CSV files: schema --apply --plain sniffs header and types; backfill into i
   assert.match(printed.stdout, /timescaledb\.compress_segmentby = '"host"'/);
 });
 
-test('TimescaleDB target: --apply creates the hypertable with the interval and compression settings', async () => {
-  let ts: TimescaleServer | undefined;
-  try {
-    ts = await startTimescale();
-    const r = await runMain(['schema', '--source', sourceUrl, '--table', 'readings:metrics.readings', '--time-column', 'time',
-      '--target', ts.connectionString, '--apply', '--compression', '--chunk-interval', '12h']);
-    assert.equal(r.code, 0, r.stderr);
-    const client = new pg.Client({ connectionString: ts.connectionString });
-    await client.connect();
+describeNative('schema on TimescaleDB', { timescale: true }, () => {
+  test('TimescaleDB target: --apply creates the hypertable with the interval and compression settings', async () => {
+    let ts: NativeServer | undefined;
     try {
-      const h = await client.query(`SELECT h.hypertable_schema, h.hypertable_name, h.compression_enabled, d.column_name, d.time_interval::text AS interval
-        FROM timescaledb_information.hypertables h JOIN timescaledb_information.dimensions d USING (hypertable_schema, hypertable_name)`);
-      assert.deepEqual(h.rows, [{ hypertable_schema: 'metrics', hypertable_name: 'readings', compression_enabled: true, column_name: 'time', interval: '12:00:00' }]);
-      const seg = await client.query(`SELECT attname, segmentby_column_index, orderby_column_index, orderby_asc
-        FROM timescaledb_information.compression_settings WHERE hypertable_name = 'readings' AND (segmentby_column_index IS NOT NULL OR orderby_column_index IS NOT NULL)`);
-      assert.deepEqual(seg.rows, [
-        { attname: 'device_id', segmentby_column_index: 1, orderby_column_index: null, orderby_asc: null },
-        { attname: 'time', segmentby_column_index: null, orderby_column_index: 1, orderby_asc: false },
-      ]);
-      const jobs = await client.query(`SELECT proc_name FROM timescaledb_information.jobs WHERE hypertable_name = 'readings'`);
-      assert.deepEqual(jobs.rows.map((j) => j.proc_name), ['policy_compression']);
+      ts = await startNativePostgres({ timescale: true });
+      const r = await runMain(['schema', '--source', sourceUrl, '--table', 'readings:metrics.readings', '--time-column', 'time',
+        '--target', ts.url(), '--apply', '--compression', '--chunk-interval', '12h']);
+      assert.equal(r.code, 0, r.stderr);
+      const client = new pg.Client({ connectionString: ts.url() });
+      await client.connect();
+      try {
+        const h = await client.query(`SELECT h.hypertable_schema, h.hypertable_name, h.compression_enabled, d.column_name, d.time_interval::text AS interval
+          FROM timescaledb_information.hypertables h JOIN timescaledb_information.dimensions d USING (hypertable_schema, hypertable_name)`);
+        assert.deepEqual(h.rows, [{ hypertable_schema: 'metrics', hypertable_name: 'readings', compression_enabled: true, column_name: 'time', interval: '12:00:00' }]);
+        const seg = await client.query(`SELECT attname, segmentby_column_index, orderby_column_index, orderby_asc
+          FROM timescaledb_information.compression_settings WHERE hypertable_name = 'readings' AND (segmentby_column_index IS NOT NULL OR orderby_column_index IS NOT NULL)`);
+        assert.deepEqual(seg.rows, [
+          { attname: 'device_id', segmentby_column_index: 1, orderby_column_index: null, orderby_asc: null },
+          { attname: 'time', segmentby_column_index: null, orderby_column_index: 1, orderby_asc: false },
+        ]);
+        const jobs = await client.query(`SELECT proc_name FROM timescaledb_information.jobs WHERE hypertable_name = 'readings'`);
+        assert.deepEqual(jobs.rows.map((j) => j.proc_name), ['policy_compression']);
+      } finally {
+        await client.end();
+      }
     } finally {
-      await client.end();
+      await ts?.stop();
     }
-  } finally {
-    await ts?.stop();
-  }
+  });
 });
 
 /** schema --apply --plain, then backfill and verify, for another source kind. */

@@ -5,16 +5,16 @@
  * a clear error, and the --source read path.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runCli } from './helpers/cli.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 let server: PostgresServer;
-const dir = mkdtempSync(join(tmpdir(), 'hyperfill-bench-'));
+const dir = tempDir('bench');
 const TINY = ['--scale', '10', '--rows', '3000'];
 
 before(async () => {

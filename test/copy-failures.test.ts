@@ -3,15 +3,15 @@
  * exits non-zero without a stack trace, and leaves a state a rerun repairs.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 let server: PostgresServer;
-const dir = mkdtempSync(join(tmpdir(), 'hyperfill-fail-'));
+const dir = tempDir('fail');
 
 before(async () => {
   server = await startPostgres();

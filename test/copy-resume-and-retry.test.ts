@@ -3,17 +3,17 @@
  * with exactly the input; a server restart mid-run is retried and ends exact too.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { metricsCsv } from '../src/demo/generate-csv.js';
 import { runCli } from './helpers/cli.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 let server: PostgresServer;
-const dir = mkdtempSync(join(tmpdir(), 'hyperfill-resume-'));
+const dir = tempDir('resume');
 const ROWS = 600_000;
 let csvFile: string;
 

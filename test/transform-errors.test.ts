@@ -7,15 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from './helpers/cli.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 let server: PostgresServer;
-const dir = mkdtempSync(join(tmpdir(), 'hyperfill-tx-'));
+const dir = tempDir('tx');
 
 function module(name: string, source: string): string {
   const path = join(dir, name);

@@ -5,8 +5,7 @@
  * tests first, then each mapping end to end into PostgreSQL.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeTextRow } from '../src/copy-text.js';
@@ -18,6 +17,7 @@ import { emptyMappings, type MappingSpec, parseMappingConfig, parseMappingFlags 
 import { createPipeline, type Field, type TransformContext } from '../src/transform/pipeline.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const usageError = (m: string) => new HyperfillError('E_USAGE', m);
 const ctx = (row = 1, line = 1): TransformContext => ({
@@ -183,7 +183,7 @@ describe('decoding keeps COPY semantics', () => {
 
 describe('each mapping end to end into PostgreSQL', () => {
   let server: PostgresServer;
-  const dir = mkdtempSync(join(tmpdir(), 'hyperfill-map-'));
+  const dir = tempDir('map');
   before(async () => {
     server = await startPostgres();
   });

@@ -6,8 +6,7 @@
  * stage between reader and sink is bounded: a slow sink or transform slows the reader.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,12 +17,14 @@ import { emptyMappings } from '../src/transform/mapping.js';
 import { createRunner } from '../src/transform/pool.js';
 import { TransformStage } from '../src/transform/stage.js';
 import { transformChunks } from '../src/transform/transform-stream.js';
+import pg from 'pg';
 import { runCli } from './helpers/cli.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 let server: PostgresServer;
-const dir = mkdtempSync(join(tmpdir(), 'hyperfill-txr-'));
+const dir = tempDir('txr');
 
 before(async () => {
   server = await startPostgres();
@@ -40,13 +41,15 @@ function input(rows: number, junk = 'j'): string {
 }
 const expectedCount = (rows: number) => rows - Math.floor((rows + 7) / 10) + Math.floor((rows + 5) / 10);
 
-function transformFile(failAt: number | undefined, slowMs = 0): string {
-  const path = join(dir, 'resumable.mjs');
+function transformFile(failAt: number | undefined, gate?: { id: number; openWhen: string }): string {
+  const path = join(dir, gate ? 'gated.mjs' : 'resumable.mjs');
   writeFileSync(path, `
+import { existsSync } from 'node:fs';
+const nap = new Int32Array(new SharedArrayBuffer(4));
 export default function (row) {
   const id = Number(row.id);
   ${failAt === undefined ? '' : `if (id === ${failAt}) throw new Error('not yet');`}
-  ${slowMs > 0 ? `const until = Date.now() + ${slowMs}; while (Date.now() < until);` : ''}
+  ${gate ? `while (id === ${gate.id} && !existsSync(${JSON.stringify(gate.openWhen)})) Atomics.wait(nap, 0, 0, 10);` : ''}
   if (id % 10 === 3) return null;
   if (id % 10 === 5) return [row, { ...row, id: String(-id) }];
   return row;
@@ -88,24 +91,36 @@ describe('--import-id with a transform', () => {
   test('SIGKILL while workers finish out of order, then a rerun: no hole, no duplicate', async () => {
     await server.query('CREATE TABLE r2 (id int, v text)');
     const rows = 40_000;
-    const transform = transformFile(undefined, 0.05);
+    // Row 5001 (batch 20) holds its worker until the gate file exists: the other worker's later
+    // batches commit meanwhile, so the ledger has a hole when the process is killed.
+    const gateFile = join(dir, 'gate-open');
+    const transform = transformFile(undefined, { id: 5001, openWhen: gateFile });
     const text = input(rows);
-    const killed = await runCli(args('r2', transform, 'imp-r2'), {
-      stdin: text,
-      onSpawn: (child) => {
-        void (async () => {
-          for (let i = 0; i < 600; i++) {
-            await sleep(50);
-            const n = await server.query(`SELECT count(*)::int AS n FROM hyperfill.copy_batch WHERE import_id = 'imp-r2'`).catch(() => ({ rows: [{ n: 0 }] }));
-            if (n.rows[0].n >= 20) break;
-          }
-          child.kill('SIGKILL');
-        })();
-      },
-    });
-    assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+    const watcher = new pg.Client({ connectionString: server.url() });
+    await watcher.connect();
+    try {
+      const killed = await runCli(args('r2', transform, 'imp-r2'), {
+        stdin: text,
+        onSpawn: (child) => {
+          const poll = async () => {
+            const r = await watcher.query(`SELECT count(*) FILTER (WHERE batch > 20)::int AS after, count(*) FILTER (WHERE batch = 20)::int AS gated
+              FROM hyperfill.copy_batch WHERE import_id = 'imp-r2'`).catch(() => ({ rows: [{ after: 0, gated: 0 }] }));
+            if (r.rows[0].after > 0) child.kill('SIGKILL');
+            else if (child.exitCode === null && child.signalCode === null) setTimeout(poll, 25);
+          };
+          void poll();
+        },
+      });
+      assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+    } finally {
+      await watcher.end();
+    }
+    const ledger = await server.query(`SELECT count(*) FILTER (WHERE batch > 20)::int AS after, count(*) FILTER (WHERE batch = 20)::int AS gated
+      FROM hyperfill.copy_batch WHERE import_id = 'imp-r2'`);
+    assert.ok(ledger.rows[0].after > 0 && ledger.rows[0].gated === 0, 'later batches committed before the gated one: out of order');
     const partial = (await server.query('SELECT count(*)::int AS n FROM r2')).rows[0].n;
     assert.ok(partial > 0 && partial < expectedCount(rows), `killed in the middle (${partial} rows)`);
+    writeFileSync(gateFile, '');
     const rerun = await runMain([...args('r2', transform, 'imp-r2'), '--json'], text);
     assert.equal(rerun.code, 0, rerun.stderr);
     assert.equal(JSON.parse(rerun.stdout).skippedRows, partial);

@@ -53,6 +53,11 @@ export interface ReadRequest {
   decodable?: boolean;
 }
 
+export interface PinnedSnapshot {
+  id: string | undefined;
+  note: string;
+}
+
 export interface Source {
   /** "postgres", "clickhouse", ... */
   readonly kind: string;
@@ -81,8 +86,14 @@ export interface Source {
    * table size: never a full scan.
    */
   sampleDistinct?(table: SourceTableInfo, column: string, limit: number): Promise<{ rows: number; distinct: number }>;
-  /** Pins one consistent snapshot for all later reads, where the source can. Returns a note for the user. */
-  pinSnapshot?(): Promise<string>;
+  /**
+   * Pins one consistent snapshot for all later reads, where the source can. `shared` is a
+   * snapshot another process of the same run exported: imported while it lives, so every
+   * process of a run reads the same data. Returns the id this process now exports (others
+   * may import it; undefined when the source has none) and a note for the user. Without
+   * this method each read sees the data as it is at that moment.
+   */
+  pinSnapshot?(shared?: string): Promise<PinnedSnapshot>;
   /** Streams a window's rows, with backpressure. */
   read(request: ReadRequest): Promise<WindowStream>;
   close(): Promise<void>;

@@ -15,7 +15,7 @@
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import { HyperfillError } from '../../src/errors.js';
-import type { ReadRequest, Source, SourceColumn, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
+import type { ReadRequest, Source, SourceColumn, SourceTableInfo, TimeRange, WindowStream, PinnedSnapshot } from '../../src/source.js';
 import { encodeTextRow } from '../../src/copy-text.js';
 import { formatTimeValue, timeTypeOf } from '../../src/time-value.js';
 import { openInput } from '../../src/csv/input.js';
@@ -175,9 +175,12 @@ export class CsvFilesSource implements Source {
   }
 
   /** Files have no snapshot; the note tells the user what that means, and what describe() inferred. */
-  async pinSnapshot(): Promise<string> {
-    return ['CSV files have no snapshot: each window scans the files as they are then, so leave them unchanged until the run ends',
-      ...this.notes].join('; ');
+  async pinSnapshot(): Promise<PinnedSnapshot> {
+    return {
+      id: undefined,
+      note: ['CSV files have no snapshot: each window scans the files as they are then, so leave them unchanged until the run ends',
+        ...this.notes].join('; '),
+    };
   }
 
   async read(request: ReadRequest): Promise<WindowStream> {

@@ -9,7 +9,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { type ConnectionConfig, connect, connectionError, describeConnection } from '../../src/connection.js';
 import { HyperfillError } from '../../src/errors.js';
 import { qualifiedName, quoteIdent, quoteLiteral, timeRangeCondition } from '../../src/sql.js';
-import type { ReadRequest, Source, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
+import type { PinnedSnapshot, ReadRequest, Source, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
 import { chunksOverlapping, hypertableTimeDimension } from '../../src/target/timescale.js';
 import { timeTypeOf, timeValueFromDriver } from '../../src/time-value.js';
 import { type CatalogColumn, tableColumns, tablesLike } from '../../src/pg/catalog.js';
@@ -114,17 +114,33 @@ export class PostgresSource implements Source {
     return { rows: Number(r.rows[0].rows), distinct: Number(r.rows[0].n_distinct) };
   }
 
-  async pinSnapshot(): Promise<string> {
+  /**
+   * Holds a read-only transaction open for the run and exports its snapshot. With `shared`
+   * (another process's export) it imports that one first, so the data is the same; the id it
+   * exports is then a second handle on it, which outlives the first process.
+   */
+  async pinSnapshot(shared?: string): Promise<PinnedSnapshot> {
     try {
       this.pin = await connect(this.config, 'source');
       await this.pin.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      let imported = false;
+      if (shared) {
+        imported = await this.pin.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(shared)}`).then(() => true, async () => {
+          await this.pin!.query('ROLLBACK');
+          await this.pin!.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+          return false;
+        });
+      }
       const r = await this.pin.query('SELECT pg_export_snapshot() AS id');
-      this.snapshotId = r.rows[0].id;
-      return `all windows read source snapshot ${this.snapshotId}`;
+      this.snapshotId = r.rows[0].id as string;
+      const note = imported ? `all windows read source snapshot ${shared}, shared with the other processes of this run`
+        : shared ? `the run's shared source snapshot ${shared} is gone (the processes holding it ended): this process reads snapshot ${this.snapshotId}`
+          : `all windows read source snapshot ${this.snapshotId}`;
+      return { id: this.snapshotId, note };
     } catch (err) {
       await this.pin?.end().catch(() => undefined);
       this.pin = undefined;
-      return `the source could not export a snapshot (${(err as Error).message}); each window reads its own snapshot`;
+      return { id: undefined, note: `the source could not export a snapshot (${(err as Error).message}); each window reads its own snapshot` };
     }
   }
 

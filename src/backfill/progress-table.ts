@@ -45,7 +45,11 @@ export class ProgressTable {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`hyperfill.schema:${this.schema}`]);
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${this.runs} (
-        run_id text PRIMARY KEY, settings jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), completed_at timestamptz)`);
+        run_id text PRIMARY KEY, settings jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), completed_at timestamptz,
+        source_snapshot text)`);
+      // Added in a later version: a table made before has no such column (ALTER only then: it locks the table).
+      const snapshotColumn = await client.query(`SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'source_snapshot'`, [this.runs]);
+      if (snapshotColumn.rowCount === 0) await client.query(`ALTER TABLE ${this.runs} ADD COLUMN source_snapshot text`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${this.windows} (
         run_id text NOT NULL REFERENCES ${this.runs} ON DELETE CASCADE, table_name text NOT NULL, idx int NOT NULL,
         start_value numeric NOT NULL, end_value numeric NOT NULL, state text NOT NULL DEFAULT 'pending',
@@ -125,6 +129,17 @@ export class ProgressTable {
     } finally {
       await client.query('ROLLBACK').catch(() => undefined);
     }
+  }
+
+  /** The source snapshot the run's processes share (the latest one exported), if any. */
+  async sharedSnapshot(client: pg.Client): Promise<string | undefined> {
+    const r = await client.query(`SELECT source_snapshot FROM ${this.runs} WHERE run_id = $1`, [this.runId]);
+    return r.rows[0]?.source_snapshot ?? undefined;
+  }
+
+  /** Records a snapshot this process exports, for processes that join later. */
+  async shareSnapshot(client: pg.Client, id: string): Promise<void> {
+    await client.query(`UPDATE ${this.runs} SET source_snapshot = $2 WHERE run_id = $1`, [this.runId, id]);
   }
 
   async isComplete(client: pg.Client): Promise<boolean> {

@@ -101,7 +101,11 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     const hypertables = tables.filter((t) => t.hypertable);
     const paused = await pausePolicies(control, progress, hypertables.map((t) => t.target));
     if (paused.length > 0) notes.push(`paused policy jobs ${paused.join(', ')} until the backfill ends`);
-    if (options.snapshot && source.pinSnapshot) notes.push(await source.pinSnapshot());
+    if (options.snapshot && source.pinSnapshot) {
+      const pinned = await source.pinSnapshot(await progress.sharedSnapshot(control));
+      if (pinned.id) await progress.shareSnapshot(control, pinned.id);
+      notes.push(pinned.note);
+    }
     else if (!options.snapshot) notes.push('--no-snapshot: each window reads its own source snapshot');
     for (const note of notes) io.stderr.write(`backfill: ${note}\n`);
 

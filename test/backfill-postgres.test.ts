@@ -153,3 +153,12 @@ test('plan suggests --until after the first dual-written row, and warns when the
   run = await runMain(planArgs);
   assert.match(run.stdout, /warning: public\.metrics: the target has 750 rows in \[2024-01-09 00:00:00\+00, 2024-01-09 01:00:00\+00\) but the source 900/);
 });
+
+test('source and target from the environment (HYPERFILL_SOURCE, DATABASE_URL): no password on the command line', async () => {
+  const target = await freshTarget('from_env');
+  const run = await runCli(['backfill', '--table', 'metrics', '--time-column', 'time', '--until', UNTIL, '--allow-plain-target'],
+    { env: { HYPERFILL_SOURCE: sourceUrl, DATABASE_URL: target } });
+  assert.equal(run.code, 0, run.stderr);
+  assert.doesNotMatch(run.stdout + run.stderr, new RegExp(server.password));
+  await assertConverged('from_env', target);
+});

@@ -39,11 +39,12 @@ export interface RangeFlagValues {
 }
 
 export function rangeSelection(v: RangeFlagValues, command: string): RangeSelection {
-  if (!v.source) throw usage('`--source` is required', command);
+  const source = v.source ?? process.env.HYPERFILL_SOURCE;
+  if (!source) throw usage('`--source` is required (or set HYPERFILL_SOURCE)', command);
   if (!v.until) throw usage('`--until` (the completion point) is required', command);
   if (!v.table && !v.tables) throw usage('name the tables with `--table SRC[:DST]` or `--tables PATTERN`', command);
   return {
-    source: v.source,
+    source,
     target: parseConnection(v.target),
     tables: (v.table ?? []).map(parseTableSpec),
     tablePattern: v.tables,

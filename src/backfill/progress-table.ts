@@ -54,6 +54,8 @@ export class ProgressTable {
         run_id text NOT NULL REFERENCES ${this.runs} ON DELETE CASCADE, table_name text NOT NULL, idx int NOT NULL,
         start_value numeric NOT NULL, end_value numeric NOT NULL, state text NOT NULL DEFAULT 'pending',
         rows bigint, deleted bigint, seconds float8, finished_at timestamptz, PRIMARY KEY (run_id, table_name, idx))`);
+      // claim() takes the first pending window in plan order: without this index each claim sorts the whole plan.
+      await client.query(`CREATE INDEX IF NOT EXISTS backfill_window_pending ON ${this.windows} (run_id, idx, table_name) WHERE state = 'pending'`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${this.jobs} (
         run_id text NOT NULL REFERENCES ${this.runs} ON DELETE CASCADE, job_id int NOT NULL, proc_name text NOT NULL,
         hypertable text NOT NULL, was_scheduled boolean NOT NULL, restored boolean NOT NULL DEFAULT false, PRIMARY KEY (run_id, job_id))`);

@@ -101,11 +101,24 @@ test('a missing input file and a damaged gzip are named', async () => {
   assert.match(run.stderr, /file=.*damaged\.gz/);
 });
 
-test('a text-format end-of-data marker cannot silently drop rows', async () => {
+test('a text-format end-of-data marker cannot silently drop rows: the error names its line', async () => {
   await server.query('CREATE TABLE marker (id int)');
-  const run = await runMain(['copy', '--connection', server.url(), '--table', 'marker', '--format', 'text', '--workers', '1'], '1\n2\n\\.\n3\n4\n');
+  const input = '1\n2\n\\.\n3\n4\n';
+  // One batch: the target takes rows 1-2, stops at the marker on line 3; the batch is rolled back.
+  let run = await runMain(['copy', '--connection', server.url(), '--table', 'marker', '--format', 'text', '--workers', '1'], input);
   assert.equal(run.code, 1);
-  assert.match(run.stderr, /E_ROW_COUNT_MISMATCH|E_BATCH_REJECTED/);
-  const count = await server.query('SELECT count(*)::int AS n FROM marker');
+  assert.match(run.stderr, /^error E_ROW_COUNT_MISMATCH: the target stopped reading at line 3 of stdin: it took 2 of the batch's 5 rows, and the batch was rolled back\n/);
+  assert.match(run.stderr, /\n {2}at: file=stdin line=3 row=3 batch=0\n/);
+  assert.match(run.stderr, /\n {2}hint: the line reads: \\\.\n/);
+  assert.match(run.stderr, /already committed: 0 rows \(nothing\)/);
+  let count = await server.query('SELECT count(*)::int AS n FROM marker');
   assert.equal(count.rows[0].n, 0, 'the short batch was rolled back');
+  // One row a batch: the rows before the marker are committed, and the message says so.
+  run = await runMain(['copy', '--connection', server.url(), '--table', 'marker', '--format', 'text', '--workers', '1', '--batch-size', '1'], input);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /^error E_ROW_COUNT_MISMATCH: the target stopped reading at line 3 of stdin: it took 0 of the batch's 1 rows/);
+  assert.match(run.stderr, /\n {2}at: file=stdin line=3 row=3 batch=2\n/);
+  assert.match(run.stderr, /already committed: 2 rows \(stdin lines 1-2\)/);
+  count = await server.query('SELECT array_agg(id ORDER BY id) AS ids FROM marker');
+  assert.deepEqual(count.rows[0].ids, [1, 2]);
 });

@@ -5,7 +5,7 @@
  * stage (worker threads) between the scanner and the sink and reach COPY as text
  * format; without one, nothing of that runs.
  */
-import { locateRecord } from '../csv/locate-record.js';
+import { locateRecord, locateRow } from '../csv/locate-record.js';
 import { openInput } from '../csv/input.js';
 import { RecordScanner, type ScanDialect } from '../csv/record-scanner.js';
 import type { EncodedBatch } from '../batch.js';
@@ -239,10 +239,20 @@ function explainFailure(err: unknown, committed: CommittedRanges, dialect: ScanD
   return new HyperfillError(base.code, base.message, base.context, hint, base);
 }
 
+/** A batch the target took only part of (a `\\.` line ends text COPY data): names the line where it stopped. */
+function pinShortBatch(error: HyperfillError, batch: EncodedBatch, dialect: ScanDialect): HyperfillError {
+  const row = error.context.row;
+  const found = typeof row === 'number' ? locateRow(batch, row - batch.firstRow, dialect) : undefined;
+  if (!found) return error;
+  return new HyperfillError(error.code,
+    `the target stopped reading at line ${found.line} of ${batch.inputName}: it took ${found.row - batch.firstRow} of the batch's ${batch.rows} rows, and the batch was rolled back`,
+    { ...error.context, line: found.line }, [`the line reads: ${found.preview}`, error.hint].filter(Boolean).join('\n  hint: '), error.cause);
+}
+
 function describeBatchFailure(failure: BatchFailure, dialect: ScanDialect, transformed: TransformedBatch | undefined,
   transform: TransformRun | undefined): HyperfillError {
   const { batch, error } = failure;
-  if (error instanceof HyperfillError) return error;
+  if (error instanceof HyperfillError) return error.code === 'E_ROW_COUNT_MISMATCH' && !transformed ? pinShortBatch(error, batch, dialect) : error;
   const position = copyErrorPosition(error);
   if (transformed && transform) {
     const found = position.line !== undefined ? locateTransformedRow(transformed, position.line, transform.dialect) : undefined;

@@ -1,6 +1,7 @@
 /**
- * Finds the record holding a given line of a batch again, to show it in an error.
- * PostgreSQL's COPY context ("line N") counts physical lines, quoted newlines included.
+ * Finds a record of a batch again, to show it in an error: by the line PostgreSQL's
+ * COPY context reports ("line N" counts physical lines, quoted newlines included), or by
+ * its index among the batch's rows (the first row a short COPY did not take).
  */
 import type { EncodedBatch } from '../batch.js';
 import { RecordScanner, type ScanDialect } from './record-scanner.js';
@@ -16,16 +17,31 @@ const PREVIEW_CHARS = 120;
 
 /** `copyLine` is 1-based within the batch, as PostgreSQL reports it. */
 export function locateRecord(batch: EncodedBatch, copyLine: number, dialect: ScanDialect): LocatedRecord | undefined {
+  const records = recordsOf(batch, dialect);
+  const index = records.findIndex((r) => r.firstLine <= copyLine && copyLine <= r.lastLine);
+  return located(batch, records, index, copyLine);
+}
+
+/** `index` is 0-based among the batch's rows. */
+export function locateRow(batch: EncodedBatch, index: number, dialect: ScanDialect): LocatedRecord | undefined {
+  const records = recordsOf(batch, dialect);
+  return located(batch, records, index, records[index]?.firstLine ?? 0);
+}
+
+function recordsOf(batch: EncodedBatch, dialect: ScanDialect): EncodedBatch[] {
   const scanner = new RecordScanner(dialect, {
     batchRows: 1, batchBytes: Infinity, skipLines: 0, skipRecords: 0, limit: Infinity, maxRecordBytes: Infinity,
   }, batch.inputIndex, batch.inputName);
-  const records = [...scanner.push(batch.data), ...scanner.end()];
-  const index = records.findIndex((r) => r.firstLine <= copyLine && copyLine <= r.lastLine);
+  return [...scanner.push(batch.data), ...scanner.end()];
+}
+
+/** `line` is 1-based within the batch. */
+function located(batch: EncodedBatch, records: EncodedBatch[], index: number, line: number): LocatedRecord | undefined {
   const found = records[index];
   if (!found) return undefined;
   const text = found.data.toString('utf8').replace(/\r?\n$/, '');
   return {
-    line: batch.firstLine + copyLine - 1,
+    line: batch.firstLine + line - 1,
     row: batch.firstRow + index,
     preview: text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}...` : text,
   };

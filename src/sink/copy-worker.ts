@@ -78,7 +78,8 @@ export class CopyWorker {
       if (rowCount !== batch.rows) {
         throw new HyperfillError('E_ROW_COUNT_MISMATCH',
           `the target accepted ${rowCount} rows from a batch of ${batch.rows}; the batch was rolled back`,
-          { file: batch.inputName, line: batch.firstLine, batch: batch.seq },
+          // row: the first one it did not take (run-copy finds its line).
+          { file: batch.inputName, line: batch.firstLine, row: batch.firstRow + rowCount, batch: batch.seq },
           'a line holding only \\. ends COPY data early in text format; check the input there');
       }
       if (this.settings.ledger && !(await this.settings.ledger.record(client, batch))) {

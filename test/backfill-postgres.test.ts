@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { runCli } from './helpers/cli.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
+import { watchChild } from './helpers/watch-child.js';
 
 let server: PostgresServer;
 let sourceUrl: string;
@@ -79,18 +80,14 @@ for (const killAfter of [1, 9]) {
     const db = `target_kill${killAfter}`;
     const target = await freshTarget(db);
     const args = backfillArgs(target, '--parallel', '2', '--window', '6h');
+    let watched: Promise<boolean> | undefined;
     const first = await runCli(args, {
       onSpawn: (child) => {
-        const timer = setInterval(async () => {
-          const r = await server.query(`SELECT count(*)::int AS n FROM hyperfill.backfill_window WHERE state = 'done'`, [], db).catch(() => ({ rows: [{ n: 0 }] }));
-          if (r.rows[0].n >= killAfter) {
-            clearInterval(timer);
-            child.kill('SIGKILL');
-          }
-        }, 5);
-        child.on('close', () => clearInterval(timer));
+        watched = watchChild(child, target, async (c) => (await c.query(`SELECT count(*)::int AS n FROM hyperfill.backfill_window WHERE state = 'done'`)).rows[0].n >= killAfter,
+          () => child.kill('SIGKILL'));
       },
     });
+    assert.equal(await watched, true, first.stderr);
     assert.equal(first.signal, 'SIGKILL');
     const done = await server.query(`SELECT count(*)::int AS n FROM hyperfill.backfill_window WHERE state = 'done'`, [], db);
     assert.ok(done.rows[0].n >= killAfter && done.rows[0].n < 40, `killed mid-run after ${done.rows[0].n} windows`);

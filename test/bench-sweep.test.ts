@@ -12,6 +12,7 @@ import { runCli } from './helpers/cli.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
 import { tempDir } from './helpers/temp-dir.js';
+import { watchChild } from './helpers/watch-child.js';
 
 let server: PostgresServer;
 const dir = tempDir('bench');
@@ -34,6 +35,8 @@ async function userObjects(): Promise<string[]> {
 
 test('a sweep runs end to end: a cell per pair, JSON and HTML report with the measured numbers, nothing left behind', async () => {
   await server.query('CREATE TABLE users_data (id int PRIMARY KEY, v text); INSERT INTO users_data SELECT i, md5(i::text) FROM generate_series(1, 100) i');
+  const userData = () => server.query('SELECT count(*)::int AS n, md5(string_agg(id || \':\' || v, \',\' ORDER BY id)) AS d FROM users_data').then((r) => r.rows[0]);
+  const dataBefore = await userData();
   const before = await userObjects();
   const report = join(dir, 'bench.html');
   const run = await runMain(['bench', '--target', server.url(), ...TINY, '--workers', '2,1', '--batch-size', '500,1000', '--report', report, '--json']);
@@ -67,8 +70,8 @@ test('a sweep runs end to end: a cell per pair, JSON and HTML report with the me
   assert.ok(html.includes(rec.text.replace(/&/g, '&amp;')));
 
   assert.deepEqual(await userObjects(), before, 'the scratch table and the schema it created are gone; the user table is as it was');
-  const data = await server.query('SELECT count(*)::int AS n, md5(string_agg(v, \'\' ORDER BY id)) AS d FROM users_data');
-  assert.equal(data.rows[0].n, 100);
+  assert.deepEqual(await userData(), dataBefore, 'the user\'s rows are as they were');
+  assert.equal(dataBefore.n, 100);
 });
 
 test('text output: a table and the recommendation on stdout, progress on stderr; an SVG report', async () => {
@@ -103,22 +106,17 @@ test('--keep keeps the scratch table with the last cell\'s rows, in the schema g
 
 test('SIGINT: the run stops promptly, the scratch table is dropped, the exit is non-zero with a clear message', async () => {
   const before = await userObjects();
-  let sawTable = false;
+  let interrupted: Promise<boolean> | undefined;
   const run = await runCli(['bench', '--target', server.url(), '--scale', '10', '--workers', '1', '--batch-size', '500', '--duration', '120s'], {
     onSpawn: (child) => {
-      const timer = setInterval(async () => {
-        const r = await server.query("SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'hyperfill_bench_cpu_%' AND relkind = 'r'").catch(() => undefined);
-        if (r && r.rows[0].n > 0 && !sawTable) {
-          sawTable = true;
-          clearInterval(timer);
-          // Let some batches run first, then interrupt mid-cell.
-          setTimeout(() => child.kill('SIGINT'), 300);
-        }
-      }, 50);
-      child.on('close', () => clearInterval(timer));
+      // Interrupt mid-cell: once the scratch table holds committed batches.
+      interrupted = watchChild(child, server.url(), async (c) => {
+        const table = (await c.query("SELECT oid::regclass::text AS name FROM pg_class WHERE relname LIKE 'hyperfill_bench_cpu_%' AND relkind = 'r'")).rows[0]?.name;
+        return table !== undefined && (await c.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n >= 2000;
+      }, () => child.kill('SIGINT'), 50);
     },
   });
-  assert.ok(sawTable, 'the scratch table existed while the benchmark ran');
+  assert.equal(await interrupted, true, 'the scratch table held rows when the benchmark was interrupted');
   assert.notEqual(run.code, 0);
   assert.match(run.stderr, /error E_INTERRUPTED: interrupted by a signal/);
   assert.match(run.stderr, /dropped the scratch table hyperfill_bench\.hyperfill_bench_cpu_/);

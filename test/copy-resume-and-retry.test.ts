@@ -7,10 +7,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
+import pg from 'pg';
 import { metricsCsv } from '../src/demo/generate-csv.js';
 import { runCli } from './helpers/cli.js';
+import { serverCopy } from './helpers/pg-copy.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { tempDir } from './helpers/temp-dir.js';
+import { watchChild } from './helpers/watch-child.js';
 
 let server: PostgresServer;
 const dir = tempDir('resume');
@@ -36,18 +39,19 @@ async function assertExactlyTheInput(table: string, rows = ROWS): Promise<void> 
     md5(string_agg(n::text || host || cpu::text || mem::text || time::text, ',' ORDER BY n)) AS digest FROM ${table}`);
   const want = await server.query(`SELECT md5(string_agg(n::text || host || cpu::text || mem::text || time::text, ',' ORDER BY n)) AS digest FROM reference`);
   assert.deepEqual([r.rows[0].c, r.rows[0].d, r.rows[0].lo, r.rows[0].hi], [rows, rows, 0, rows - 1]);
-  assert.equal(r.rows[0].digest, want.rows[0].digest, 'content equals a plain COPY of the same file');
+  assert.equal(r.rows[0].digest, want.rows[0].digest, 'content equals PostgreSQL\'s own COPY of the same file');
 }
 
-async function committedBatches(importId: string): Promise<number> {
-  const r = await server.query('SELECT count(*)::int AS n FROM hyperfill.copy_batch WHERE import_id = $1', [importId]).catch(() => ({ rows: [{ n: 0 }] }));
+/** Batches the import has committed, read on the watcher's one connection. */
+async function committedBatches(client: pg.Client, importId: string): Promise<number> {
+  const r = await client.query('SELECT count(*)::int AS n FROM hyperfill.copy_batch WHERE import_id = $1', [importId]);
   return r.rows[0].n;
 }
 
-test('reference table loaded by one plain COPY', async () => {
+test('reference table loaded by PostgreSQL\'s own COPY', async () => {
   await freshTable('reference');
-  const run = await runCli(['copy', '--connection', server.url(), '--table', 'reference', '--file', csvFile, '--skip-header', '--workers', '1', '--batch-size', '10000000']);
-  assert.equal(run.code, 0, run.stderr);
+  const rows = await serverCopy(server.url(), 'COPY reference FROM STDIN (FORMAT csv, HEADER true)', { file: csvFile });
+  assert.equal(rows, ROWS);
 });
 
 for (const killAfter of [3, 40]) {
@@ -57,17 +61,13 @@ for (const killAfter of [3, 40]) {
     await freshTable(table);
     const args = ['copy', '--connection', server.url(), '--table', table, '--file', csvFile, '--skip-header',
       '--batch-size', '2000', '--workers', '4', '--import-id', importId];
+    let watched: Promise<boolean> | undefined;
     const first = await runCli(args, {
       onSpawn: (child) => {
-        const timer = setInterval(async () => {
-          if ((await committedBatches(importId)) >= killAfter) {
-            clearInterval(timer);
-            child.kill('SIGKILL');
-          }
-        }, 5);
-        child.on('close', () => clearInterval(timer));
+        watched = watchChild(child, server.url(), async (c) => (await committedBatches(c, importId)) >= killAfter, () => child.kill('SIGKILL'));
       },
     });
+    assert.equal(await watched, true, first.stderr);
     assert.equal(first.signal, 'SIGKILL', 'the first run was killed mid-import');
     const partial = await server.query(`SELECT count(*)::int AS n FROM ${table}`);
     assert.ok(partial.rows[0].n > 0 && partial.rows[0].n < ROWS, `partial load: ${partial.rows[0].n}`);
@@ -124,21 +124,14 @@ test('stdin, gzip on stdin, and several files (gzip among them) load the same ro
 
 test('the server restarted mid-run: workers retry and the import ends exact', async () => {
   await freshTable('restarted');
-  let restarted = false;
+  let restarted: Promise<boolean> | undefined;
   const run = await runCli(['copy', '--connection', server.url(), '--table', 'restarted', '--file', csvFile, '--skip-header',
     '--batch-size', '2000', '--workers', '4', '--import-id', 'restart', '--retry-timeout', '60s'], {
     onSpawn: (child) => {
-      const timer = setInterval(async () => {
-        if ((await committedBatches('restart')) >= 10 && !restarted) {
-          restarted = true;
-          clearInterval(timer);
-          await server.restart();
-        }
-      }, 5);
-      child.on('close', () => clearInterval(timer));
+      restarted = watchChild(child, server.url(), async (c) => (await committedBatches(c, 'restart')) >= 10, () => server.restart());
     },
   });
-  assert.ok(restarted, 'the server was restarted during the run');
+  assert.equal(await restarted, true, 'the server was restarted during the run');
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /connection lost .*; retry 1 in/);
   await assertExactlyTheInput('restarted');

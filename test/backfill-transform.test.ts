@@ -1,18 +1,20 @@
 /**
  * Backfill through the transform stage: a PostgreSQL source (epoch-ms time column,
  * JSON payload, awkward text) into a differently shaped target that keeps the time
- * column (the window's dual-written rows are deleted by it). With 1, 2 and 4
- * worker threads the target equals what the inline runner gives, and the built-in
- * mappings alone give exactly the rows computed here by hand.
+ * column (the window's dual-written rows are deleted by it). Inline and with 1, 2 and 4
+ * worker threads the target holds exactly what the test makes of the source rows with
+ * the fixture transform, and the built-in mappings alone give exactly the rows computed
+ * here in SQL.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
 
 const KEEPS_TIME = fileURLToPath(new URL('../../test/fixtures/transforms/keeps-time.mjs', import.meta.url));
 const UNTIL = '1700003000000';
+const WINDOW = 500_000n;
 let server: PostgresServer;
 let sourceUrl: string;
 
@@ -35,19 +37,45 @@ async function backfillInto(db: string, table: string, extra: string[]): Promise
   const target = await server.createDatabase(db);
   await server.query(table, [], db);
   const run = await runMain(['backfill', '--source', sourceUrl, '--target', target, '--table', 'readings', '--time-column', 'ts',
-    '--until', UNTIL, '--window', '500000', '--parallel', '2', '--allow-plain-target', ...extra]);
+    '--until', UNTIL, '--window', String(WINDOW), '--parallel', '2', '--allow-plain-target', ...extra]);
   assert.equal(run.code, 0, run.stderr);
   return (await server.query('SELECT * FROM readings ORDER BY id, tag', [], db)).rows;
 }
 
-test('--transform with 1, 2 and 4 worker threads equals the inline run', async () => {
+/**
+ * What the target should hold, computed here: the source rows before --until, the built-in
+ * mappings done by hand, then the fixture transform itself called on each row with the
+ * position it has in its window's input. Windows are --window wide and aligned to
+ * multiples of it; a window's rows arrive in the order a sequential scan reads them (heap
+ * order, ctid: not id order, since rows of different sizes fill pages out of order); one
+ * row a line, so a row's line is its row number.
+ */
+async function expectedThroughTransform(): Promise<unknown[]> {
+  const keepsTime = (await import(pathToFileURL(KEEPS_TIME).href)).default as (row: Record<string, unknown>, ctx: { row: number; line: number }) => unknown;
+  const source = (await server.query('SELECT id, ts, device, payload, note FROM readings WHERE ts < $1 ORDER BY ctid', [UNTIL], 'source')).rows;
+  const out: Array<Record<string, unknown>> = [];
+  const positions = new Map<bigint, number>();
+  for (const r of source) {
+    const window = BigInt(r.ts) / WINDOW;
+    const position = (positions.get(window) ?? 0) + 1;
+    positions.set(window, position);
+    const temp = r.payload === null ? undefined : JSON.parse(r.payload).sensor?.temp;
+    const row = { id: String(r.id), ts: r.ts, device: r.device, temp: temp === undefined ? null : String(temp), note: r.note };
+    const result = keepsTime(row, { row: position, line: position });
+    for (const o of result === null ? [] : Array.isArray(result) ? result : [result]) out.push({ ...o, ts: String(o.ts) });
+  }
+  const byIdThenTag = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+    (a.id as number) - (b.id as number) || (String(a.tag) < String(b.tag) ? -1 : String(a.tag) > String(b.tag) ? 1 : 0);
+  return out.sort(byIdThenTag);
+}
+
+test('--transform, inline and with 1, 2 and 4 worker threads, gives exactly the rows the transform makes of the source', async () => {
   const table = 'CREATE TABLE readings (id int, ts bigint, device text, temp float8, note text, tag text)';
-  const inline = await backfillInto('t_inline', table, [...MAPPINGS, '--transform', KEEPS_TIME, '--transform-workers', '0']);
-  assert.ok(inline.length > 2500, `rows: ${inline.length}`);
-  assert.ok(inline.some((r) => (r as { id: number }).id < 0), 'fanned-out rows are there');
-  for (const workers of [1, 2, 4]) {
-    const threaded = await backfillInto(`t_w${workers}`, table, [...MAPPINGS, '--transform', KEEPS_TIME, '--transform-workers', String(workers)]);
-    assert.deepEqual(threaded, inline, `${workers} workers`);
+  const expected = await expectedThroughTransform();
+  assert.ok(expected.length > 2500 && expected.some((r) => (r as { id: number }).id < 0), 'rows dropped and fanned out');
+  for (const workers of [0, 1, 2, 4]) {
+    const actual = await backfillInto(`t_w${workers}`, table, [...MAPPINGS, '--transform', KEEPS_TIME, '--transform-workers', String(workers)]);
+    assert.deepEqual(actual, expected, `${workers} workers`);
   }
 });
 
@@ -66,9 +94,13 @@ test('a transform is refused before copying when it cannot load, and --on-error 
   const base = ['backfill', '--source', sourceUrl, '--target', target, '--table', 'readings', '--time-column', 'ts', '--until', UNTIL, '--allow-plain-target'];
   let run = await runMain([...base, '--transform', '/nonexistent/transform.mjs']);
   assert.equal(run.code, 1);
-  assert.match(run.stderr, /transform\.mjs/);
+  assert.match(run.stderr, /^error E_TRANSFORM_LOAD: the transform \/nonexistent\/transform\.mjs does not exist\n/);
   run = await runMain([...base, '--map', 'ts:time']);
-  assert.match(run.stderr, /E_TRANSFORM_TIME_COLUMN: the transform's output for public\.readings has no column "ts"/);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /^error E_TRANSFORM_TIME_COLUMN: the transform's output for public\.readings has no column "ts"\n/);
   run = await runMain([...base, '--drop', 'note', '--on-error', 'reject', '--rejects', '/tmp/x']);
-  assert.match(run.stderr, /--on-error reject` is not available for backfill/);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /^error E_USAGE: `--on-error reject` is not available for backfill\n/);
+  assert.equal((await server.query('SELECT count(*)::int AS n FROM readings', [], 't_bad')).rows[0].n, 0, 'nothing was copied');
 });
+

@@ -7,16 +7,22 @@
  * here in SQL.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runCli } from './helpers/cli.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
+import { tempDir } from './helpers/temp-dir.js';
+import { watchChild } from './helpers/watch-child.js';
 
 const KEEPS_TIME = fileURLToPath(new URL('../../test/fixtures/transforms/keeps-time.mjs', import.meta.url));
 const UNTIL = '1700003000000';
 const WINDOW = 500_000n;
 let server: PostgresServer;
 let sourceUrl: string;
+const dir = tempDir('bft');
 
 before(async () => {
   server = await startPostgres();
@@ -104,3 +110,46 @@ test('a transform is refused before copying when it cannot load, and --on-error 
   assert.equal((await server.query('SELECT count(*)::int AS n FROM readings', [], 't_bad')).rows[0].n, 0, 'nothing was copied');
 });
 
+test('a transform whose output has a column the target lacks is refused before copying, without a stack trace', async () => {
+  const target = await server.createDatabase('t_narrow');
+  await server.query('CREATE TABLE readings (id int, ts bigint, device text)', [], 't_narrow');
+  for (const workers of ['0', '2']) {
+    const run = await runMain(['backfill', '--source', sourceUrl, '--target', target, '--table', 'readings', '--time-column', 'ts', '--until', UNTIL,
+      '--allow-plain-target', ...MAPPINGS, '--transform', KEEPS_TIME, '--transform-workers', workers]);
+    assert.equal(run.code, 1, `${workers} workers`);
+    assert.match(run.stderr, /^error E_COLUMN_MISSING: table public\.readings has no column "temp", "note", "tag", which the transform writes\n/);
+    assert.doesNotMatch(run.stderr, /\n\s+at .*\.js:\d+/, 'no stack trace');
+  }
+  assert.equal((await server.query('SELECT count(*)::int AS n FROM readings', [], 't_narrow')).rows[0].n, 0, 'nothing was copied');
+});
+
+test('the target refusing a window while its next batch is still in the transform: a clear error, not a crash', async () => {
+  // 10,005 rows in one window: two transform batches (10,000 rows each). The target refuses
+  // row 2, in the first; the gated transform holds row 10,003, in the second, until the test
+  // has seen the target abort the COPY.
+  await server.query(`CREATE TABLE gated (id int, ts bigint NOT NULL); INSERT INTO gated SELECT i, 1700000000000 + i FROM generate_series(1, 10005) i`, [], 'source');
+  const target = await server.createDatabase('t_refused');
+  await server.query('CREATE TABLE gated (id int CHECK (id <> 2), ts bigint)', [], 't_refused');
+  const gate = join(dir, 'gate-open');
+  const transform = join(dir, 'gated.mjs');
+  writeFileSync(transform, `import { existsSync } from 'node:fs';
+const nap = new Int32Array(new SharedArrayBuffer(4));
+export default function (row) {
+  while (row.id === '10003' && !existsSync(${JSON.stringify(gate)})) Atomics.wait(nap, 0, 0, 10);
+  return row;
+}`);
+  let opened: Promise<boolean> | undefined;
+  const run = await runCli(['backfill', '--source', sourceUrl, '--target', target, '--table', 'gated', '--time-column', 'ts', '--until', '1700000020000',
+    '--window', '1000000', '--allow-plain-target', '--transform', transform, '--transform-workers', '1'], {
+    onSpawn: (child) => {
+      opened = watchChild(child, target, async (c) => (await c.query(`SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = 't_refused' AND application_name = 'hyperfill' AND state = 'idle in transaction (aborted)'`)).rows[0].n > 0,
+      () => writeFileSync(gate, ''));
+    },
+  });
+  assert.equal(await opened, true, run.stderr);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /^error E_WINDOW_FAILED: window 0 of public\.gated failed: new row for relation "gated" violates check constraint "gated_id_check"/m);
+  assert.doesNotMatch(run.stderr, /\n\s+at .*\.js:\d+/, 'no stack trace');
+  assert.equal((await server.query('SELECT count(*)::int AS n FROM gated', [], 't_refused')).rows[0].n, 0, 'the window was rolled back');
+});

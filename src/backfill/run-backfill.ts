@@ -152,6 +152,11 @@ async function startTransforms(tables: BackfillTable[], settings: TransformSetti
       throw new HyperfillError('E_TRANSFORM_TIME_COLUMN', `the transform's output for ${table.key} has no column "${table.timeColumn}"`, { table: table.key },
         'backfill deletes each window\'s dual-written rows by the time column, so a transform must keep it, with its name and values');
     }
+    const lacking = run.outputColumns.filter((c) => !table.targetColumns.some((t) => t.name === c));
+    if (lacking.length > 0) {
+      throw new HyperfillError('E_COLUMN_MISSING', `table ${table.key} has no column ${lacking.map((c) => `"${c}"`).join(', ')}, which the transform writes`,
+        { table: table.key }, `its columns are: ${table.targetColumns.map((t) => t.name).join(', ')}; add them, or --drop or --map them in the transform`);
+    }
     table.transform = run;
   }
 }

@@ -168,6 +168,10 @@ export class WindowCopier {
     const sink = client.query(copyFrom(`COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(run.outputColumns)} FROM STDIN WITH (FORMAT text)`));
     this.current = read.stream;
     read.stream.on('data', (chunk: Buffer) => this.s.onBytes(chunk.length));
+    // The target may refuse the COPY while the first batch is still being transformed:
+    // keep its error for the loop (an 'error' with no listener would end the process).
+    let refused: Error | undefined;
+    sink.on('error', (err) => { refused ??= err; });
     let rowsIn = 0;
     let rowsOut = 0;
     try {
@@ -176,10 +180,12 @@ export class WindowCopier {
         inputName: `${table.key} window ${window.index}`, crc: false, name: run.name,
       });
       for await (const t of batches) {
+        if (refused) throw refused;
         rowsIn += t.rowsIn;
         rowsOut += t.batch.rows;
-        if (!sink.write(t.batch.data)) await once(sink, 'drain');
+        if (!sink.write(t.batch.data) && !refused) await once(sink, 'drain');
       }
+      if (refused) throw refused;
       sink.end();
       await finished(sink);
     } catch (err) {

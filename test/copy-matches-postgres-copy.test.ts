@@ -1,13 +1,15 @@
 /**
  * For tricky CSV and text-format inputs, the table `hyperfill copy` fills equals the
  * table PostgreSQL's own single `COPY FROM STDIN` fills from the same bytes, for
- * 1, 2, 4 and 8 workers and tiny and huge batches.
+ * 1, 2, 4 and 8 workers and tiny and huge batches; and again through an identity
+ * mapping (`--map id:id`), which sends every row through the decoder and encoder of the
+ * transform path, inline and in worker threads.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { copyBytes } from '../src/sink/copy-worker.js';
 import { random } from '../src/demo/generate-csv.js';
+import { serverCopy } from './helpers/pg-copy.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
 
@@ -64,7 +66,7 @@ async function reference(c: Case): Promise<unknown[]> {
   await client.query('DROP TABLE IF EXISTS expected; CREATE TABLE expected (id int, v text)');
   const text = c.flags?.includes('text');
   const options = [`FORMAT ${text ? 'text' : 'csv'}`, c.copyOptions].filter(Boolean).join(', ');
-  await copyBytes(client, `COPY expected FROM STDIN WITH (${options})`, Buffer.from(c.input));
+  await serverCopy(client, `COPY expected FROM STDIN WITH (${options})`, c.input);
   return (await client.query('SELECT id, v FROM expected ORDER BY id')).rows;
 }
 
@@ -82,6 +84,18 @@ describe('hyperfill copy fills the table exactly as PostgreSQL COPY does', () =>
           assert.equal(run.stdout, `COPY ${expected.length}\n`);
           const actual = (await client.query('SELECT id, v FROM actual ORDER BY id')).rows;
           assert.deepEqual(actual, expected, `workers ${workers}, batch size ${batchSize}`);
+        }
+      }
+      for (const threads of [0, 2]) {
+        for (const batchSize of [1, 1_000_000]) {
+          const how = `identity mapping, ${threads} transform threads, batch size ${batchSize}`;
+          await client.query('DROP TABLE IF EXISTS actual; CREATE TABLE actual (id int, v text)');
+          const run = await runMain(['copy', '--connection', server.url(), '--table', 'actual', '--workers', '2', '--batch-size', String(batchSize),
+            '--map', 'id:id', '--transform-workers', String(threads), ...(c.flags ?? [])], c.input);
+          assert.equal(run.code, 0, `${how}: ${run.stderr}`);
+          assert.equal(run.stdout, `COPY ${expected.length}\n`, how);
+          const actual = (await client.query('SELECT id, v FROM actual ORDER BY id')).rows;
+          assert.deepEqual(actual, expected, how);
         }
       }
     });

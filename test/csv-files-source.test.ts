@@ -3,19 +3,21 @@
  * gzipped, one with CRLF line ends, quoted delimiters, newlines, quotes, backslashes
  * and tabs, NULL versus '', times in several ISO spellings; backfill bounded by
  * --until into real PostgreSQL, exactly the rows before T, in one window or several;
- * verify; and the errors a user meets (a bad time value, a header that differs).
+ * verify; and the errors a user meets (a bad time value, a header that differs). What the
+ * target should hold is what PostgreSQL's own COPY (FORMAT csv) makes of the same files.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { acceptsCsvUrl, parseCsvFilesUrl } from '../connectors/csv-files/config.js';
 import { CsvFieldParser } from '../connectors/csv-files/csv-fields.js';
 import { expandGlob } from '../connectors/csv-files/glob.js';
 import { CsvFilesSource } from '../connectors/csv-files/source.js';
 import { readIso } from '../connectors/csv-files/time-text.js';
+import { serverCopy } from './helpers/pg-copy.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
 
@@ -77,7 +79,20 @@ before(async () => {
   writeFileSync(join(dir, 'data', 'metrics-3.csv.gz'), gzipSync(csv(all.slice(1200))));
   writeFileSync(join(dir, 'data', 'other-1.csv'), 'time,x\n2024-01-01T00:00:00Z,1\n');
   glob = `csv://${join(dir, 'data')}/metrics-*.csv*`;
+  // The same bytes through PostgreSQL's own CSV COPY: the rows a backfill must produce.
+  await server.query(DDL.replace('metrics', 'staged'));
+  for (const file of ['metrics-1.csv', 'metrics-2.csv', 'metrics-3.csv.gz']) {
+    const bytes = readFileSync(join(dir, 'data', file));
+    await serverCopy(server.url(), 'COPY staged FROM STDIN (FORMAT csv, HEADER true)', file.endsWith('.gz') ? gunzipSync(bytes) : bytes);
+  }
 });
+
+const COLUMNS = `(extract(epoch FROM time) * 1000)::bigint::text AS ms, host, cpu, note, flag, id::int AS id`;
+
+/** Rows before T as PostgreSQL's COPY read them from the fixture files. */
+async function stagedBeforeT(): Promise<unknown[]> {
+  return (await server.query(`SELECT ${COLUMNS} FROM staged WHERE time < $1 ORDER BY id`, [UNTIL])).rows;
+}
 after(async () => {
   await server?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -92,18 +107,12 @@ async function target(name: string): Promise<string> {
 const backfill = (source: string, url: string, ...extra: string[]) => runMain(['backfill', '--source', source, '--target', url, '--table', 'metrics',
   '--time-column', 'time', '--until', UNTIL, '--allow-plain-target', ...extra]);
 
-/** The target holds exactly the rows before T (and what dual-write put at or after T). */
+/** The target holds exactly the rows before T that PostgreSQL's COPY reads from the files (and what dual-write put at or after T). */
 async function assertExactlyBeforeT(db: string): Promise<void> {
-  const until = Date.parse(UNTIL);
-  const expected = all.filter((r) => r.ms < until);
-  const got = await server.query(`SELECT (extract(epoch FROM time) * 1000)::bigint AS ms, host, cpu, note, flag, id::int AS id FROM metrics
-    WHERE time < $1 ORDER BY id`, [UNTIL], db);
-  assert.equal(got.rowCount, expected.length, 'every row before T, once');
-  for (const [k, r] of expected.entries()) {
-    const g = got.rows[k];
-    assert.deepEqual({ ms: Number(g.ms), host: g.host, cpu: g.cpu, note: g.note, flag: g.flag, id: g.id },
-      { ms: r.ms, host: r.host, cpu: r.cpu, note: r.note, flag: r.flag, id: r.id }, `row ${r.id}`);
-  }
+  const expected = await stagedBeforeT();
+  assert.equal(expected.length, all.filter((r) => r.ms < Date.parse(UNTIL)).length, 'the staged reference holds the rows the files were written with');
+  const got = await server.query(`SELECT ${COLUMNS} FROM metrics WHERE time < $1 ORDER BY id`, [UNTIL], db);
+  assert.deepEqual(got.rows, expected, 'every row before T, once, as PostgreSQL reads it');
   const late = await server.query(`SELECT count(*)::int AS n FROM metrics WHERE time >= $1 AND id <> -1`, [UNTIL], db);
   assert.equal(late.rows[0].n, 0, 'no row at or after T was copied');
 }
@@ -234,8 +243,12 @@ test('epoch milliseconds with time_format=epoch_ms become timestamptz', async ()
   const source = `csv://${epochDir}/*.csv?delimiter=%3B&time_format=epoch_ms`;
   const run = await runMain(['backfill', '--source', source, '--target', url, '--table', 'metrics', '--time-column', 'ts', '--until', UNTIL, '--allow-plain-target']);
   assert.equal(run.code, 0, run.stderr);
-  const got = await server.query(`SELECT count(*)::int AS n, min(ts) = '2024-01-01T00:00:00Z' AS lo, max(ts) < $1 AS hi FROM metrics`, [UNTIL], 'target_epoch');
-  assert.deepEqual(got.rows[0], { n: 864, lo: true, hi: true });
+  await server.query('CREATE TABLE staged_epoch (ms bigint, host text, id bigint)');
+  await serverCopy(server.url(), `COPY staged_epoch FROM STDIN (FORMAT csv, HEADER true, DELIMITER ';')`, { file: join(epochDir, 'm.csv') });
+  const expected = await server.query(`SELECT to_timestamp(ms / 1000.0) AS ts, host, id FROM staged_epoch WHERE to_timestamp(ms / 1000.0) < $1 ORDER BY id`, [UNTIL]);
+  const got = await server.query('SELECT ts, host, id FROM metrics ORDER BY id', [], 'target_epoch');
+  assert.equal(expected.rowCount, 864);
+  assert.deepEqual(got.rows, expected.rows);
 });
 
 test('read(): a stream with backpressure, rowsSent, an error mid-stream, and destroy closing the files', async () => {

@@ -7,11 +7,15 @@ import { deserialize, serialize } from 'bson';
 // build, so its Long is not the ESM Long (instanceof and deepStrictEqual tell them apart).
 import {
   Binary,
+  BSONRegExp,
   Decimal128,
   Double,
   Int32,
   Long,
+  MaxKey,
+  MinKey,
   MongoClient,
+  MongoNetworkError,
   MongoServerError,
   ObjectId,
   Timestamp,
@@ -451,6 +455,23 @@ describe('cursors', () => {
     assert.deepEqual(sizes, [15, 15, 10]);
   });
 
+  test('a failure armed for getMore: the connection closes without a reply, or the reply is an error; the cursor is gone', async () => {
+    const cursor = big().find({}).batchSize(100);
+    assert.equal((await cursor.next())?._id, 0);
+    server.failGetMore({ ns: 'c.big', close: true });
+    await assert.rejects(cursor.toArray(), (e: unknown) => e instanceof MongoNetworkError);
+    await server.cursorsClosed();
+    const other = big().find({}).batchSize(100);
+    assert.equal((await other.next())?._id, 0);
+    server.failGetMore({ ns: 'c.elsewhere', error: { code: 175, codeName: 'QueryPlanKilled', errmsg: 'not this one' } });
+    server.failGetMore({ error: { code: 175, codeName: 'QueryPlanKilled', errmsg: 'query plan killed :: caused by :: collection dropped' } });
+    await assert.rejects(other.toArray(), (e: unknown) => e instanceof MongoServerError && e.code === 175 && /collection dropped/.test(e.message));
+    await server.cursorsClosed();
+    await other.close();
+    // The fault for another namespace is still armed, and waits for a getMore there.
+    assert.equal((await big().find({}).batchSize(1000).toArray()).length, N);
+  });
+
   test('parallel cursors over several connections', async () => {
     const events: string[] = [];
     const pooled = new MongoClient(server.url, { maxPoolSize: 4 });
@@ -565,6 +586,114 @@ describe('values', () => {
     assert.deepEqual(await idsOf({ v: null }), ['missing', 'null']);
     assert.deepEqual(await idsOf({ $or: [{ v: 5 }, { _id: 'str' }] }), ['int', 'str']);
     assert.deepEqual(await idsOf({ v: { $in: [4, 10] } }), ['small', 'arr']);
+  });
+});
+
+// The order the server sorts and compares by is MongoDB's documented one
+// (https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/); the expected
+// orders below are written from that page, not from the server.
+describe('order', () => {
+  const ids = (docs: Document[]) => docs.map((d) => d._id);
+
+  test('sort({t: -1}).limit(1) over nanosecond epochs above 2^53 returns the latest document', async () => {
+    const c = collection('o', 'nanos');
+    const base = 1_700_000_000_000_000_000n; // 2023-11-14 in ns; neighbours 1 ns apart are one double
+    await c.insertMany([3n, 0n, 4n, 1n, 2n].map((d) => ({ _id: Number(d), t: Long.fromBigInt(base + d) })) as Document[]);
+    assert.deepEqual(ids(await c.find().sort({ t: -1 }).limit(1).toArray()), [4]);
+    assert.deepEqual(ids(await c.find().sort({ t: 1 }).limit(1).toArray()), [0]);
+    assert.deepEqual(ids(await c.find().sort({ t: 1 }).toArray()), [0, 1, 2, 3, 4]);
+    // A double bound is compared exactly too: 1.7e18 is base itself, and base + 1 is above it.
+    assert.deepEqual(ids(await c.find({ t: { $gt: new Double(1.7e18) } }).sort({ t: 1 }).toArray()), [1, 2, 3, 4]);
+    assert.deepEqual(ids(await c.find({ t: new Double(1.7e18) }).toArray()), [0]);
+    assert.deepEqual(ids(await c.find({ t: { $gte: Long.fromBigInt(base + 1n), $lt: Long.fromBigInt(base + 3n) } }).sort({ t: 1 }).toArray()), [1, 2]);
+  });
+
+  test('Decimal128 compares exactly with itself and with every other number type', async () => {
+    const c = collection('o', 'decimals');
+    await c.insertMany([
+      { _id: 'dec-1+1e-33', v: Decimal128.fromString('1.000000000000000000000000000000001') },
+      { _id: 'long-2^53+1', v: Long.fromString('9007199254740993') },
+      { _id: 'dec-1', v: Decimal128.fromString('1') },
+      { _id: 'dec-2^53+0.5', v: Decimal128.fromString('9007199254740992.5') },
+      { _id: 'dbl-1+2^-52', v: new Double(1.0000000000000002) },
+      { _id: 'dec-1-1e-34', v: Decimal128.fromString('0.9999999999999999999999999999999999') },
+      { _id: 'int-1', v: new Int32(1) },
+      { _id: 'dec-2^53+1', v: Decimal128.fromString('9007199254740993') },
+    ] as Document[]);
+    assert.deepEqual(ids(await c.find().sort({ v: 1, _id: 1 }).toArray()),
+      ['dec-1-1e-34', 'dec-1', 'int-1', 'dec-1+1e-33', 'dbl-1+2^-52', 'dec-2^53+0.5', 'dec-2^53+1', 'long-2^53+1']);
+    assert.deepEqual(ids(await c.find({ v: new Int32(1) }).sort({ _id: 1 }).toArray()), ['dec-1', 'int-1']);
+    assert.deepEqual(ids(await c.find({ v: { $gt: Decimal128.fromString('1') } }).sort({ v: 1, _id: 1 }).toArray()),
+      ['dec-1+1e-33', 'dbl-1+2^-52', 'dec-2^53+0.5', 'dec-2^53+1', 'long-2^53+1']);
+    assert.deepEqual(ids(await c.find({ v: { $gte: Decimal128.fromString('9007199254740992.5'), $lt: Long.fromString('9007199254740993') } }).toArray()),
+      ['dec-2^53+0.5']);
+    assert.deepEqual(ids(await c.find({ v: Long.fromString('9007199254740993') }).sort({ _id: 1 }).toArray()), ['dec-2^53+1', 'long-2^53+1']);
+  });
+
+  test('values of different types sort in the documented order; null and a missing field sort alike', async () => {
+    const c = collection('o', 'mixed');
+    // Inserted in no particular order.
+    await c.insertMany([
+      { _id: 'date', v: new Date(T0) }, { _id: 'string', v: 'a' }, { _id: 'maxKey', v: new MaxKey() }, { _id: 'null', v: null },
+      { _id: 'objectId', v: new ObjectId('65a1b2c3d4e5f60718293a4b') }, { _id: 'regex', v: new BSONRegExp('^a', 'i') }, { _id: 'number', v: 5 },
+      { _id: 'bool', v: true }, { _id: 'missing' }, { _id: 'binData', v: new Binary(Buffer.from([1])) }, { _id: 'object', v: { a: 1 } },
+      { _id: 'timestamp', v: new Timestamp({ t: 1, i: 1 }) }, { _id: 'minKey', v: new MinKey() },
+    ] as Document[]);
+    const documented = ['minKey', 'null|missing', 'null|missing', 'number', 'string', 'object', 'binData', 'objectId', 'bool', 'date', 'timestamp', 'regex', 'maxKey'];
+    const shape = (order: string[]) => order.map((id) => (id === 'null' || id === 'missing' ? 'null|missing' : id));
+    const ascending = ids(await c.find().sort({ v: 1 }).toArray()) as string[];
+    assert.deepEqual(shape(ascending), documented);
+    const descending = ids(await c.find().sort({ v: -1 }).toArray()) as string[];
+    assert.deepEqual(shape(descending), [...documented].reverse());
+    // Comparisons stay within a type: $gt a string matches strings only.
+    assert.deepEqual(ids(await c.find({ v: { $gt: '' } }).toArray()), ['string']);
+    assert.deepEqual(ids(await c.find({ v: { $lt: new Date(T0 + 1) } }).toArray()), ['date']);
+  });
+
+  test('arrays sort by their smallest element ascending and their largest descending; an empty array before null', async () => {
+    const c = collection('o', 'arrays');
+    await c.insertMany([
+      { _id: 'a', v: [5, 1] }, { _id: 'b', v: [3] }, { _id: 'c', v: 2 }, { _id: 'd', v: [] }, { _id: 'e', v: null }, { _id: 'f', v: [4, 10] },
+    ] as Document[]);
+    assert.deepEqual(ids(await c.find().sort({ v: 1 }).toArray()), ['d', 'e', 'a', 'c', 'b', 'f']);
+    assert.deepEqual(ids(await c.find().sort({ v: -1 }).toArray()), ['f', 'a', 'b', 'c', 'e', 'd']);
+  });
+
+  test('documents that tie come back in an order that is not insertion order (nor its reverse)', async () => {
+    const c = collection('o', 'ties');
+    const n = 12;
+    await c.insertMany(Array.from({ length: n }, (_, i) => ({ _id: i, k: 1, j: i % 2 })) as Document[]);
+    const inserted = Array.from({ length: n }, (_, i) => i);
+    const tied = ids(await c.find().sort({ k: 1 }).toArray()) as number[];
+    assert.deepEqual([...tied].sort((a, b) => a - b), inserted, 'every document once');
+    assert.notDeepEqual(tied, inserted);
+    assert.notDeepEqual(tied, [...inserted].reverse());
+    const byJ = ids(await c.find().sort({ j: 1 }).toArray()) as number[];
+    assert.deepEqual(byJ.map((i) => i % 2), [...Array(n / 2).fill(0), ...Array(n / 2).fill(1)]);
+    // $natural is the storage order, by definition.
+    assert.deepEqual(ids(await c.find().sort({ $natural: 1 }).toArray()), inserted);
+  });
+
+  test('NaN equals only NaN in a filter, and sorts below every other number', async () => {
+    const c = collection('o', 'nan');
+    await c.insertMany([
+      { _id: 'zero', v: 0 }, { _id: 'nan', v: new Double(NaN) }, { _id: '-inf', v: -Infinity }, { _id: 'dec-nan', v: Decimal128.fromString('NaN') },
+    ] as Document[]);
+    assert.deepEqual(ids(await c.find({ v: { $gt: new Double(NaN) } }).toArray()), []);
+    assert.deepEqual(ids(await c.find({ v: { $lt: new Double(NaN) } }).toArray()), []);
+    assert.deepEqual(ids(await c.find({ v: new Double(NaN) }).sort({ _id: 1 }).toArray()), ['dec-nan', 'nan']);
+    assert.deepEqual(ids(await c.find({ v: { $lt: 0 } }).toArray()), ['-inf']);
+    const sorted = ids(await c.find().sort({ v: 1 }).toArray()) as string[];
+    assert.deepEqual([sorted.slice(0, 2).sort(), sorted.slice(2)], [['dec-nan', 'nan'], ['-inf', 'zero']]);
+  });
+
+  test('one engine: an unknown operator, $expr and a $match inside $lookup are refused, not handed to another', async () => {
+    const c = collection('o', 'nan');
+    const refused = async (p: Promise<unknown>, message: RegExp) =>
+      assert.rejects(p, (e: unknown) => e instanceof MongoServerError && e.code === 2 && message.test(e.message));
+    await refused(c.find({ v: { $foo: 1 } }).toArray(), /unknown operator: \$foo/);
+    await refused(c.find({ $expr: { $gt: ['$v', 0] } }).toArray(), /\$expr is not supported by this test server/);
+    await refused(c.aggregate([{ $lookup: { from: 'x', pipeline: [{ $match: { a: 1 } }], as: 'y' } }]).toArray(), /inside another stage is not supported/);
   });
 });
 

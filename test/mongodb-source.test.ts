@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate } from 'node:timers/promises';
 import { Binary, Decimal128, Double, Int32, Long, MongoClient, ObjectId, type Document } from 'mongodb';
 import { serialize } from 'bson';
 import pg from 'pg';
@@ -304,6 +304,28 @@ describe(`MongoDB source against ${BACKEND}`, () => {
     assert.deepEqual(await source.extent(info, { start: 0n, end: BigInt(base * 2) }), { start: BigInt(base), end: BigInt(base + 2) });
   });
 
+  test('nanosecond epochs (Longs above 2^53, 1 ns apart): windows, counts and the extent are exact; backfill copies each value', async () => {
+    const base = 1_700_000_000_000_000_000n; // 2023-11-14 in ns: neighbours 1 ns apart are one double
+    const order = [3, 9, 0, 7, 1, 8, 2, 6, 4, 5]; // the sample (2 documents: 3 and 5) holds neither end
+    await insert('nanos', order.map((d) => ({ _id: d, t: Long.fromBigInt(base + BigInt(d)), v: new Int32(d) })));
+    const source = await open({ sampleSize: 2 });
+    const info = (await source.describe('nanos', 't')) as MongoTableInfo;
+    assert.equal(info.timeType, 'bigint');
+    assert.deepEqual(await source.extent(info, { start: 0n, end: 2n ** 62n }), { start: base, end: base + 9n });
+    assert.deepEqual(await source.extent(info, { start: base + 1n, end: base + 7n }), { start: base + 1n, end: base + 6n });
+    assert.equal(await source.count(info, { start: base + 2n, end: base + 5n }), 3);
+    const text = await readText(source, info, { start: base + 4n, end: base + 6n }, ['t', 'v'], ['bigint', 'integer']);
+    assert.deepEqual(text.trimEnd().split('\n').sort(), [`${base + 4n}\t4`, `${base + 5n}\t5`]);
+
+    const target = await pgServer.createDatabase('nanos_target');
+    await pgServer.query('CREATE TABLE nanos (_id int, t bigint NOT NULL, v int)', [], 'nanos_target');
+    const run = await runMain(['backfill', '--source', urlFor(DB), '--target', target, '--table', `${DB}.nanos:nanos`, '--time-column', 't',
+      '--until', String(base + 8n), '--window', '3', '--parallel', '2', '--allow-plain-target']);
+    assert.equal(run.code, 0, run.stderr);
+    const { rows } = await pgServer.query('SELECT t::text AS t, v FROM nanos ORDER BY t', [], 'nanos_target');
+    assert.deepEqual(rows, Array.from({ length: 8 }, (_, d) => ({ t: String(base + BigInt(d)), v: d })));
+  });
+
   test('ISO string time fields: windows compare strings in the sampled layout', async () => {
     const iso = (ms: number) => new Date(ms).toISOString();
     await insert('iso', Array.from({ length: 10 }, (_, n) => ({ when: iso(T0 + n * 1000), n })));
@@ -351,7 +373,7 @@ describe(`MongoDB source against ${BACKEND}`, () => {
     assert.match(a, /^2024-01-01 00:00:00\.000\+00\th0\n2024-01-01 00:00:00\.100\+00\th1\n/);
   });
 
-  test('destroying a window stream closes its cursor', { skip: REAL_URL ? 'needs the test server to see cursors' : false }, async () => {
+  test('destroying a window stream closes its cursor', { skip: REAL_URL ? 'needs the test server to see cursors' : false, timeout: 60_000 }, async () => {
     const source = await open({ batchSize: 100 });
     const info = (await source.describe('parallel')) as MongoTableInfo;
     const read = await source.read({ table: info, window: ALL, columns: ['n'], targetTypes: ['integer'] });
@@ -359,8 +381,32 @@ describe(`MongoDB source against ${BACKEND}`, () => {
     await it.next();
     assert.equal(wire!.openCursors(), 1);
     read.stream.destroy();
-    for (let i = 0; i < 50 && wire!.openCursors() > 0; i++) await sleep(20);
+    await wire!.cursorsClosed(); // resolves on the killCursors; the test's timeout says if it never comes
     assert.equal(wire!.openCursors(), 0);
+  });
+
+  const FAULTS = REAL_URL ? 'needs the test server to inject faults' : false;
+  // Batches of 500 so each 5-minute window (3000 documents) needs getMores; a sample of 20
+  // so describe() needs none, and an armed getMore failure lands in the first window.
+  const backfillParallel = (target: string, params: Record<string, string> = {}) => runMain(['backfill', '--source',
+    urlFor(DB, { 'hyperfill.batchSize': '500', 'hyperfill.sampleSize': '20', ...params }), '--target', target,
+    '--table', `${DB}.parallel:metrics`, '--time-column', 'time', '--until', new Date(T0 + 1_500_000).toISOString(), '--from', new Date(T0).toISOString(),
+    '--window', '5m', '--parallel', '1', '--allow-plain-target']);
+  const parallelCopied = async (db: string) => (await pgServer.query(`SELECT count(*)::int AS c, count(DISTINCT _id)::int AS d, min(n) AS lo, max(n) AS hi FROM metrics`, [], db)).rows[0];
+
+  test('a connection closed in the middle of a cursor: the window is retried on a new one and the run ends exact', { skip: FAULTS, timeout: 120_000 }, async () => {
+    for (const driverCursor of ['false', 'true']) {
+      const db = `cursor_closed_${driverCursor}`;
+      const target = await pgServer.createDatabase(db);
+      await pgServer.query('CREATE TABLE metrics (_id text, time timestamptz NOT NULL, host text, cpu float8, n int)', [], db);
+      wire!.failGetMore({ ns: `${DB}.parallel`, close: true });
+      const run = await backfillParallel(target, { 'hyperfill.driverCursor': driverCursor });
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /\nbackfill: window 0 of public\.metrics: connection lost \(connection \d+ to 127\.0\.0\.1:\d+ closed\); retrying in /,
+        `driverCursor=${driverCursor}: the window was retried`);
+      assert.deepEqual(await parallelCopied(db), { c: 15_000, d: 15_000, lo: 0, hi: 14_999 }, `driverCursor=${driverCursor}`);
+      await wire!.cursorsClosed();
+    }
   });
 
   test('a missing collection is named; an empty one reads nothing', async () => {
@@ -510,7 +556,12 @@ describe('encodeDocuments (inline, no threads)', () => {
     });
     const it = stream[Symbol.asyncIterator]();
     await it.next();
-    await sleep(50);
+    // Nothing here waits on I/O or timers: once a turn of the event loop passes without a
+    // new request, the stream has stopped asking until more is consumed.
+    for (let before = -1; before !== asked; ) {
+      before = asked;
+      await setImmediate();
+    }
     assert.ok(asked <= 6, `asked for ${asked} batches while one was consumed`);
     let n = 1;
     await pipeline(Readable.from(it as AsyncIterable<Buffer>), new Writable({ write(_c, _e, cb) { n++; cb(); } }));

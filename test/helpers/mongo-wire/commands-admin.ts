@@ -1,9 +1,8 @@
 // Handshake, server information and namespace commands, shaped like mongod 7.0's.
-import { Aggregator } from 'mingo';
 import { type Document } from 'bson';
 import { cursorReply } from './raw-bson.js';
 import { ArraySource, encode } from './cursors.js';
-import { normalised } from './matcher.js';
+import { Matcher } from './matcher.js';
 import { CommandError, EncodedReply, LIMITS, MSG_PREFIX, type Handler } from './protocol.js';
 import { doc, num, str } from './values.js';
 
@@ -65,6 +64,20 @@ const getParameter: Handler = (req) => {
 
 const ID_INDEX = { v: 2, key: { _id: 1 }, name: '_id_' };
 
+/** The documents that match a filter, by the server's one query engine. */
+function matching(docs: Document[], filter: Document): Document[] {
+  let m: Matcher;
+  try {
+    m = new Matcher(filter);
+  } catch (e) {
+    throw new CommandError(2, 'BadValue', (e as Error).message);
+  }
+  return docs.filter((d) => {
+    const raw = encode(d);
+    return m.test(raw.buf, raw.start);
+  });
+}
+
 /** A cursor reply for a short, fully known list (listCollections, listIndexes). */
 function listReply(docs: Document[], ns: string, req: Parameters<Handler>[0], state: Parameters<Handler>[1]) {
   const batchSize = num(doc(req.body.cursor, 'cursor')?.batchSize, 101);
@@ -82,9 +95,7 @@ const listCollections: Handler = (req, state) => {
     idIndex: ID_INDEX,
   }));
   const filter = doc(req.body.filter, 'filter');
-  if (filter && Object.keys(filter).length > 0) {
-    infos = new Aggregator([{ $match: normalised(filter) }]).run(infos);
-  }
+  if (filter && Object.keys(filter).length > 0) infos = matching(infos, filter);
   if (req.body.nameOnly === true) infos = infos.map((c) => ({ name: c.name, type: c.type }));
   return listReply(infos, `${req.db}.$cmd.listCollections`, req, state);
 };
@@ -104,9 +115,7 @@ const listDatabases: Handler = (req, state) => {
     return { name, sizeOnDisk: size, empty: size === 0 };
   });
   const filter = doc(req.body.filter, 'filter');
-  if (filter && Object.keys(filter).length > 0) {
-    dbs = new Aggregator([{ $match: normalised(filter) }]).run(dbs);
-  }
+  if (filter && Object.keys(filter).length > 0) dbs = matching(dbs, filter);
   if (req.body.nameOnly === true) return { databases: dbs.map((d) => ({ name: d.name })), ok: 1 };
   const totalSize = dbs.reduce((n, d) => n + (d.sizeOnDisk as number), 0);
   return { databases: dbs, totalSize, totalSizeMb: Math.floor(totalSize / 1048576), ok: 1 };

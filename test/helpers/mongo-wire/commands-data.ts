@@ -1,6 +1,7 @@
 // Reads and writes: find/getMore/killCursors, count, aggregate, distinct, insert, delete.
-import { EJSON, Long, type Document } from 'bson';
+import { Long, type Document } from 'bson';
 import { Aggregator } from 'mingo';
+import { compareValues, type Val } from './bson-order.js';
 import {
   ArraySource,
   encode,
@@ -10,9 +11,11 @@ import {
   skipLimit,
   type DocSource,
 } from './cursors.js';
-import { decodeTyped, decodeView, Matcher, normalised, RAW, type View } from './matcher.js';
-import { CommandError, EncodedReply, MSG_PREFIX, type Handler, type ServerState } from './protocol.js';
-import { cursorReply, type RawDoc } from './raw-bson.js';
+import { Matcher } from './matcher.js';
+import { CloseConnection, CommandError, EncodedReply, MSG_PREFIX, type Handler, type ServerState } from './protocol.js';
+import { compileSort, deserializeValue, sortDocuments, valuesAt } from './query.js';
+import { cursorReply, T, type RawDoc } from './raw-bson.js';
+import { decodeTyped, decodeView, normalised, type View } from './views.js';
 import type { Snapshot } from './store.js';
 import { cursorId, doc, isEmptyDoc, num, str, widenNumbers } from './values.js';
 
@@ -25,7 +28,7 @@ function snapshotOf(state: ServerState, db: string, name: string): Snapshot {
   return state.store.get(db, name)?.snapshot() ?? EMPTY;
 }
 
-/** Compiles a filter, turning mingo's complaints into mongod's BadValue. */
+/** Compiles a filter, turning the engine's complaints into mongod's BadValue. */
 function matcher(filter: unknown): Matcher {
   try {
     return new Matcher(doc(filter, 'filter'));
@@ -39,9 +42,25 @@ function badValue(e: unknown): CommandError {
   return new CommandError(2, 'BadValue', e instanceof Error ? e.message : String(e));
 }
 
+/** The stored document at `d` as a value, for the query engine. */
+const asVal = (d: RawDoc): Val => ({ type: T.document, buf: d.buf, pos: d.start });
+
+/** Documents ordered by a sort specification (query.ts: mongod's order, ties not in insertion order). */
+function sorted(src: DocSource, spec: Document): RawDoc[] {
+  let keys;
+  try {
+    keys = compileSort(spec);
+  } catch (e) {
+    throw badValue(e);
+  }
+  const docs = collect(src).map((doc, seq) => ({ doc, at: asVal(doc), seq }));
+  return sortDocuments(docs, keys);
+}
+
 /**
- * Compiles a mingo pipeline, reporting errors as BadValue. With `state` and `db`,
- * $lookup/$graphLookup/$unionWith can read the database's other collections.
+ * Compiles a mingo pipeline for the stages that neither filter nor sort, reporting errors
+ * as BadValue. With `state` and `db`, $lookup/$graphLookup/$unionWith can read the
+ * database's other collections.
  */
 function aggregator(stages: Document[], state?: ServerState, db?: string): Aggregator {
   const collectionResolver =
@@ -95,17 +114,7 @@ const find: Handler = (req, state) => {
     const docs = collect(new ScanSource(snap, m)).reverse();
     src = new ArraySource(docs);
   } else {
-    // Sorting needs every match anyway: decode them once, let mingo order them.
-    const views: View[] = [];
-    const scan = new ScanSource(snap, m);
-    for (let d = scan.next(); d; d = scan.next()) views.push(toView(d));
-    let sorted: View[];
-    try {
-      sorted = aggregator([{ $sort: sort! }]).run(views) as View[];
-    } catch (e) {
-      throw badValue(e);
-    }
-    src = new ArraySource(sorted.map((v) => v[RAW]!));
+    src = new ArraySource(sorted(new ScanSource(snap, m), sort!));
   }
   src = skipLimit(src, num(body.skip, 0), Math.abs(num(body.limit, 0)));
   const projection = doc(body.projection, 'projection');
@@ -124,6 +133,13 @@ const getMore: Handler = (req, state) => {
   const id = cursorId(req.body.getMore);
   const cursor = state.cursors.get(id);
   if (!cursor) throw new CommandError(43, 'CursorNotFound', `cursor id ${id} not found`);
+  const fault = state.cursorFaults.findIndex((f) => f.ns === undefined || f.ns === cursor.ns);
+  if (fault >= 0) {
+    const [f] = state.cursorFaults.splice(fault, 1);
+    state.cursors.kill(id);
+    if ('close' in f!) throw new CloseConnection(`getMore on ${cursor.ns}: connection closed by an armed fault`);
+    throw new CommandError(f!.error.code, f!.error.codeName, f!.error.errmsg);
+  }
   const batchSize = num(req.body.batchSize, 0);
   let more;
   try {
@@ -165,9 +181,6 @@ const count: Handler = (req, state) => {
 };
 
 const stageName = (s: Document): string => Object.keys(s)[0] ?? '';
-// Stages that pass the input documents through untouched: their output can be
-// served as the stored bytes, keeping exact types.
-const PASS_THROUGH = new Set(['$match', '$sort', '$skip', '$limit']);
 
 /**
  * `[$skip?, $limit?, {$group: {_id: <constant>, n: {$sum: 1}}}]`, what countDocuments
@@ -232,54 +245,89 @@ const aggregate: Handler = (req, state) => {
     return firstBatch(state, ns, new ArraySource(out), batchSize, false);
   }
 
-  const scan = new ScanSource(snap, m);
-  if (stages.length === 0) return firstBatch(state, ns, scan, batchSize, false);
-  const agg = aggregator(stages, state, req.db);
-  let it: Iterator<unknown>;
-  try {
-    it = agg.stream(viewSource(scan)) as unknown as Iterator<unknown>;
-  } catch (e) {
-    throw badValue(e);
-  }
-  const passThrough = stages.every((s) => PASS_THROUGH.has(stageName(s)));
-  const toRaw = (o: Document): RawDoc =>
-    (passThrough ? (o as View)[RAW] : undefined) ?? encode(widenNumbers(o) as Document);
-  return firstBatch(state, ns, objectSource(it, toRaw), batchSize, false);
+  return firstBatch(state, ns, runStages(new ScanSource(snap, m), stages, state, req.db), batchSize, false);
 };
 
-/** Values at a dotted path, arrays flattened as distinct does. */
-function valuesAt(v: unknown, parts: string[], i: number, out: unknown[]): void {
-  if (i === parts.length) {
-    if (Array.isArray(v)) out.push(...v);
-    else if (v !== undefined) out.push(v);
-    return;
+/** Stages the query engine runs itself; mingo gets only runs of the others. */
+const OWN_STAGES = new Set(['$match', '$sort', '$skip', '$limit']);
+
+/**
+ * The pipeline after its leading $match: filters and sorts by the query engine, $skip and
+ * $limit on the stream, and each run of other stages through mingo (output re-encoded).
+ */
+function runStages(src: DocSource, stages: Document[], state: ServerState, db: string): DocSource {
+  let out = src;
+  for (let i = 0; i < stages.length; ) {
+    const stage = stages[i]!;
+    switch (stageName(stage)) {
+      case '$match':
+        out = filtered(out, matcher(stage.$match));
+        i++;
+        continue;
+      case '$sort':
+        out = new ArraySource(sorted(out, doc(stage.$sort, '$sort') ?? {}));
+        i++;
+        continue;
+      case '$skip':
+        out = skipLimit(out, num(stage.$skip, 0), 0);
+        i++;
+        continue;
+      case '$limit':
+        out = skipLimit(out, 0, num(stage.$limit, 0));
+        i++;
+        continue;
+    }
+    let end = i;
+    while (end < stages.length && !OWN_STAGES.has(stageName(stages[end]!))) end++;
+    const run = stages.slice(i, end);
+    refuseNestedFilters(run);
+    const agg = aggregator(run, state, db);
+    let it: Iterator<unknown>;
+    try {
+      it = agg.stream(viewSource(out)) as unknown as Iterator<unknown>;
+    } catch (e) {
+      throw badValue(e);
+    }
+    out = objectSource(it, (o) => encode(widenNumbers(o) as Document));
+    i = end;
   }
+  return out;
+}
+
+function filtered(src: DocSource, m: Matcher): DocSource {
+  return {
+    next() {
+      for (let d = src.next(); d; d = src.next()) if (m.test(d.buf, d.start)) return d;
+      return undefined;
+    },
+  };
+}
+
+/** A $match or $sort inside another stage ($lookup's or $facet's pipeline) would run in mingo: refused. */
+function refuseNestedFilters(v: unknown): void {
   if (Array.isArray(v)) {
-    for (const x of v) valuesAt(x, parts, i, out);
+    v.forEach(refuseNestedFilters);
     return;
   }
-  if (v !== null && typeof v === 'object' && !('_bsontype' in v) && !(v instanceof Date)) {
-    valuesAt((v as Document)[parts[i]!], parts, i + 1, out);
+  if (v === null || typeof v !== 'object' || '_bsontype' in v) return;
+  for (const [k, x] of Object.entries(v)) {
+    if (k === '$match' || k === '$sort' || k === 'pipeline') {
+      throw new CommandError(2, 'BadValue', `${k} inside another stage is not supported by this test server (filters and sorts run in its one query engine)`);
+    }
+    refuseNestedFilters(x);
   }
 }
 
 const distinct: Handler = (req, state) => {
   const name = str(req.body.distinct, 'distinct');
   const key = str(req.body.key, 'key');
-  const parts = key.split('.');
   const scan = new ScanSource(snapshotOf(state, req.db, name), matcher(req.body.query));
-  const seen = new Map<string, unknown>();
-  const found: unknown[] = [];
+  // One value per equal group: 1 (int) and 1.0 (double) are one value, as in mongod.
+  const seen: Val[] = [];
   for (let d = scan.next(); d; d = scan.next()) {
-    found.length = 0;
-    valuesAt(decodeTyped(d.buf, d.start), parts, 0, found);
-    for (const v of found) {
-      // Same value, same key: 1 (int) and 1.0 (double) are one value, as in mongod.
-      const k = EJSON.stringify(normalised(v), { relaxed: false });
-      if (!seen.has(k)) seen.set(k, v);
-    }
+    for (const v of valuesAt(asVal(d), key)) if (!seen.some((s) => compareValues(s, v) === 0)) seen.push(v);
   }
-  return { values: [...seen.values()], ok: 1 };
+  return { values: seen.map(deserializeValue), ok: 1 };
 };
 
 const insert: Handler = (req, state) => {

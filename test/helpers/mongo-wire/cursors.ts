@@ -128,6 +128,7 @@ export class ServerCursor {
 
 export class CursorRegistry {
   private readonly open = new Map<bigint, ServerCursor>();
+  private emptyWaiters: Array<() => void> = [];
   // Ids look like mongod's: large, positive, not sequential from 1.
   private nextId = BigInt(Math.floor(Math.random() * 2 ** 40)) * 1000n + 1n;
 
@@ -148,23 +149,39 @@ export class CursorRegistry {
   /** The next batch; forgets the cursor when it is exhausted. */
   more(cursor: ServerCursor, batchSize: number) {
     const docs = cursor.take(batchSize);
-    if (cursor.done) this.open.delete(cursor.id);
+    if (cursor.done) this.kill(cursor.id);
     return { docs, id: cursor.done ? 0n : cursor.id };
+  }
+
+  /** Resolves once no cursor is open. */
+  whenEmpty(): Promise<void> {
+    if (this.open.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
+  }
+
+  private closed(): void {
+    if (this.open.size > 0) return;
+    const waiters = this.emptyWaiters;
+    this.emptyWaiters = [];
+    for (const w of waiters) w();
   }
 
   // Abandoned cursors go after mongod's 10 minutes idle; checked when cursors open,
   // so no timer keeps the process alive.
   private sweep(): void {
     const cutoff = Date.now() - IDLE_MS;
-    for (const [id, c] of this.open) if (c.lastUsed < cutoff) this.open.delete(id);
+    for (const [id, c] of this.open) if (c.lastUsed < cutoff) this.kill(id);
   }
 
   kill(id: bigint): boolean {
-    return this.open.delete(id);
+    const had = this.open.delete(id);
+    this.closed();
+    return had;
   }
 
   clear(): void {
     this.open.clear();
+    this.closed();
   }
 
   get size(): number {

@@ -44,10 +44,22 @@ export class CommandError extends Error {
   }
 }
 
+/**
+ * A failure armed for the next getMore (on `ns`, or any): the server closes the connection
+ * without a reply, or replies with this error. Either way the cursor is gone, as in mongod
+ * when a getMore is interrupted or its plan killed.
+ */
+export type CursorFault = { ns?: string } & ({ close: true } | { error: { code: number; codeName: string; errmsg: string } });
+
+/** Thrown by a handler to drop the connection instead of replying. */
+export class CloseConnection extends Error {}
+
 /** What every handler may touch. */
 export interface ServerState {
   store: Store;
   cursors: CursorRegistry;
+  /** Armed getMore failures, each used once, first armed first. */
+  cursorFaults: CursorFault[];
 }
 
 export type Handler = (req: CommandRequest, state: ServerState) => Reply;

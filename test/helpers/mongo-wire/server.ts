@@ -7,6 +7,7 @@ import { adminCommands } from './commands-admin.js';
 import { dataCommands } from './commands-data.js';
 import { CursorRegistry } from './cursors.js';
 import {
+  CloseConnection,
   CommandError,
   EncodedReply,
   LIMITS,
@@ -159,6 +160,10 @@ class Connection {
       }
       reply = this.run(this.request(name, db, body, msg, bodyStart, sequences));
     } catch (e) {
+      if (e instanceof CloseConnection) {
+        this.socket.destroy();
+        return;
+      }
       reply = errorDoc(e);
     }
     if (flags & MORE_TO_COME) return; // unacknowledged: the client expects no reply
@@ -269,7 +274,7 @@ class Connection {
 
 /** A running server and its in-memory data. */
 export class WireServer {
-  readonly state: ServerState = { store: new Store(), cursors: new CursorRegistry() };
+  readonly state: ServerState = { store: new Store(), cursors: new CursorRegistry(), cursorFaults: [] };
   private readonly sockets = new Set<Socket>();
   private connections = 0;
   private requestIds = 0;

@@ -1,7 +1,8 @@
 /** What a PostgreSQL or socket error means for the pipeline: retry, or stop and report. */
 
 interface PgLikeError {
-  code?: string;
+  /** A SQLSTATE or a Node socket error name; other drivers' codes may be numbers. */
+  code?: string | number;
   message?: string;
   where?: string;
   detail?: string;
@@ -26,7 +27,7 @@ export function isRetryable(err: unknown): boolean {
   const e = err as PgLikeError & { name?: string };
   if (!e || typeof e !== 'object') return false;
   if (e.name && RETRYABLE_ERROR_NAMES.has(e.name)) return true;
-  if (e.code && (RETRYABLE_SQLSTATES.has(e.code) || e.code.startsWith('08') || RETRYABLE_SOCKET.has(e.code))) return true;
+  if (typeof e.code === 'string' && (RETRYABLE_SQLSTATES.has(e.code) || e.code.startsWith('08') || RETRYABLE_SOCKET.has(e.code))) return true;
   const message = e.message ?? '';
   return LOST_CONNECTION_MESSAGES.some((m) => message.includes(m));
 }
@@ -50,7 +51,7 @@ export function copyErrorPosition(err: unknown): CopyErrorPosition {
 /** The server's message with its detail, on one line. */
 export function serverMessage(err: unknown): string {
   const e = err as PgLikeError;
-  const code = e.code && /^[0-9A-Z]{5}$/.test(e.code) ? ` (SQLSTATE ${e.code})` : '';
+  const code = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? ` (SQLSTATE ${e.code})` : '';
   const detail = e.detail ? ` ${e.detail}` : '';
   return `${e.message ?? String(err)}${detail}${code}`;
 }

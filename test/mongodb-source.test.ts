@@ -394,6 +394,23 @@ describe(`MongoDB source against ${BACKEND}`, () => {
     '--window', '5m', '--parallel', '1', '--allow-plain-target']);
   const parallelCopied = async (db: string) => (await pgServer.query(`SELECT count(*)::int AS c, count(DISTINCT _id)::int AS d, min(n) AS lo, max(n) AS hi FROM metrics`, [], db)).rows[0];
 
+  test('a getMore answered with an error fails its window with the server\'s message; a rerun copies every document once', { skip: FAULTS, timeout: 120_000 }, async () => {
+    const target = await pgServer.createDatabase('cursor_error');
+    await pgServer.query('CREATE TABLE metrics (_id text, time timestamptz NOT NULL, host text, cpu float8, n int)', [], 'cursor_error');
+    wire!.failGetMore({ ns: `${DB}.parallel`, error: { code: 175, codeName: 'QueryPlanKilled', errmsg: 'query plan killed :: caused by :: collection dropped' } });
+    const failed = await backfillParallel(target);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /^error E_WINDOW_FAILED: window 0 of public\.metrics failed: query plan killed :: caused by :: collection dropped\n/m);
+    assert.match(failed.stderr, /\n {2}at: table=public\.metrics window=0 \[2024-01-01 00:00:00\+00, 2024-01-01 00:05:00\+00\)\n/);
+    assert.match(failed.stderr, /rerun the same command to finish/);
+    assert.doesNotMatch(failed.stderr, /\n\s+at .*\.js:\d+/, 'no stack trace');
+    assert.equal((await pgServer.query('SELECT count(*)::int AS n FROM metrics', [], 'cursor_error')).rows[0].n, 0, 'the window was rolled back');
+    await wire!.cursorsClosed();
+    const rerun = await backfillParallel(target);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.deepEqual(await parallelCopied('cursor_error'), { c: 15_000, d: 15_000, lo: 0, hi: 14_999 });
+  });
+
   test('a connection closed in the middle of a cursor: the window is retried on a new one and the run ends exact', { skip: FAULTS, timeout: 120_000 }, async () => {
     for (const driverCursor of ['false', 'true']) {
       const db = `cursor_closed_${driverCursor}`;

@@ -411,6 +411,18 @@ describe(`MongoDB source against ${BACKEND}`, () => {
     assert.deepEqual(await parallelCopied('cursor_error'), { c: 15_000, d: 15_000, lo: 0, hi: 14_999 });
   });
 
+  test('a getMore failing while the collection is sampled: an error naming the collection and the source, not an internal one', { skip: FAULTS, timeout: 120_000 }, async () => {
+    const target = await pgServer.createDatabase('sample_error');
+    await pgServer.query('CREATE TABLE metrics (_id text, time timestamptz NOT NULL, host text, cpu float8, n int)', [], 'sample_error');
+    wire!.failGetMore({ ns: `${DB}.parallel`, error: { code: 175, codeName: 'QueryPlanKilled', errmsg: 'query plan killed :: caused by :: collection dropped' } });
+    const failed = await backfillParallel(target, { 'hyperfill.sampleSize': '1000' }); // 500 oldest documents: a first batch and a getMore
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, new RegExp(`^error E_SOURCE_READ: reading a sample of ${DB}\\.parallel from the MongoDB source mongodb://127\\.0\\.0\\.1:\\d+/${DB} failed: query plan killed :: caused by :: collection dropped\\n`));
+    assert.match(failed.stderr, /hint: nothing was written for it: rerun the same command once the source answers again/);
+    assert.doesNotMatch(failed.stderr, /E_INTERNAL|\n\s+at .*\.js:\d+/);
+    await wire!.cursorsClosed();
+  });
+
   test('a connection closed in the middle of a cursor: the window is retried on a new one and the run ends exact', { skip: FAULTS, timeout: 120_000 }, async () => {
     for (const driverCursor of ['false', 'true']) {
       const db = `cursor_closed_${driverCursor}`;

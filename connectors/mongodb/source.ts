@@ -79,7 +79,25 @@ export class MongoSource implements Source {
     return this.client.db(info.database).collection(info.collection);
   }
 
-  async describe(table: string, timeColumn?: string): Promise<MongoTableInfo> {
+  /**
+   * Runs a query outside a window's stream (a window's failure names its window), turning a
+   * driver error into one that names the source, the collection and what was being read.
+   */
+  private async asking<T>(what: string, table: string, query: () => Promise<T>): Promise<T> {
+    try {
+      return await query();
+    } catch (err) {
+      if (err instanceof HyperfillError) throw err;
+      throw new HyperfillError('E_SOURCE_READ', `reading ${what} of ${table} from the MongoDB source ${this.config.display} failed: ${(err as Error).message}`,
+        { table }, 'nothing was written for it: rerun the same command once the source answers again', err);
+    }
+  }
+
+  describe(table: string, timeColumn?: string): Promise<MongoTableInfo> {
+    return this.asking('a sample', table, () => this.describeSampled(table, timeColumn));
+  }
+
+  private async describeSampled(table: string, timeColumn?: string): Promise<MongoTableInfo> {
     const where = this.resolve(table);
     const name = `${where.database}.${where.collection}`;
     const coll = this.coll(where);
@@ -156,8 +174,11 @@ export class MongoSource implements Source {
    * first (the earliest time in the range is at most the earliest sampled one, when that
    * one is in the range), so without an index only a few documents are sorted.
    */
-  async extent(table: SourceTableInfo, range: TimeRange): Promise<TimeRange | undefined> {
-    const info = table as MongoTableInfo;
+  extent(table: SourceTableInfo, range: TimeRange): Promise<TimeRange | undefined> {
+    return this.asking('the earliest and latest times', table.name, () => this.edges(table as MongoTableInfo, range));
+  }
+
+  private async edges(info: MongoTableInfo, range: TimeRange): Promise<TimeRange | undefined> {
     const coll = this.coll(info);
     const field = info.time.path.join('.');
     const edge = async (dir: 1 | -1, within: TimeRange) =>
@@ -175,7 +196,7 @@ export class MongoSource implements Source {
 
   async count(table: SourceTableInfo, window: TimeRange): Promise<number> {
     const info = table as MongoTableInfo;
-    return this.coll(info).countDocuments(this.rangeFilter(info, window));
+    return this.asking('a count', info.name, () => this.coll(info).countDocuments(this.rangeFilter(info, window)));
   }
 
   /**
@@ -185,7 +206,7 @@ export class MongoSource implements Source {
    */
   async estimateRows(table: SourceTableInfo, range: TimeRange): Promise<number> {
     const info = table as MongoTableInfo;
-    const total = await this.coll(info).estimatedDocumentCount();
+    const total = await this.asking('the document count', info.name, () => this.coll(info).estimatedDocumentCount());
     if (total <= 100_000) return this.count(info, range);
     const span = info.sampleSpan;
     if (!span) return total;

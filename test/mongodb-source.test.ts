@@ -326,6 +326,26 @@ describe(`MongoDB source against ${BACKEND}`, () => {
     assert.deepEqual(rows, Array.from({ length: 8 }, (_, d) => ({ t: String(base + BigInt(d)), v: d })));
   });
 
+  test('Decimal128 epoch time fields (whole numbers, in any exponent form) are bigint windows, compared exactly', async () => {
+    const base = 1_700_000_000_000_000_000n;
+    await insert('dec_time', [
+      ...[3, 0, 4, 1, 2].map((d) => ({ _id: d, t: Decimal128.fromString(String(base + BigInt(d))), v: new Int32(d) })),
+      { _id: 5, t: Decimal128.fromString('1.700000000000000005E+18'), v: new Int32(5) },
+      { _id: 6, t: Decimal128.fromString('1700000000000000006.000'), v: new Int32(6) },
+    ]);
+    const source = await open();
+    const info = (await source.describe('dec_time', 't')) as MongoTableInfo;
+    assert.equal(info.timeType, 'bigint');
+    assert.equal(info.columns.find((c) => c.name === 't')?.pgType, 'bigint');
+    assert.deepEqual(await source.extent(info, { start: 0n, end: 2n ** 62n }), { start: base, end: base + 6n });
+    assert.equal(await source.count(info, { start: base + 1n, end: base + 3n }), 2);
+    const text = await readText(source, info, { start: base + 3n, end: base + 7n }, ['t', 'v'], ['bigint', 'integer']);
+    assert.deepEqual(text.trimEnd().split('\n').sort(), [3, 4, 5, 6].map((d) => `${base + BigInt(d)}\t${d}`));
+    // A fraction is not an epoch.
+    await insert('dec_time_fraction', [{ t: Decimal128.fromString('1700000000000.5') }]);
+    await rejectsWith(source.describe('dec_time_fraction', 't'), 'E_TIME_COLUMN_TYPE', (e) => assert.match(e.message, /fractional numbers \(e\.g\. 1700000000000\.5\)/));
+  });
+
   test('ISO string time fields: windows compare strings in the sampled layout', async () => {
     const iso = (ms: number) => new Date(ms).toISOString();
     await insert('iso', Array.from({ length: 10 }, (_, n) => ({ when: iso(T0 + n * 1000), n })));
@@ -524,7 +544,12 @@ describe('encodeDocuments (inline, no threads)', () => {
       '5\t3\t-9223372036854775808\t2.5\t1.10\t5\n');
     assert.equal(enc([doc], [['f', 'integer']]).conflict?.detail, '2.5 is not an integer');
     assert.equal(enc([{ i: new Int32(40000) }], [['i', 'smallint']]).conflict?.detail, '40000 is out of range');
-    assert.equal(enc([doc], [['dec', 'integer']]).conflict?.kind, 'type');
+    // A Decimal128 goes into an integer column when it is a whole number in range.
+    assert.deepEqual(enc([doc], [['dec', 'integer']]).conflict, { kind: 'value', index: 0, column: 'dec', path: 'dec', bsonType: 'decimal', pgType: 'integer', detail: '1.10 is not an integer' });
+    const decimals = ['12.000', '-1E+3', '2147483647', '9223372036854775807', '1.7E+18'].map((d) => ({ d: Decimal128.fromString(d) }));
+    assert.equal(enc(decimals, [['d', 'bigint']]).text, '12\n-1000\n2147483647\n9223372036854775807\n1700000000000000000\n');
+    assert.equal(enc([{ d: Decimal128.fromString('2147483648') }], [['d', 'integer']]).conflict?.detail, '2147483648 is out of range');
+    assert.equal(enc([{ d: Decimal128.fromString('9223372036854775808') }], [['d', 'bigint']]).conflict?.detail, '9223372036854775808 is out of range');
   });
 
   test('strings: COPY escapes, NUL refused, ObjectId as hex into text, strings passed to other types', () => {

@@ -47,6 +47,25 @@ export function kindOf(value: unknown): string {
 }
 
 const NUMERIC = ['int', 'long', 'double', 'decimal'];
+
+/**
+ * A Decimal128's text (as bson prints it: `1700000000000`, `1.7E+12`, `12.000`) as an
+ * exact integer; undefined when it has a fraction, or is NaN or infinite.
+ */
+export function wholeDecimal(text: string): bigint | undefined {
+  const m = /^([+-]?)(\d+)(?:\.(\d+))?(?:E([+-]?\d+))?$/i.exec(text);
+  if (!m) return undefined;
+  const digits = m[2]! + (m[3] ?? '');
+  const exponent = Number(m[4] ?? 0) - (m[3]?.length ?? 0);
+  let value: bigint;
+  if (exponent >= 0) value = BigInt(digits) * 10n ** BigInt(exponent);
+  else {
+    const cut = digits.length + exponent;
+    if (!/^0*$/.test(digits.slice(Math.max(0, cut)))) return undefined;
+    value = cut > 0 ? BigInt(digits.slice(0, cut)) : 0n;
+  }
+  return m[1] === '-' ? -value : value;
+}
 const TEXTUAL = ['string', 'objectId', 'symbol'];
 
 /**

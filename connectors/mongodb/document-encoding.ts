@@ -9,7 +9,7 @@
  * conflict (the document's `_id`, the field, both types), never cast silently.
  */
 import { Decimal128 } from 'bson';
-import { BSON_KIND_BY_TYPE, targetFamily, type TargetFamily } from './bson-types.js';
+import { BSON_KIND_BY_TYPE, targetFamily, type TargetFamily, wholeDecimal } from './bson-types.js';
 
 export interface ColumnPlan {
   /** Column name, for messages. */
@@ -313,6 +313,8 @@ const INT_RANGE: Partial<Record<TargetFamily, [number, number]>> = {
   int8: [-9223372036854775808, 9223372036854775807],
 };
 
+const INT8_MAX = 9223372036854775807n;
+
 type Problem = { kind: 'type' } | { kind: 'value'; detail: string };
 const TYPE_CONFLICT: Problem = { kind: 'type' };
 const NUL_PROBLEM: Problem = { kind: 'value', detail: 'contains a NUL character, which PostgreSQL cannot store in text' };
@@ -468,6 +470,14 @@ function encodeValue(out: ByteWriter, buf: Buffer, type: number, p: number, f: T
         if (!Number.isInteger(d)) return { kind: 'value', detail: `${d} is not an integer` };
         if (d < min || d > max || (f === 'int8' && d === 9223372036854775808)) return { kind: 'value', detail: `${d} is out of range` };
         out.ascii(String(Object.is(d, -0) ? 0 : d));
+        return undefined;
+      }
+      if (type === 0x13) {
+        const text = decimalText(buf, p);
+        const v = wholeDecimal(text);
+        if (v === undefined) return { kind: 'value', detail: `${text} is not an integer` };
+        if (v < BigInt(min) || v > INT8_MAX || (f !== 'int8' && v > BigInt(max))) return { kind: 'value', detail: `${text} is out of range` };
+        out.ascii(v.toString());
         return undefined;
       }
       return TYPE_CONFLICT;

@@ -5,7 +5,7 @@
  *
  * - BSON Date → timestamptz. Bounds are rounded up to the millisecond (dates hold ms):
  *   for a date d, `d >= ceil(b)` ⟺ `d >= b`, and likewise for `<`.
- * - Numbers (int, long, integral doubles) → bigint, in the user's own unit.
+ * - Numbers (int, long, integral doubles and Decimal128s) → bigint, in the user's own unit.
  * - ISO 8601 strings → timestamptz. A server compares strings byte by byte, which orders
  *   them by time only when they share one layout in one zone, so describe() requires every
  *   sampled value to have the same layout (e.g. `2024-01-01T00:00:00.000Z`), in UTC; bounds
@@ -14,7 +14,7 @@
  */
 import { HyperfillError } from '../../src/errors.js';
 import { type TimeType, parseTimeValue } from '../../src/time-value.js';
-import { kindOf } from './bson-types.js';
+import { kindOf, wholeDecimal } from './bson-types.js';
 
 export type TimeFieldKind = 'date' | 'number' | 'string';
 
@@ -82,12 +82,12 @@ export function analyzeTimeField(column: string, path: string[], values: unknown
     return { column, path, kind: 'date', timeType: 'timestamptz' };
   }
   if (kinds.size === 1 && kinds.has('date')) return { column, path, kind: 'date', timeType: 'timestamptz' };
-  const numeric = [...kinds].every((k) => k === 'int' || k === 'long' || k === 'double');
+  const numeric = [...kinds].every((k) => k === 'int' || k === 'long' || k === 'double' || k === 'decimal');
   if (numeric) {
-    const fractional = values.find((v) => kindOf(v) === 'double' && !Number.isInteger(numberOf(v)));
+    const fractional = values.find((v) => (kindOf(v) === 'double' && !Number.isInteger(numberOf(v))) || (kindOf(v) === 'decimal' && wholeDecimal(String(v)) === undefined));
     if (fractional !== undefined) {
-      throw new HyperfillError('E_TIME_COLUMN_TYPE', `time field "${field}" of ${table} holds fractional numbers (e.g. ${numberOf(fractional)})`, { table, column },
-        'an epoch time field must hold whole numbers (e.g. milliseconds since 1970)');
+      throw new HyperfillError('E_TIME_COLUMN_TYPE', `time field "${field}" of ${table} holds fractional numbers (e.g. ${kindOf(fractional) === 'decimal' ? String(fractional) : numberOf(fractional)})`,
+        { table, column }, 'an epoch time field must hold whole numbers (e.g. milliseconds since 1970)');
     }
     return { column, path, kind: 'number', timeType: 'bigint' };
   }
@@ -204,6 +204,11 @@ export function timeValueOf(field: TimeField, value: unknown): bigint | undefine
       return BigInt((value as Date).getTime()) * MICROS_PER_MS;
     case 'number':
       if (kind === 'long') return BigInt(String(value));
+      if (kind === 'decimal') {
+        const whole = wholeDecimal(String(value));
+        if (whole === undefined) throw new TypeError(`${String(value)} in time field "${field.path.join('.')}", which is not a whole number`);
+        return whole;
+      }
       if (kind === 'int' || kind === 'double') {
         const n = numberOf(value);
         if (!Number.isFinite(n)) break;

@@ -21,7 +21,7 @@ import { cursorId, doc, isEmptyDoc, num, str, widenNumbers } from './values.js';
 
 const DEFAULT_FIRST_BATCH = 101;
 const ALL = new Matcher({});
-const toView = (d: RawDoc): View => decodeView(d.buf, d.start, d.len);
+const toView = (d: RawDoc): View => decodeView(d.buf, d.start);
 const EMPTY: Snapshot = { buf: Buffer.alloc(0), offsets: [], end: 0 };
 
 function snapshotOf(state: ServerState, db: string, name: string): Snapshot {

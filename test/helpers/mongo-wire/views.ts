@@ -1,13 +1,10 @@
 // Documents as mingo sees them, for the aggregation stages the test server leaves to mingo
 // ($group, $project, $lookup...; never filters or sorts: see query.ts). mingo compares
 // bson Long and Decimal128 by their strings and skips Int32/Double wrappers, so it gets
-// "views": documents decoded with every number as a JS number, linked to their bytes.
+// "views": documents decoded with every number as a JS number.
 import { deserialize, type Document } from 'bson';
-import type { RawDoc } from './raw-bson.js';
 
-/** Views carry their stored bytes under this key, so results can be served raw. */
-export const RAW = Symbol('raw');
-export type View = Document & { [RAW]?: RawDoc };
+export type View = Document;
 
 type BsonTagged = { _bsontype?: string; value?: number; toNumber?: () => number };
 
@@ -45,12 +42,10 @@ const TYPED_OPTS = {
   promoteLongs: false,
 };
 
-/** The document as mingo should see it, linked back to its bytes. */
-export function decodeView(buf: Buffer, start: number, len: number): View {
+/** The document as mingo should see it. */
+export function decodeView(buf: Buffer, start: number): View {
   VIEW_OPTS.index = start;
-  const view = normalise(deserialize(buf, VIEW_OPTS)) as View;
-  view[RAW] = { buf, start, len };
-  return view;
+  return normalise(deserialize(buf, VIEW_OPTS)) as View;
 }
 
 /** The document with its exact BSON types (Int32, Double, Long...), for re-encoding. */

@@ -38,6 +38,13 @@ export interface WindowStream {
   /** Extra COPY options the bytes need, e.g. "NULL '\\N'". */
   copyOptions?: string;
   stream: Readable;
+  /**
+   * The stream's bytes are PostgreSQL CopyData messages as a server's `COPY ... TO STDOUT`
+   * sends them (one per row), each chunk holding whole messages: a PostgreSQL target
+   * forwards them to its `COPY ... FROM STDIN` as they are (see src/pg/copy-in-frames.ts).
+   * Without it the bytes are the rows themselves.
+   */
+  copyData?: boolean;
   /** Rows the source reports it sent, once the stream ended (when it knows). */
   rowsSent?: () => Promise<number | undefined>;
 }

@@ -15,6 +15,7 @@ import { timeTypeOf, timeValueFromDriver } from '../../src/time-value.js';
 import { type CatalogColumn, tableColumns, tablesLike } from '../../src/pg/catalog.js';
 import { type TableName, displayName, parseTableName } from '../../src/pg/table-name.js';
 import { windowChecksum } from '../../src/pg/checksum.js';
+import { CopyOutFrames } from '../../src/pg/copy-out-frames.js';
 
 interface PostgresTableInfo extends SourceTableInfo {
   ref: TableName;
@@ -153,28 +154,48 @@ export class PostgresSource implements Source {
     const format = binary ? 'binary' : 'text';
     const client = await this.reader();
     const select = `SELECT ${request.columns.map(quoteIdent).join(', ')} FROM ${from(table)} WHERE ${between(table, request.window)}`;
-    const stream = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT ${format})`));
+    const copy = `COPY (${select}) TO STDOUT WITH (FORMAT ${format})`;
+    // A caller that decodes gets the rows; otherwise the server's CopyData messages go on as they are.
+    if (request.decodable) return this.readRows(client, copy, format);
+    const stream = client.query(new CopyOutFrames(copy));
+    const release = this.releaser(client);
+    let ended = false;
+    stream.once('end', () => { ended = true; });
+    stream.once('close', () => release(!ended));
+    return { format, stream, copyData: true, rowsSent: () => stream.rowCount };
+  }
+
+  private readRows(client: pg.Client, copy: string, format: 'binary' | 'text'): WindowStream {
+    const stream = client.query(copyTo(copy));
     // The COPY's row count is final once the transaction after it has ended.
     let settle: (rows: number | undefined) => void = () => undefined;
     const sent = new Promise<number | undefined>((resolve) => { settle = resolve; });
-    const release = (failed: boolean) => {
-      if (failed) {
-        settle(undefined);
-        client.end().catch(() => undefined);
-        return;
-      }
-      client.query('COMMIT').then(() => {
-        settle((stream as unknown as { rowCount: number }).rowCount);
-        this.idle.push(client);
-      }, () => {
-        settle(undefined);
-        client.end().catch(() => undefined);
-      });
-    };
+    const release = this.releaser(client, () => settle((stream as unknown as { rowCount: number }).rowCount), () => settle(undefined));
     stream.once('end', () => release(false));
     stream.once('error', () => release(true));
     stream.once('close', () => { if (!stream.readableEnded) release(true); });
     return { format, stream, rowsSent: () => sent };
+  }
+
+  /** Ends a reader's transaction and keeps the connection for the next read, or drops it when the read failed. */
+  private releaser(client: pg.Client, onCommitted = () => {}, onFailed = () => {}): (failed: boolean) => void {
+    let released = false;
+    return (failed) => {
+      if (released) return;
+      released = true;
+      if (failed) {
+        onFailed();
+        client.end().catch(() => undefined);
+        return;
+      }
+      client.query('COMMIT').then(() => {
+        onCommitted();
+        this.idle.push(client);
+      }, () => {
+        onFailed();
+        client.end().catch(() => undefined);
+      });
+    };
   }
 
   async close(): Promise<void> {

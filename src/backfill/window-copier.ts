@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { finished, pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { CopyInFrames } from '../pg/copy-in-frames.js';
 import type { CatalogColumn } from '../pg/catalog.js';
 import type { TableName } from '../pg/table-name.js';
 import { type ConnectionConfig, LazyClient } from '../connection.js';
@@ -142,7 +143,9 @@ export class WindowCopier {
     if (table.transform) return this.copyTransformed(client, table, table.transform, window);
     const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes });
     const options = [`FORMAT ${read.format}`, read.copyOptions].filter(Boolean).join(', ');
-    const sink = client.query(copyFrom(`COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(table.columns)} FROM STDIN WITH (${options})`));
+    const statement = `COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(table.columns)} FROM STDIN WITH (${options})`;
+    // CopyData messages from a PostgreSQL source go to the socket as they are.
+    const sink = client.query(read.copyData ? new CopyInFrames(statement) : copyFrom(statement));
     this.current = read.stream;
     read.stream.on('data', (chunk: Buffer) => this.s.onBytes(chunk.length));
     try {

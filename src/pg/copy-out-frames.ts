@@ -1,0 +1,192 @@
+/**
+ * `COPY ... TO STDOUT` read as the server sends it: CopyData messages ('d', length,
+ * one row each), passed on as they are so a target's `COPY ... FROM STDIN` can take
+ * them unchanged (copy-in-frames.ts). Only the five header bytes of each message are
+ * looked at; what goes on is the socket's own buffers, cut at message boundaries, never
+ * an object per row. Every chunk this stream emits is whole CopyData messages, so the
+ * receiving side may stop (CopyFail) between any two chunks.
+ *
+ * It takes over pg's socket the way pg-copy-streams does: pg's 'data' listener is set
+ * aside until CopyDone (or an ErrorResponse), then pg gets the rest and handles
+ * CommandComplete, ReadyForQuery and errors itself.
+ */
+import { Readable } from 'node:stream';
+import type { Connection } from 'pg';
+
+const COPY_DATA = 0x64; // d
+const COPY_DONE = 0x63; // c
+const ERROR_RESPONSE = 0x45; // E
+const HEADER = 5;
+
+export class CopyOutFrames extends Readable {
+  /** The server's row count ("COPY n"), once the command has completed; undefined when it failed. */
+  readonly rowCount: Promise<number | undefined>;
+  private settle: (n: number | undefined) => void = () => undefined;
+  private count: number | undefined;
+  private connection: Connection | undefined;
+  private pgOnData: ((b: Buffer) => void) | undefined;
+  /** Bytes of a message not yet complete (only its header, or a CopyData message cut by the socket). */
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+  /** Bytes still missing from the message in `partial` (0: its header is not complete yet). */
+  private missing = 0;
+  /** The unfinished message is one to drop (an interspersed notice or status), not CopyData. */
+  private skipping = false;
+  private wanted = false;
+  private pumping = false;
+  private readonly onReadable = () => this.pump();
+
+  constructor(readonly text: string) {
+    super({ highWaterMark: 1 << 16 });
+    this.rowCount = new Promise((resolve) => { this.settle = resolve; });
+  }
+
+  /** Called by pg when the query's turn comes. */
+  submit(connection: Connection): void {
+    this.connection = connection;
+    const stream = connection.stream;
+    this.pgOnData = stream.listeners('data')[0] as ((b: Buffer) => void) | undefined;
+    if (!this.pgOnData) throw new Error('pg connection has no data listener');
+    stream.removeListener('data', this.pgOnData);
+    stream.pause();
+    stream.on('readable', this.onReadable);
+    connection.query(this.text);
+  }
+
+  /** Left for pg to wrap with its query_timeout handling. */
+  callback(): void {}
+
+  override _read(): void {
+    this.wanted = true;
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.pumping || !this.wanted || !this.connection) return;
+    this.pumping = true;
+    let chunk: Buffer | null;
+    while (this.wanted && this.connection && (chunk = this.connection.stream.read() as Buffer | null) !== null) this.scan(chunk);
+    this.pumping = false;
+  }
+
+  /** Walks the message headers in `chunk`, pushing runs of whole CopyData messages. */
+  private scan(chunk: Buffer): void {
+    let p = this.completePartial(chunk);
+    if (p < 0) return;
+    let run = p;
+    const end = chunk.length;
+    while (p < end) {
+      if (end - p < HEADER) {
+        this.flush(chunk, run, p);
+        this.keep(chunk.subarray(p), 0, false);
+        return;
+      }
+      const type = chunk[p];
+      const next = p + 1 + chunk.readUInt32BE(p + 1);
+      if (type === COPY_DATA) {
+        if (next > end) {
+          this.flush(chunk, run, p);
+          this.keep(chunk.subarray(p), next - end, false);
+          return;
+        }
+        p = next;
+        continue;
+      }
+      this.flush(chunk, run, p);
+      if (type === COPY_DONE) return this.handBack(chunk.subarray(next), true);
+      if (type === ERROR_RESPONSE) return this.handBack(chunk.subarray(p), false);
+      // A NoticeResponse, ParameterStatus or NotificationResponse between rows: dropped.
+      if (next > end) {
+        this.keep(chunk.subarray(p), next - end, true);
+        return;
+      }
+      p = run = next;
+    }
+    this.flush(chunk, run, p);
+  }
+
+  /**
+   * Completes the message cut at the end of the previous chunk; returns where the
+   * rest of `chunk` begins, or -1 when the message is still not complete.
+   */
+  private completePartial(chunk: Buffer): number {
+    if (this.partialBytes === 0) return 0;
+    if (this.missing === 0) {
+      // Only part of a header was kept: start over on header + chunk (a few bytes of copying, rare).
+      const whole = Buffer.concat([...this.partial, chunk]);
+      this.partial = [];
+      this.partialBytes = 0;
+      this.scan(whole);
+      return -1;
+    }
+    const take = Math.min(this.missing, chunk.length);
+    this.missing -= take;
+    if (this.missing > 0) {
+      this.keep(chunk, this.missing, this.skipping);
+      return -1;
+    }
+    if (!this.skipping) this.send(Buffer.concat([...this.partial, chunk.subarray(0, take)]));
+    this.partial = [];
+    this.partialBytes = 0;
+    this.skipping = false;
+    return take;
+  }
+
+  private keep(bytes: Buffer, missing: number, skipping: boolean): void {
+    if (!skipping) this.partial.push(bytes);
+    this.partialBytes += bytes.length;
+    this.missing = missing;
+    this.skipping = skipping;
+  }
+
+  private flush(chunk: Buffer, from: number, to: number): void {
+    if (to > from) this.send(chunk.subarray(from, to));
+  }
+
+  private send(bytes: Buffer): void {
+    if (!this.push(bytes)) this.wanted = false;
+  }
+
+  /**
+   * CopyDone (`ended`) or an ErrorResponse: pg takes the connection back with the bytes
+   * from there on, and reports the outcome (handleCommandComplete or handleError).
+   */
+  private handBack(rest: Buffer, ended: boolean): void {
+    const connection = this.connection;
+    const onData = this.pgOnData;
+    if (!connection || !onData) return;
+    this.connection = undefined;
+    connection.stream.removeListener('readable', this.onReadable);
+    connection.stream.on('data', onData);
+    if (rest.length > 0) onData(rest);
+    process.nextTick(() => connection.stream.resume());
+    if (ended) this.push(null);
+  }
+
+  handleCommandComplete(message: { text?: string }): void {
+    const match = /^COPY (\d+)/.exec(message?.text ?? '');
+    if (match) this.count = Number(match[1]);
+  }
+
+  handleReadyForQuery(): void {
+    this.callback();
+    this.settle(this.count);
+  }
+
+  handleError(err: Error): void {
+    this.callback();
+    this.settle(undefined);
+    this.destroy(err);
+  }
+
+  /**
+   * Destroyed before CopyDone (the reader failed), the connection stays in COPY mode
+   * with pg's listener set aside: its owner must end it, not use it again.
+   */
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.connection?.stream.removeListener('readable', this.onReadable);
+    this.connection = undefined;
+    this.settle(undefined);
+    callback(err);
+  }
+}

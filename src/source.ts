@@ -45,8 +45,17 @@ export interface WindowStream {
    * Without it the bytes are the rows themselves.
    */
   copyData?: boolean;
+  /** The rows come in the order the request's `orderBy` asked for. */
+  ordered?: boolean;
   /** Rows the source reports it sent, once the stream ended (when it knows). */
   rowsSent?: () => Promise<number | undefined>;
+}
+
+/** One term of a sort order: a column, its direction and where NULLs go. */
+export interface OrderTerm {
+  column: string;
+  desc: boolean;
+  nullsFirst: boolean;
 }
 
 export interface ReadRequest {
@@ -58,6 +67,11 @@ export interface ReadRequest {
   targetTypes: string[];
   /** The caller decodes the rows (a transform): send text or csv, never binary. */
   decodable?: boolean;
+  /**
+   * Send the rows in this order if the source can sort them (then `ordered` is set on the
+   * stream); a source that cannot ignores it. Direct compress uses it (see src/target/direct-compress.ts).
+   */
+  orderBy?: OrderTerm[];
 }
 
 export interface PinnedSnapshot {

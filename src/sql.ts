@@ -1,5 +1,5 @@
 /** SQL text helpers. Every identifier and literal from a user goes through here. */
-import type { TimeRange } from './source.js';
+import type { OrderTerm, TimeRange } from './source.js';
 import { formatTimeValue, type TimeType } from './time-value.js';
 
 /** Quotes one identifier: `my"table` becomes `"my""table"`. */
@@ -33,4 +33,9 @@ export function timeRangeCondition(column: string, type: TimeType, range: TimeRa
   const t = quoteIdent(column);
   const lit = (v: bigint) => `${quoteLiteral(formatTimeValue(v, type))}::${type}`;
   return `${t} >= ${lit(range.start)} AND ${t} < ${lit(range.end)}`;
+}
+
+/** `a, b DESC NULLS FIRST`: the terms of an ORDER BY. */
+export function orderByList(terms: readonly OrderTerm[]): string {
+  return terms.map((t) => `${quoteIdent(t.column)}${t.desc ? ' DESC' : ''} NULLS ${t.nullsFirst ? 'FIRST' : 'LAST'}`).join(', ');
 }

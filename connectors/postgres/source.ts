@@ -8,7 +8,7 @@ import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { type ConnectionConfig, connect, connectionError, describeConnection } from '../../src/connection.js';
 import { HyperfillError } from '../../src/errors.js';
-import { qualifiedName, quoteIdent, quoteLiteral, timeRangeCondition } from '../../src/sql.js';
+import { orderByList, qualifiedName, quoteIdent, quoteLiteral, timeRangeCondition } from '../../src/sql.js';
 import type { PinnedSnapshot, ReadRequest, Source, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
 import { chunksOverlapping, hypertableTimeDimension } from '../../src/target/timescale.js';
 import { timeTypeOf, timeValueFromDriver } from '../../src/time-value.js';
@@ -153,16 +153,17 @@ export class PostgresSource implements Source {
     });
     const format = binary ? 'binary' : 'text';
     const client = await this.reader();
-    const select = `SELECT ${request.columns.map(quoteIdent).join(', ')} FROM ${from(table)} WHERE ${between(table, request.window)}`;
+    const order = request.orderBy && request.orderBy.length > 0 ? ` ORDER BY ${orderByList(request.orderBy)}` : '';
+    const select = `SELECT ${request.columns.map(quoteIdent).join(', ')} FROM ${from(table)} WHERE ${between(table, request.window)}${order}`;
     const copy = `COPY (${select}) TO STDOUT WITH (FORMAT ${format})`;
     // A caller that decodes gets the rows; otherwise the server's CopyData messages go on as they are.
-    if (request.decodable) return this.readRows(client, copy, format);
+    if (request.decodable) return { ...this.readRows(client, copy, format), ordered: order !== '' };
     const stream = client.query(new CopyOutFrames(copy));
     const release = this.releaser(client);
     let ended = false;
     stream.once('end', () => { ended = true; });
     stream.once('close', () => release(!ended));
-    return { format, stream, copyData: true, rowsSent: () => stream.rowCount };
+    return { format, stream, copyData: true, ordered: order !== '', rowsSent: () => stream.rowCount };
   }
 
   private readRows(client: pg.Client, copy: string, format: 'binary' | 'text'): WindowStream {

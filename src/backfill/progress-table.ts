@@ -18,6 +18,8 @@ export interface WindowResult {
   rows: number;
   deleted: number;
   seconds: number;
+  /** How the rows went in ("rows", "direct compress", ...): for the summary, not stored. */
+  method?: string;
 }
 
 export interface JobRecord {

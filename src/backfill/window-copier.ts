@@ -17,10 +17,12 @@ import { isRetryable } from '../pg-errors.js';
 import { type RetryPolicy, withRetry } from '../retry.js';
 import type { Source, SourceTableInfo } from '../source.js';
 import { columnList, qualifiedName, timeRangeCondition } from '../sql.js';
+import { directCompressStatements } from '../target/direct-compress.js';
 import { chunksOverlapping } from '../target/timescale.js';
 import type { TimeType } from '../time-value.js';
 import type { TransformRun } from '../transform/setup.js';
 import { transformChunks } from '../transform/transform-stream.js';
+import { type DirectCompressTable, useDirectCompress } from './direct-compress.js';
 import type { PlannedWindow, ProgressTable, WindowResult } from './progress-table.js';
 
 const TEXT_DIALECT = { format: 'text', quote: 0, escape: 0x5c } as const;
@@ -45,6 +47,21 @@ export interface BackfillTable {
   decompress: boolean;
   /** Rows go through the transform stage; the COPY then writes its output columns. */
   transform?: TransformRun | undefined;
+  /** Windows may be loaded with TimescaleDB's direct compress (see direct-compress.ts). */
+  directCompress?: DirectCompressTable | undefined;
+}
+
+/** What a window's copy did: rows committed, and how they went in (for the summary). */
+type Copied = Pick<WindowResult, 'rows' | 'method'>;
+
+/** SET LOCAL before the COPY; a failure there abandons the source read already under way. */
+async function startDirectCompress(client: pg.Client, sorted: boolean, read: { destroy(err?: Error): void }): Promise<void> {
+  try {
+    await client.query(directCompressStatements(sorted));
+  } catch (err) {
+    read.destroy(err as Error);
+    throw err;
+  }
 }
 
 export class WindowFailure extends Error {
@@ -127,8 +144,10 @@ export class WindowCopier {
       if (table.decompress) await this.decompressOverlapping(client, table, window);
       const where = timeRangeCondition(table.timeColumn, table.timeType, window);
       const deleted = await client.query(`DELETE FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${where}`);
-      const rows = await this.copyWindow(client, table, window);
-      const result = { rows, deleted: deleted.rowCount ?? 0, seconds: (performance.now() - started) / 1000 };
+      const compress = table.directCompress !== undefined && (await useDirectCompress(client, table, table.directCompress, window));
+      const copied = table.transform ? await this.copyTransformed(client, table, table.transform, window, compress)
+        : await this.copyWindow(client, table, window, compress);
+      const result: WindowResult = { ...copied, deleted: deleted.rowCount ?? 0, seconds: (performance.now() - started) / 1000 };
       await this.s.progress.markDone(client, window, result);
       await client.query('COMMIT');
       this.s.onDone(window, result);
@@ -139,9 +158,11 @@ export class WindowCopier {
     }
   }
 
-  private async copyWindow(client: pg.Client, table: BackfillTable, window: PlannedWindow): Promise<number> {
-    if (table.transform) return this.copyTransformed(client, table, table.transform, window);
-    const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes });
+  private async copyWindow(client: pg.Client, table: BackfillTable, window: PlannedWindow, compress: boolean): Promise<Copied> {
+    const orderBy = compress ? table.directCompress?.sortOrder : undefined;
+    const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes, orderBy });
+    const sorted = orderBy !== undefined && read.ordered === true;
+    if (compress) await startDirectCompress(client, sorted, read.stream);
     const options = [`FORMAT ${read.format}`, read.copyOptions].filter(Boolean).join(', ');
     const statement = `COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(table.columns)} FROM STDIN WITH (${options})`;
     // CopyData messages from a PostgreSQL source go to the socket as they are.
@@ -157,7 +178,7 @@ export class WindowCopier {
     if (sent !== undefined && sent !== sink.rowCount) {
       throw new HyperfillError('E_ROW_COUNT_MISMATCH', `the source sent ${sent} rows but the target's COPY took ${sink.rowCount}`, { table: table.key });
     }
-    return sink.rowCount;
+    return { rows: sink.rowCount, method: compress ? (sorted ? 'direct compress, sorted' : 'direct compress') : 'rows' };
   }
 
   /**
@@ -165,8 +186,9 @@ export class WindowCopier {
    * into one COPY in whatever order the batches finish. Rows in must equal the rows the
    * source sent, rows out the rows COPY took.
    */
-  private async copyTransformed(client: pg.Client, table: BackfillTable, run: TransformRun, window: PlannedWindow): Promise<number> {
+  private async copyTransformed(client: pg.Client, table: BackfillTable, run: TransformRun, window: PlannedWindow, compress: boolean): Promise<Copied> {
     const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes, decodable: true });
+    if (compress) await startDirectCompress(client, false, read.stream);
     if (read.format !== 'text') throw new HyperfillError('E_TRANSFORM_INPUT', `the ${this.s.source.kind} source sent ${read.format} rows; a transform decodes text format only`, { table: table.key });
     const sink = client.query(copyFrom(`COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(run.outputColumns)} FROM STDIN WITH (FORMAT text)`));
     this.current = read.stream;
@@ -201,7 +223,7 @@ export class WindowCopier {
     if ((sent !== undefined && sent !== rowsIn) || sink.rowCount !== rowsOut) {
       throw new HyperfillError('E_ROW_COUNT_MISMATCH', `the source sent ${sent} rows, the transform read ${rowsIn} and wrote ${rowsOut}, the target's COPY took ${sink.rowCount}`, { table: table.key });
     }
-    return sink.rowCount;
+    return { rows: sink.rowCount, method: compress ? 'direct compress' : 'rows' };
   }
 
   private async decompressOverlapping(client: pg.Client, table: BackfillTable, window: PlannedWindow): Promise<void> {

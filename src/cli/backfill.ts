@@ -7,7 +7,8 @@ import { RANGE_FLAGS, rangeSelection } from './range-flags.js';
 import { formatCount, formatTable } from '../progress.js';
 import { DEFAULT_RETRY } from '../retry.js';
 import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
-import { durationFlag, parseFlags } from './flags.js';
+import { DIRECT_COMPRESS_MODES } from '../target/direct-compress.js';
+import { choiceFlag, durationFlag, parseFlags } from './flags.js';
 import type { CommandIO } from './io.js';
 
 export const BACKFILL_HELP = `Usage: hyperfill backfill --source URL --target URL --until T [--from S] --table SRC[:DST] ...
@@ -32,6 +33,13 @@ command after any failure: finished windows are kept.
   --allow-plain-target    allow a target without TimescaleDB
   --no-snapshot           do not hold one source snapshot for the whole run (each window reads its own;
                           use it when a long-lived snapshot would hold back vacuum on a busy source)
+  --direct-compress M     auto (default), on or off: TimescaleDB's direct compress (2.21+) for the windows'
+                          COPY into a hypertable with compression, so chunks come out compressed with no
+                          compress_chunk afterwards. auto: for windows in chunks the compression policy
+                          would already have compressed, or whose chunks hold no other rows once the
+                          window's dual-written rows are deleted. The source sorts the rows as the
+                          compression's segmentby and orderby say when it can be proved (orderby leads
+                          with the time column); TimescaleDB then does not sort and the chunks stay ordered
   --retry-timeout D       keep retrying lost connections this long (default 60s)
   --reporting-period D    progress line every D when stderr is not a terminal
   --json                  print a JSON summary
@@ -45,6 +53,7 @@ const SPEC = {
   'no-refresh-caggs': { type: 'boolean' },
   'allow-plain-target': { type: 'boolean' },
   'no-snapshot': { type: 'boolean' },
+  'direct-compress': { type: 'string' },
   'retry-timeout': { type: 'string' },
   'reporting-period': { type: 'string' },
   ...TRANSFORM_FLAGS,
@@ -64,6 +73,7 @@ export async function backfillCommand(args: string[], io: CommandIO): Promise<nu
     retry: { ...DEFAULT_RETRY, timeoutMs: durationFlag(v['retry-timeout'], 'retry-timeout', DEFAULT_RETRY.timeoutMs, 'backfill') },
     reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'backfill'),
     transform: parseTransformFlags(v, 'backfill'),
+    directCompress: choiceFlag(v['direct-compress'], 'direct-compress', DIRECT_COMPRESS_MODES, 'auto', 'backfill'),
   }, io);
   io.stdout.write(v.json ? `${JSON.stringify(result)}\n` : `${formatBackfillSummary(result)}\n`);
   return 0;
@@ -73,8 +83,10 @@ export function formatBackfillSummary(r: BackfillResult): string {
   // "busy s" adds up the windows' own times, which overlap when they run in parallel.
   const table = formatTable(['table', 'windows', 'rows', 'replaced', 'busy s'],
     r.tables.map((t) => [t.table, t.windows, t.rows, t.replaced, t.seconds.toFixed(2)]));
+  const methods = r.tables.filter((t) => Object.keys(t.methods).some((m) => m !== 'rows'))
+    .map((t) => `${t.table}: ${Object.entries(t.methods).map(([m, n]) => `${n} window${n === 1 ? '' : 's'} by ${m}`).join(', ')}\n`).join('');
   const state = r.windowsDone === r.windowsTotal ? 'complete' : `${r.windowsDone}/${r.windowsTotal} windows done (another process is still copying)`;
-  return `${table}\nbackfill ${state}: ${r.rows} rows in ${r.seconds.toFixed(2)} s (${formatCount(r.rows / Math.max(r.seconds, 1e-9))} rows/s), run ${r.runId}`;
+  return `${table}\n${methods}backfill ${state}: ${r.rows} rows in ${r.seconds.toFixed(2)} s (${formatCount(r.rows / Math.max(r.seconds, 1e-9))} rows/s), run ${r.runId}`;
 }
 
 export const RESTORE_HELP = `Usage: hyperfill restore-policies [--target URL] [--run-id ID] [--control-schema S]

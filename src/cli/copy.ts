@@ -6,7 +6,8 @@ import { formatCount, formatTable } from '../progress.js';
 import { DEFAULT_RETRY } from '../retry.js';
 import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
 import { reasonsPath } from '../transform/rejects.js';
-import { bytesFlag, charFlag, durationFlag, intFlag, listFlag, parseFlags, usage } from './flags.js';
+import { DIRECT_COMPRESS_MODES } from '../target/direct-compress.js';
+import { bytesFlag, charFlag, choiceFlag, durationFlag, intFlag, listFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 
 export const COPY_HELP = `Usage: hyperfill copy --table NAME [options] [--file PATH ...]
@@ -36,6 +37,9 @@ Throughput
       --batch-size N       rows per batch (default 20000)
       --batch-byte-size S  bytes per batch at most, e.g. 16MB (default 16MB)
       --retry-timeout D    keep retrying lost connections this long (default 60s)
+      --direct-compress M  auto (default), on or off: TimescaleDB's direct compress (2.21+) for each
+                           batch's COPY, so a hypertable with compression gets compressed chunks with
+                           no compress_chunk afterwards (auto: on for such a hypertable)
 Exactly once
       --import-id ID       record committed batches in the target; a rerun with the same id
                            and input loads only what is missing
@@ -66,6 +70,7 @@ const SPEC = {
   'batch-size': { type: 'string' },
   'batch-byte-size': { type: 'string' },
   'retry-timeout': { type: 'string' },
+  'direct-compress': { type: 'string' },
   'import-id': { type: 'string' },
   'control-schema': { type: 'string' },
   'reporting-period': { type: 'string' },
@@ -109,6 +114,7 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
     reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'copy'),
     logBatches: v['log-batches'] ?? false,
     transform: parseTransformFlags(v, 'copy'),
+    directCompress: choiceFlag(v['direct-compress'], 'direct-compress', DIRECT_COMPRESS_MODES, 'auto', 'copy'),
   };
 }
 

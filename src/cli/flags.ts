@@ -62,3 +62,11 @@ export function listFlag(value: string | undefined): string[] | undefined {
   const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   return items.length > 0 ? items : undefined;
 }
+
+/** One of a fixed set of words, e.g. `--direct-compress auto|on|off`. */
+export function choiceFlag<T extends string>(value: string | undefined, name: string, choices: readonly T[], fallback: T, command: string): T {
+  if (value === undefined) return fallback;
+  const choice = choices.find((c) => c === value.trim().toLowerCase());
+  if (!choice) throw usage(`\`--${name}\` must be ${choices.join(', ').replace(/, ([^,]*)$/, ' or $1')}, got "${value}"`, command);
+  return choice;
+}

@@ -16,6 +16,7 @@ import { copyErrorPosition, serverMessage } from '../pg-errors.js';
 import { ProgressReporter } from '../progress.js';
 import { type RetryPolicy, withRetry } from '../retry.js';
 import { qualifiedName } from '../sql.js';
+import { copyDirectCompress, type DirectCompressMode } from '../target/direct-compress.js';
 import { copyFromStatement } from '../sink/copy-statement.js';
 import { BatchFailure, CopySink } from '../sink/copy-sink.js';
 import type { WorkerStats } from '../sink/copy-worker.js';
@@ -52,6 +53,8 @@ export interface CopyOptions {
   logBatches: boolean;
   /** Undefined: the pass-through path (no decoding). */
   transform?: TransformSettings | undefined;
+  /** TimescaleDB's direct compress for each batch's COPY (auto: when the hypertable has compression). */
+  directCompress: DirectCompressMode;
 }
 
 export interface CopyResult {
@@ -89,6 +92,7 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
 
   let ledger: ImportLedger | undefined;
   let transform: TransformRun | undefined;
+  let transactionSetup: string | undefined;
   let rejects: RejectsFile | undefined;
   const committed = new CommittedRanges();
   const result: CopyResult = { rows: 0, bytes: 0, batches: 0, seconds: 0, skippedBatches: 0, skippedRows: 0, workers: [] };
@@ -120,6 +124,9 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
         requireColumns({ ...target, columns: transform.outputColumns }, tableColumns);
         statement = copyFromStatement({ ...target, columns: transform.outputColumns }, { format: 'text' });
       }
+      const direct = await copyDirectCompress(control, target, options.directCompress);
+      transactionSetup = direct.setup;
+      if (direct.note) io.stderr.write(`copy: ${direct.note}\n`);
       if (options.importId !== undefined) {
         ledger = await ImportLedger.open(control, options.importId, options.controlSchema, ledgerSettings(options, transform));
       }
@@ -130,7 +137,7 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     if (options.transform?.rejects !== undefined) rejects = RejectsFile.open(options.transform.rejects);
 
     const sink = new CopySink({
-      connection: options.connection, statement, retry: options.retry, ledger, workers: options.workers,
+      connection: options.connection, statement, retry: options.retry, ledger, workers: options.workers, transactionSetup,
       onRetry: (err, worker, attempt, delay) => progress.log(`worker ${worker}: connection lost (${serverMessage(err)}); retry ${attempt} in ${delay} ms`),
       onCommitted: (batch, worker, ms) => {
         committed.add(batch);

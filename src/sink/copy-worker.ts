@@ -27,6 +27,8 @@ export interface WorkerSettings {
   statement: string;
   retry: RetryPolicy;
   ledger: ImportLedger | undefined;
+  /** Run after each BEGIN, e.g. SET LOCAL for TimescaleDB's direct compress. */
+  transactionSetup?: string | undefined;
   onRetry?: ((err: unknown, worker: number, attempt: number, delayMs: number) => void) | undefined;
 }
 
@@ -74,6 +76,7 @@ export class CopyWorker {
     let committing = false;
     try {
       await client.query('BEGIN');
+      if (this.settings.transactionSetup) await client.query(this.settings.transactionSetup);
       const rowCount = await copyBytes(client, this.settings.statement, batch.data);
       if (rowCount !== batch.rows) {
         throw new HyperfillError('E_ROW_COUNT_MISMATCH',

@@ -4,6 +4,7 @@
  * see only this interface.
  */
 import type { Readable } from 'node:stream';
+import type { CompressedTable, HypertableLayout, SourceChunk } from './target/compressed-chunks.js';
 import type { TimeType } from './time-value.js';
 
 /** A half-open range [start, end) on a table's time axis (see time-value.ts). */
@@ -108,6 +109,12 @@ export interface Source {
    */
   sampleDistinct?(table: SourceTableInfo, column: string, limit: number): Promise<{ rows: number; distinct: number }>;
   /**
+   * A TimescaleDB source's compressed chunks, to be copied as they are (see
+   * src/backfill/compressed-chunk-copy.ts); undefined when the source is not TimescaleDB.
+   * Optional: without it every window is copied by rows.
+   */
+  compressedChunks?(): Promise<CompressedChunkSource | undefined>;
+  /**
    * Pins one consistent snapshot for all later reads, where the source can. `shared` is a
    * snapshot another process of the same run exported: imported while it lives, so every
    * process of a run reads the same data. Returns the id this process now exports (others
@@ -117,6 +124,24 @@ export interface Source {
   pinSnapshot?(shared?: string): Promise<PinnedSnapshot>;
   /** Streams a window's rows, with backpressure. */
   read(request: ReadRequest): Promise<WindowStream>;
+  close(): Promise<void>;
+}
+
+export interface CompressedChunkSource {
+  /** TimescaleDB's version on the source. */
+  version: string;
+  /** The source hypertable's dimensions, columns and compression settings; undefined for a plain table. */
+  layout(table: SourceTableInfo): Promise<HypertableLayout | undefined>;
+  /** The chunks overlapping a window, read in one snapshot (the run's, when pinned) held until `close`. */
+  openWindow(table: SourceTableInfo, window: TimeRange): Promise<CompressedChunkWindow>;
+}
+
+export interface CompressedChunkWindow {
+  chunks: SourceChunk[];
+  /** The chunk holds rows outside the window. */
+  reachesOutside(chunk: SourceChunk): Promise<boolean>;
+  /** A compressed table's rows in binary COPY format, as CopyData messages (one read at a time). */
+  read(table: CompressedTable): Promise<WindowStream>;
   close(): Promise<void>;
 }
 

@@ -9,7 +9,8 @@ import { to as copyTo } from 'pg-copy-streams';
 import { type ConnectionConfig, connect, connectionError, describeConnection } from '../../src/connection.js';
 import { HyperfillError } from '../../src/errors.js';
 import { orderByList, qualifiedName, quoteIdent, quoteLiteral, timeRangeCondition } from '../../src/sql.js';
-import type { PinnedSnapshot, ReadRequest, Source, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
+import type { CompressedChunkSource, CompressedChunkWindow, PinnedSnapshot, ReadRequest, Source, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
+import { chunkRowsOutside, chunksWithLayout, compressedRowsCopyOut, hypertableLayout } from '../../src/target/compressed-chunks.js';
 import { chunksOverlapping, hypertableTimeDimension } from '../../src/target/timescale.js';
 import { timeTypeOf, timeValueFromDriver } from '../../src/time-value.js';
 import { type CatalogColumn, tableColumns, tablesLike } from '../../src/pg/catalog.js';
@@ -197,6 +198,43 @@ export class PostgresSource implements Source {
         client.end().catch(() => undefined);
       });
     };
+  }
+
+  async compressedChunks(): Promise<CompressedChunkSource | undefined> {
+    const version = await this.timescaleVersion();
+    if (!version) return undefined;
+    return {
+      version,
+      layout: async (table) => {
+        const ref = (table as PostgresTableInfo).ref;
+        return (await hypertableTimeDimension(this.control, ref)) ? hypertableLayout(this.control, ref) : undefined;
+      },
+      openWindow: (table, window) => this.openCompressedWindow(table as PostgresTableInfo, window),
+    };
+  }
+
+  /** One reader (and snapshot) for the window's catalog and compressed rows; a read cut short makes `close` drop it. */
+  private async openCompressedWindow(table: PostgresTableInfo, window: TimeRange): Promise<CompressedChunkWindow> {
+    const client = await this.reader();
+    let broken = false;
+    try {
+      const chunks = await chunksWithLayout(client, table.ref, table.timeType, window);
+      return {
+        chunks,
+        reachesOutside: (chunk) => chunkRowsOutside(client, chunk.name, between(table, window)),
+        read: async (compressed) => {
+          const stream = client.query(new CopyOutFrames(compressedRowsCopyOut(compressed)));
+          let ended = false;
+          stream.once('end', () => { ended = true; });
+          stream.once('close', () => { if (!ended) broken = true; });
+          return { format: 'binary', stream, copyData: true, rowsSent: () => stream.rowCount };
+        },
+        close: () => new Promise<void>((resolve) => this.releaser(client, resolve, resolve)(broken)),
+      };
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
   }
 
   async close(): Promise<void> {

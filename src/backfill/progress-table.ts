@@ -20,6 +20,8 @@ export interface WindowResult {
   seconds: number;
   /** How the rows went in ("rows", "direct compress", ...): for the summary, not stored. */
   method?: string;
+  /** Why the window went by rows though its table's windows may go as compressed chunks. */
+  fallback?: string | undefined;
 }
 
 export interface JobRecord {

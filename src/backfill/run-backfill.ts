@@ -18,6 +18,7 @@ import { type TimeType, formatTimeValue, isIntegerTime, nowTimeValue, parseTimeV
 import type { TransformSettings } from '../transform/options.js';
 import { startTransform, type TransformRun } from '../transform/setup.js';
 import { chooseWindowSize, floorTo, windowsFromBoundaries, windowsOfSize } from './plan-windows.js';
+import { COMPRESSED_CHUNKS, prepareChunkCopy } from './compressed-chunk-copy.js';
 import { prepareDirectCompress } from './direct-compress.js';
 import { pausePolicies, restorePolicies } from './policies.js';
 import { checkOneTimeType, preflight } from './preflight.js';
@@ -51,6 +52,8 @@ export interface BackfillOptions extends RangeSelection {
   transform?: TransformSettings | undefined;
   /** TimescaleDB's direct compress for the windows' COPY (see direct-compress.ts). */
   directCompress: DirectCompressMode;
+  /** Copy fully compressed source chunks as they are where possible (see compressed-chunk-copy.ts). */
+  compressedChunks: boolean;
 }
 
 export interface TableSummary {
@@ -61,6 +64,8 @@ export interface TableSummary {
   seconds: number;
   /** Windows by how their rows went in, e.g. { "direct compress, sorted": 4, rows: 1 }. */
   methods: Record<string, number>;
+  /** Windows that went by rows though compressed chunks were possible for the table, by reason. */
+  fallbacks: Record<string, number>;
 }
 
 export interface BackfillResult {
@@ -94,8 +99,10 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     if (options.transform) await startTransforms(tables, options.transform, transforms);
     for (const table of tables) {
       const direct = await prepareDirectCompress(control, table, options.directCompress);
+      const chunks = options.compressedChunks ? await prepareChunkCopy(control, source, table) : {};
       table.directCompress = direct.setting;
-      if (direct.note) notes.push(direct.note);
+      table.chunkCopy = chunks.setting;
+      notes.push(...[direct.note, chunks.note].filter((n): n is string => n !== undefined));
     }
     const timeType = tables[0]?.timeType ?? 'timestamptz';
     const until = parseUntil(options.until, timeType);
@@ -130,7 +137,7 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     const state = await progress.withRunLock(control, async () => {
       const counted = await progress.doneCount(control!);
       if (counted.done === counted.total && !(await progress.isComplete(control!))) {
-        if (options.refreshCaggs) await refreshCaggs(control!, hypertables, windows, after);
+        if (options.refreshCaggs) await refreshCaggs(control!, hypertables, windows, compressedCopies(done.results), after);
         await progress.markComplete(control!);
       }
       after.push(await restoreUnlessBusy(control!, progress));
@@ -277,7 +284,12 @@ function minTime(type: TimeType): bigint {
   return -62_135_596_800_000_000n;
 }
 
-async function refreshCaggs(control: pg.Client, tables: BackfillTable[], windows: PlannedWindow[], notes: string[]): Promise<void> {
+/** Tables into which this run copied compressed chunks: TimescaleDB logged no invalidation for those rows. */
+function compressedCopies(results: Array<[PlannedWindow, WindowResult]>): Set<string> {
+  return new Set(results.filter(([, r]) => r.method === COMPRESSED_CHUNKS).map(([w]) => w.table));
+}
+
+async function refreshCaggs(control: pg.Client, tables: BackfillTable[], windows: PlannedWindow[], force: Set<string>, notes: string[]): Promise<void> {
   for (const table of tables) {
     const mine = windows.filter((w) => w.table === table.key);
     const first = mine[0];
@@ -285,7 +297,7 @@ async function refreshCaggs(control: pg.Client, tables: BackfillTable[], windows
     if (!first || !last) continue;
     const cast = isIntegerTime(table.timeType) ? table.timeType : table.timeType === 'date' ? 'date' : table.timeType;
     for (const view of await continuousAggregatesOn(control, table.target)) {
-      await refreshContinuousAggregate(control, view, formatTimeValue(first.start, table.timeType), formatTimeValue(last.end, table.timeType), cast);
+      await refreshContinuousAggregate(control, view, formatTimeValue(first.start, table.timeType), formatTimeValue(last.end, table.timeType), cast, force.has(table.key));
       notes.push(`refreshed continuous aggregate ${view.schema}.${view.table} for the backfilled range`);
     }
   }
@@ -319,10 +331,14 @@ function summarise(tables: BackfillTable[], results: Array<[PlannedWindow, Windo
   return tables.map((t) => {
     const mine = results.filter(([w]) => w.table === t.key).map(([, r]) => r);
     const methods: Record<string, number> = {};
-    for (const r of mine) methods[r.method ?? 'rows'] = (methods[r.method ?? 'rows'] ?? 0) + 1;
+    const fallbacks: Record<string, number> = {};
+    for (const r of mine) {
+      methods[r.method ?? 'rows'] = (methods[r.method ?? 'rows'] ?? 0) + 1;
+      if (r.fallback) fallbacks[r.fallback] = (fallbacks[r.fallback] ?? 0) + 1;
+    }
     return {
       table: t.key, windows: mine.length, rows: mine.reduce((n, r) => n + r.rows, 0),
-      replaced: mine.reduce((n, r) => n + r.deleted, 0), seconds: mine.reduce((n, r) => n + r.seconds, 0), methods,
+      replaced: mine.reduce((n, r) => n + r.deleted, 0), seconds: mine.reduce((n, r) => n + r.seconds, 0), methods, fallbacks,
     };
   });
 }

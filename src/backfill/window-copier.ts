@@ -15,13 +15,14 @@ import { type ConnectionConfig, LazyClient } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import { isRetryable } from '../pg-errors.js';
 import { type RetryPolicy, withRetry } from '../retry.js';
-import type { Source, SourceTableInfo } from '../source.js';
+import type { Source, SourceTableInfo, WindowStream } from '../source.js';
 import { columnList, qualifiedName, timeRangeCondition } from '../sql.js';
 import { directCompressStatements } from '../target/direct-compress.js';
 import { chunksOverlapping } from '../target/timescale.js';
 import type { TimeType } from '../time-value.js';
 import type { TransformRun } from '../transform/setup.js';
 import { transformChunks } from '../transform/transform-stream.js';
+import { type ChunkCopyTable, copyCompressedWindow } from './compressed-chunk-copy.js';
 import { type DirectCompressTable, useDirectCompress } from './direct-compress.js';
 import type { PlannedWindow, ProgressTable, WindowResult } from './progress-table.js';
 
@@ -49,6 +50,8 @@ export interface BackfillTable {
   transform?: TransformRun | undefined;
   /** Windows may be loaded with TimescaleDB's direct compress (see direct-compress.ts). */
   directCompress?: DirectCompressTable | undefined;
+  /** Windows may go as the source's compressed chunks (see compressed-chunk-copy.ts). */
+  chunkCopy?: ChunkCopyTable | undefined;
 }
 
 /** What a window's copy did: rows committed, and how they went in (for the summary). */
@@ -141,13 +144,8 @@ export class WindowCopier {
       const table = this.s.tables.get(window.table);
       if (!table) throw new HyperfillError('E_PLAN_MISMATCH', `the stored plan names table ${window.table}, which this run does not include`, { table: window.table },
         'run with the same --table list as the run that made the plan, or use another --run-id');
-      if (table.decompress) await this.decompressOverlapping(client, table, window);
-      const where = timeRangeCondition(table.timeColumn, table.timeType, window);
-      const deleted = await client.query(`DELETE FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${where}`);
-      const compress = table.directCompress !== undefined && (await useDirectCompress(client, table, table.directCompress, window));
-      const copied = table.transform ? await this.copyTransformed(client, table, table.transform, window, compress)
-        : await this.copyWindow(client, table, window, compress);
-      const result: WindowResult = { ...copied, deleted: deleted.rowCount ?? 0, seconds: (performance.now() - started) / 1000 };
+      const result = await this.copyClaimed(client, table, window);
+      result.seconds = (performance.now() - started) / 1000;
       await this.s.progress.markDone(client, window, result);
       await client.query('COMMIT');
       this.s.onDone(window, result);
@@ -158,6 +156,23 @@ export class WindowCopier {
     }
   }
 
+  /** A claimed window's work inside its transaction: as compressed chunks where it can go so, else delete and copy rows. */
+  private async copyClaimed(client: pg.Client, table: BackfillTable, window: PlannedWindow): Promise<WindowResult> {
+    let fallback: string | undefined;
+    if (table.chunkCopy) {
+      const outcome = await copyCompressedWindow(client, table, table.chunkCopy, window, (read, statement) => this.pipe(client, read, statement, table));
+      if (outcome.copied) return { ...outcome.copied, deleted: 0, seconds: 0 };
+      fallback = outcome.fallback;
+    }
+    if (table.decompress) await this.decompressOverlapping(client, table, window);
+    const where = timeRangeCondition(table.timeColumn, table.timeType, window);
+    const deleted = await client.query(`DELETE FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${where}`);
+    const compress = table.directCompress !== undefined && (await useDirectCompress(client, table, table.directCompress, window));
+    const copied = table.transform ? await this.copyTransformed(client, table, table.transform, window, compress)
+      : await this.copyWindow(client, table, window, compress);
+    return { ...copied, deleted: deleted.rowCount ?? 0, seconds: 0, fallback };
+  }
+
   private async copyWindow(client: pg.Client, table: BackfillTable, window: PlannedWindow, compress: boolean): Promise<Copied> {
     const orderBy = compress ? table.directCompress?.sortOrder : undefined;
     const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes, orderBy });
@@ -165,6 +180,12 @@ export class WindowCopier {
     if (compress) await startDirectCompress(client, sorted, read.stream);
     const options = [`FORMAT ${read.format}`, read.copyOptions].filter(Boolean).join(', ');
     const statement = `COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(table.columns)} FROM STDIN WITH (${options})`;
+    const rows = await this.pipe(client, read, statement, table);
+    return { rows, method: compress ? (sorted ? 'direct compress, sorted' : 'direct compress') : 'rows' };
+  }
+
+  /** Streams a source read into a COPY on the target; the rows the target took must be the rows the source sent. */
+  private async pipe(client: pg.Client, read: WindowStream, statement: string, table: BackfillTable): Promise<number> {
     // CopyData messages from a PostgreSQL source go to the socket as they are.
     const sink = client.query(read.copyData ? new CopyInFrames(statement) : copyFrom(statement));
     this.current = read.stream;
@@ -178,7 +199,7 @@ export class WindowCopier {
     if (sent !== undefined && sent !== sink.rowCount) {
       throw new HyperfillError('E_ROW_COUNT_MISMATCH', `the source sent ${sent} rows but the target's COPY took ${sink.rowCount}`, { table: table.key });
     }
-    return { rows: sink.rowCount, method: compress ? (sorted ? 'direct compress, sorted' : 'direct compress') : 'rows' };
+    return sink.rowCount;
   }
 
   /**

@@ -40,6 +40,11 @@ command after any failure: finished windows are kept.
                           window's dual-written rows are deleted. The source sorts the rows as the
                           compression's segmentby and orderby say when it can be proved (orderby leads
                           with the time column); TimescaleDB then does not sort and the chunks stay ordered
+  --no-compressed-chunks  TimescaleDB to TimescaleDB: copy compressed source chunks by rows too. By default a
+                          window whose source chunks are all fully compressed and lie inside it, with the
+                          same version, columns and compression settings on both sides and no dual-written
+                          rows in the target, is copied as those compressed chunks are (no decompressing,
+                          no compressing); any other window goes by rows, and the summary says why
   --retry-timeout D       keep retrying lost connections this long (default 60s)
   --reporting-period D    progress line every D when stderr is not a terminal
   --json                  print a JSON summary
@@ -54,6 +59,7 @@ const SPEC = {
   'allow-plain-target': { type: 'boolean' },
   'no-snapshot': { type: 'boolean' },
   'direct-compress': { type: 'string' },
+  'no-compressed-chunks': { type: 'boolean' },
   'retry-timeout': { type: 'string' },
   'reporting-period': { type: 'string' },
   ...TRANSFORM_FLAGS,
@@ -74,6 +80,7 @@ export async function backfillCommand(args: string[], io: CommandIO): Promise<nu
     reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'backfill'),
     transform: parseTransformFlags(v, 'backfill'),
     directCompress: choiceFlag(v['direct-compress'], 'direct-compress', DIRECT_COMPRESS_MODES, 'auto', 'backfill'),
+    compressedChunks: !v['no-compressed-chunks'],
   }, io);
   io.stdout.write(v.json ? `${JSON.stringify(result)}\n` : `${formatBackfillSummary(result)}\n`);
   return 0;
@@ -85,8 +92,10 @@ export function formatBackfillSummary(r: BackfillResult): string {
     r.tables.map((t) => [t.table, t.windows, t.rows, t.replaced, t.seconds.toFixed(2)]));
   const methods = r.tables.filter((t) => Object.keys(t.methods).some((m) => m !== 'rows'))
     .map((t) => `${t.table}: ${Object.entries(t.methods).map(([m, n]) => `${n} window${n === 1 ? '' : 's'} by ${m}`).join(', ')}\n`).join('');
+  const fallbacks = r.tables.filter((t) => Object.keys(t.fallbacks).length > 0)
+    .map((t) => `${t.table}: by rows instead of compressed chunks: ${Object.entries(t.fallbacks).map(([why, n]) => `${n} (${why})`).join(', ')}\n`).join('');
   const state = r.windowsDone === r.windowsTotal ? 'complete' : `${r.windowsDone}/${r.windowsTotal} windows done (another process is still copying)`;
-  return `${table}\n${methods}backfill ${state}: ${r.rows} rows in ${r.seconds.toFixed(2)} s (${formatCount(r.rows / Math.max(r.seconds, 1e-9))} rows/s), run ${r.runId}`;
+  return `${table}\n${methods}${fallbacks}backfill ${state}: ${r.rows} rows in ${r.seconds.toFixed(2)} s (${formatCount(r.rows / Math.max(r.seconds, 1e-9))} rows/s), run ${r.runId}`;
 }
 
 export const RESTORE_HELP = `Usage: hyperfill restore-policies [--target URL] [--run-id ID] [--control-schema S]

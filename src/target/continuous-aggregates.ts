@@ -10,9 +10,13 @@ export async function continuousAggregatesOn(client: pg.Client, t: TableName): P
   return r.rows.map((row) => ({ schema: row.view_schema, table: row.view_name }));
 }
 
-/** Must run outside a transaction block, as the only statement of its query. */
-export async function refreshContinuousAggregate(client: pg.Client, view: TableName, start: string, end: string, castTo: string): Promise<void> {
-  await client.query(`CALL refresh_continuous_aggregate(${quoteRegclass(view)}, $1::${castTo}, $2::${castTo})`, [start, end]);
+/**
+ * Must run outside a transaction block, as the only statement of its query. `force`
+ * refreshes the whole range even where TimescaleDB logged no invalidation (rows that
+ * arrived as compressed chunks; `force` exists from TimescaleDB 2.17 on).
+ */
+export async function refreshContinuousAggregate(client: pg.Client, view: TableName, start: string, end: string, castTo: string, force = false): Promise<void> {
+  await client.query(`CALL refresh_continuous_aggregate(${quoteRegclass(view)}, $1::${castTo}, $2::${castTo}${force ? ', force => true' : ''})`, [start, end]);
 }
 
 const quoteRegclass = (view: TableName) => `'${qualifiedName(view.schema, view.table).replace(/'/g, "''")}'::regclass`;

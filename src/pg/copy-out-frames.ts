@@ -184,9 +184,12 @@ export class CopyOutFrames extends Readable {
    * with pg's listener set aside: its owner must end it, not use it again.
    */
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    this.connection?.stream.removeListener('readable', this.onReadable);
-    this.connection = undefined;
-    this.settle(undefined);
+    // Still attached: cut short before CopyDone, so no row count will come.
+    if (this.connection) {
+      this.connection.stream.removeListener('readable', this.onReadable);
+      this.connection = undefined;
+      this.settle(undefined);
+    }
     callback(err);
   }
 }

@@ -1,15 +1,15 @@
 /**
  * Which backfill windows are loaded with direct compress (`--direct-compress`). `on`:
  * every window of a table that allows it. `auto`: a window whose chunks the compression
- * policy would already have compressed, or whose chunks hold no other rows once the
- * window's dual-written rows are deleted (dual-write is not writing there, so a
- * compressed chunk costs it nothing). Rows are sorted by the source into the
- * compression's order where that can be proved, and then TimescaleDB does not sort.
+ * policy would already have compressed, or a window that held no dual-written rows and
+ * whose chunks end by --until (dual-write, which writes from before --until on, never
+ * writes there, so a compressed chunk costs it nothing). Rows are sorted by the source
+ * into the compression's order where that can be proved, and then TimescaleDB does not sort.
  */
 import type pg from 'pg';
 import { HyperfillError } from '../errors.js';
 import type { OrderTerm } from '../source.js';
-import { qualifiedName, timeRangeCondition } from '../sql.js';
+import { qualifiedName } from '../sql.js';
 import { type DirectCompressMode, directCompressTarget } from '../target/direct-compress.js';
 import { chunksOverlapping } from '../target/timescale.js';
 import { isIntegerTime } from '../time-value.js';
@@ -24,10 +24,12 @@ export interface DirectCompressTable {
   policyHorizon?: bigint | undefined;
   /** The time dimension's chunk interval, in time-value units. */
   chunkInterval: bigint;
+  /** The completion point: dual-write writes at and after it, and before it only where it began early. */
+  until: bigint;
 }
 
 /** Direct compress settings for one table, or a note saying why it loads normally (once, at the start). */
-export async function prepareDirectCompress(control: pg.Client, table: BackfillTable, mode: DirectCompressMode):
+export async function prepareDirectCompress(control: pg.Client, table: BackfillTable, mode: DirectCompressMode, until: bigint):
 Promise<{ setting?: DirectCompressTable; note?: string }> {
   if (mode === 'off' || !table.hypertable) return {};
   const target = await directCompressTarget(control, table.target, table.timeColumn);
@@ -39,23 +41,20 @@ Promise<{ setting?: DirectCompressTable; note?: string }> {
   // The transform stage hands batches on as they finish: its output is never provably sorted.
   const sortOrder = !table.transform && target.sortOrder && sortable(table, target.sortOrder) ? target.sortOrder : undefined;
   return {
-    setting: { mode, sortOrder, policyHorizon: await policyHorizon(control, table), chunkInterval: await chunkInterval(control, table) },
+    setting: { mode, sortOrder, policyHorizon: await policyHorizon(control, table), chunkInterval: await chunkInterval(control, table), until },
   };
 }
 
-/** Inside the window's transaction, after its DELETE. */
-export async function useDirectCompress(client: pg.Client, table: BackfillTable, setting: DirectCompressTable, window: PlannedWindow): Promise<boolean> {
+/** Inside the window's transaction, after its DELETE (which removed `dualWritten` rows). */
+export async function useDirectCompress(client: pg.Client, table: BackfillTable, setting: DirectCompressTable, window: PlannedWindow,
+  dualWritten: number): Promise<boolean> {
   if (setting.mode === 'on') return true;
+  // The end of the last chunk the window touches: a chunk that exists, or at most one interval beyond the window.
   const chunks = await chunksOverlapping(client, table.target, table.timeType, window);
-  const first = chunks[0];
   const last = chunks[chunks.length - 1];
-  // The chunks the window touches: those that exist, or at most one interval beyond the window.
-  const start = first && first.start <= window.start ? first.start : window.start - setting.chunkInterval;
   const end = last && last.end >= window.end ? last.end : window.end + setting.chunkInterval;
   if (setting.policyHorizon !== undefined && end <= setting.policyHorizon) return true;
-  const r = await client.query(`SELECT EXISTS (SELECT 1 FROM ${qualifiedName(table.target.schema, table.target.table)}
-    WHERE ${timeRangeCondition(table.timeColumn, table.timeType, { start, end })}) AS taken`);
-  return r.rows[0].taken !== true;
+  return dualWritten === 0 && end <= setting.until;
 }
 
 /** The source sorts in SQL with the same column types as the target's, and has every column of the order. */

@@ -97,17 +97,17 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     const tables = await resolveTables(source, control, specs, options.timeColumn, options.transform !== undefined);
     checkOneTimeType(tables);
     if (options.transform) await startTransforms(tables, options.transform, transforms);
+    const timeType = tables[0]?.timeType ?? 'timestamptz';
+    const until = parseUntil(options.until, timeType);
+    const from = options.from === undefined ? undefined : parseTimeValue(options.from, timeType, '--from');
+    if (from !== undefined && from >= until) throw new HyperfillError('E_USAGE', '`--from` must be before `--until`');
     for (const table of tables) {
-      const direct = await prepareDirectCompress(control, table, options.directCompress);
+      const direct = await prepareDirectCompress(control, table, options.directCompress, until);
       const chunks = options.compressedChunks ? await prepareChunkCopy(control, source, table) : {};
       table.directCompress = direct.setting;
       table.chunkCopy = chunks.setting;
       notes.push(...[direct.note, chunks.note].filter((n): n is string => n !== undefined));
     }
-    const timeType = tables[0]?.timeType ?? 'timestamptz';
-    const until = parseUntil(options.until, timeType);
-    const from = options.from === undefined ? undefined : parseTimeValue(options.from, timeType, '--from');
-    if (from !== undefined && from >= until) throw new HyperfillError('E_USAGE', '`--from` must be before `--until`');
 
     const runId = options.runId ?? defaultRunId(source.kind, options.source, tables, from, until, options.window);
     const progress = new ProgressTable(options.controlSchema, runId);

@@ -167,7 +167,7 @@ export class WindowCopier {
     if (table.decompress) await this.decompressOverlapping(client, table, window);
     const where = timeRangeCondition(table.timeColumn, table.timeType, window);
     const deleted = await client.query(`DELETE FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${where}`);
-    const compress = table.directCompress !== undefined && (await useDirectCompress(client, table, table.directCompress, window));
+    const compress = table.directCompress !== undefined && (await useDirectCompress(client, table, table.directCompress, window, deleted.rowCount ?? 0));
     const copied = table.transform ? await this.copyTransformed(client, table, table.transform, window, compress)
       : await this.copyWindow(client, table, window, compress);
     return { ...copied, deleted: deleted.rowCount ?? 0, seconds: 0, fallback };

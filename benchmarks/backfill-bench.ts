@@ -1,65 +1,239 @@
 /**
- * `hyperfill backfill` PostgreSQL → PostgreSQL against the migration guide's recipe,
- * `psql -c "\copy (SELECT ...) TO STDOUT" | psql -c "\copy ... FROM STDIN"`, on one
- * server (a source and a target database), the same 1M-row table, one run each.
+ * `hyperfill backfill` against the recipes, on native PostgreSQL 15 and TimescaleDB 2.28.3
+ * (test/helpers/native-postgres.ts, durable settings), source and target databases on one
+ * server, contenders interleaved over --rounds rounds, best and median:
+ *
+ * 1. PostgreSQL → PostgreSQL: the migration guide's text recipe (`psql \copy ... TO STDOUT |
+ *    psql \copy ... FROM STDIN`), the same pipe in binary (one stream, no client work: the
+ *    limit), hyperfill --parallel 1/2/4 (with its client CPU).
+ * 2. Into a hypertable with compression, timed until the data is compressed: the recipe then
+ *    compress_chunk on every chunk, hyperfill --direct-compress off then compress_chunk, and
+ *    hyperfill with direct compress.
+ * 3. TimescaleDB → TimescaleDB with every source chunk compressed, timed until compressed:
+ *    the row path (direct compress), the row path without it then compress_chunk, and
+ *    compressed-chunk copy.
+ *
+ * Every run is checked: row count, and in 2 and 3 that every chunk is compressed.
  * Writes benchmarks/results/backfill.md.
  *
- *   node dist/benchmarks/backfill-bench.js [--rows 1000000]
+ *   node dist/benchmarks/backfill-bench.js [--rows 1000000] [--rounds 3] [--sections 1,2,3]
  */
-import { cpus, totalmem } from 'node:os';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startPostgres } from '../src/embedded-postgres.js';
-import { ratioTable, timeCommand, timeHyperfill, writeReport } from './lib/timing.js';
+import { type NativeServer, startNativePostgres } from '../test/helpers/native-postgres.js';
+import { BIN, writeReport } from './lib/timing.js';
 
-const DDL = 'CREATE TABLE metrics (time timestamptz NOT NULL, host text, cpu float8, mem float8, n int); CREATE INDEX ON metrics (time)';
+const TABLE = 'CREATE TABLE m (time timestamptz NOT NULL, device int, v float8, note text)';
+const ROWS_SQL = (rows: number) => `INSERT INTO m SELECT '2024-01-01'::timestamptz + i * interval '100 ms', i % 1000, round((random() * 100)::numeric, 3),
+  'note ' || (i % 97) FROM generate_series(0, ${rows - 1}) i`;
+const HYPERTABLE = `${TABLE}; SELECT create_hypertable('m', by_range('time', INTERVAL '6 hours'));
+  ALTER TABLE m SET (timescaledb.compress, timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'time DESC')`;
+const COMPRESS_ALL = `SELECT count(compress_chunk(c, if_not_compressed => true)) FROM show_chunks('m') c`;
+
+interface Run { seconds: number; cpu?: number | undefined }
+interface Contender { name: string; run: () => Promise<Run>; runs: Run[] }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rows: { type: 'string' } } });
+  const { values } = parseArgs({ options: { rows: { type: 'string' }, rounds: { type: 'string' }, sections: { type: 'string' } } });
   const rows = Number(values.rows ?? 1_000_000);
-  const server = await startPostgres({ fast: false });
-  try {
-    await server.createDatabase('source');
-    await server.createDatabase('target');
-    await server.query(DDL, [], 'source');
-    await server.query(DDL, [], 'target');
-    await server.query(`INSERT INTO metrics SELECT '2024-01-01'::timestamptz + i * interval '100 ms', 'host_' || (i % 1000),
-      round((random() * 100)::numeric, 2), round((random() * 100)::numeric, 2), i FROM generate_series(0, ${rows - 1}) i`, [], 'source');
-    await server.query('VACUUM ANALYZE metrics', [], 'source');
-    const until = new Date(Date.parse('2024-01-01T00:00:00Z') + rows * 100).toISOString();
-    const env = { PGPASSWORD: server.password };
-    const source = server.publicUrl('source');
-    const target = server.publicUrl('target');
-    const reset = () => server.query('TRUNCATE metrics; DROP SCHEMA IF EXISTS hyperfill CASCADE; CHECKPOINT', [], 'target');
-
-    const results: Array<{ name: string; seconds: number }> = [];
-    await reset();
-    const recipe = `psql "${source}" -c "\\copy (SELECT * FROM metrics WHERE time < '${until}') TO STDOUT" | psql "${target}" -c "\\copy metrics FROM STDIN"`;
-    results.push({ name: 'psql \\copy \\| psql \\copy (the recipe)', seconds: await timeCommand('bash', ['-o', 'pipefail', '-c', recipe], env) });
-    for (const parallel of [1, 2, 4]) {
-      await reset();
-      const seconds = await timeHyperfill(['backfill', '--source', source, '--target', target, '--table', 'metrics',
-        '--time-column', 'time', '--until', until, '--parallel', String(parallel), '--allow-plain-target'], env);
-      const copied = await server.query('SELECT count(*)::int AS n FROM metrics', [], 'target');
-      if (copied.rows[0].n !== rows) throw new Error(`backfill --parallel ${parallel} copied ${copied.rows[0].n} of ${rows} rows`);
-      results.push({ name: `hyperfill backfill --parallel ${parallel}`, seconds });
+  const rounds = Number(values.rounds ?? 3);
+  const sections = new Set((values.sections ?? '1,2,3').split(','));
+  // A chunk boundary after the last row: every window lies in chunks that end by --until.
+  const until = new Date(Math.ceil((Date.parse('2024-01-01T00:00:00Z') + rows * 100) / 21_600_000) * 21_600_000).toISOString();
+  const parts: string[] = [];
+  if (sections.has('1')) parts.push(await pgToPg(rows, rounds, until));
+  if (sections.has('2') || sections.has('3')) {
+    const server = await startNativePostgres({ timescale: true, fast: false });
+    try {
+      if (sections.has('2')) parts.push(await intoCompressed(server, rows, rounds, until));
+      if (sections.has('3')) parts.push(await compressedSource(server, rows, rounds, until));
+    } finally {
+      await server.stop();
     }
-    const version = (await server.query('SHOW server_version')).rows[0].server_version;
-    const table = ratioTable(results, rows, 'recipe');
-    const report = `# Backfill benchmark: PostgreSQL to PostgreSQL
+  }
+  writeReport('backfill', `# Backfill benchmark
 
-${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, PostgreSQL ${version} (embedded, durable settings),
-Node ${process.version}. ${rows.toLocaleString('en')} rows (time timestamptz, host text, cpu float8, mem float8, n int; index on time),
-a source and a target database on the same server, one run each.
+${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version};
+native PostgreSQL 15 (Debian), TimescaleDB 2.28.3 for sections 2 and 3, durable settings (fsync on); a source and a
+target database on the same server, sharing the machine's cores with the client. ${rows.toLocaleString('en')} rows of
+(time timestamptz, device int, v float8, note text), one every 100 ms, index on time. Contenders interleaved over
+${rounds} rounds; best and median wall seconds, start-up included; client CPU is hyperfill's user + system seconds
+(median, GNU time). Every run is checked (row count; in 2 and 3 every chunk compressed).
 
-${table}
+${parts.join('\n\n')}
 
-Reproduce: \`npm run build && node dist/benchmarks/backfill-bench.js --rows ${rows}\`
-`;
-    writeReport('backfill', report);
+Reproduce: \`npm run build && node dist/benchmarks/backfill-bench.js --rows ${rows} --rounds ${rounds}\`
+`);
+}
+
+async function pgToPg(rows: number, rounds: number, until: string): Promise<string> {
+  const server = await startNativePostgres({ fast: false });
+  try {
+    for (const db of ['src', 'tgt']) await server.createDatabase(db);
+    await server.query(`${TABLE}; ${ROWS_SQL(rows)}; CREATE INDEX ON m (time)`, [], 'src');
+    await server.query('VACUUM ANALYZE m', [], 'src');
+    await server.query(`${TABLE}; CREATE INDEX ON m (time)`, [], 'tgt');
+    const env = { PGPASSWORD: server.password };
+    const [src, tgt] = [server.publicUrl('src'), server.publicUrl('tgt')];
+    const reset = () => server.query('TRUNCATE m; DROP SCHEMA IF EXISTS hyperfill CASCADE; CHECKPOINT', [], 'tgt');
+    const check = async (name: string) => {
+      const n = Number((await server.query('SELECT count(*) AS n FROM m', [], 'tgt')).rows[0].n);
+      if (n !== rows) throw new Error(`${name} left ${n} of ${rows} rows`);
+    };
+    const pipe = (format: string) => `psql "${src}" -qc "\\copy (SELECT * FROM m WHERE time < '${until}') TO STDOUT${format}" | psql "${tgt}" -qc "\\copy m FROM STDIN${format}"`;
+    const contenders: Contender[] = [
+      { name: 'text recipe: psql \\copy \\| psql \\copy', run: () => timed('bash', ['-o', 'pipefail', '-c', pipe('')], env), runs: [] },
+      { name: 'binary pipe: the same, FORMAT binary', run: () => timed('bash', ['-o', 'pipefail', '-c', pipe(' (FORMAT binary)')], env), runs: [] },
+      ...[1, 2, 4].map((p) => ({
+        name: `hyperfill backfill --parallel ${p}`, runs: [],
+        run: () => timedHyperfill(['backfill', '--source', src, '--target', tgt, '--table', 'm', '--time-column', 'time', '--until', until,
+          '--parallel', String(p), '--allow-plain-target'], env),
+      })),
+    ];
+    await interleave(contenders, rounds, reset, check);
+    return `## 1. PostgreSQL → PostgreSQL
+
+${table(contenders, rows)}
+
+Goals: ≥ 0.95× the binary pipe and ≥ 1.3× the text recipe. ${ratioLine(contenders, 'hyperfill backfill --parallel', 0, 1)}`;
   } finally {
     await server.stop();
   }
 }
+
+async function intoCompressed(server: NativeServer, rows: number, rounds: number, until: string): Promise<string> {
+  await server.createDatabase('plain_src');
+  await server.createDatabase('ht_tgt');
+  await server.query(`${TABLE}; ${ROWS_SQL(rows)}; CREATE INDEX ON m (time)`, [], 'plain_src');
+  await server.query('VACUUM ANALYZE m', [], 'plain_src');
+  await server.query(HYPERTABLE, [], 'ht_tgt');
+  const env = { PGPASSWORD: server.password };
+  const [src, tgt] = [server.publicUrl('plain_src'), server.publicUrl('ht_tgt')];
+  const compressAll = `psql "${tgt}" -qAtc "${COMPRESS_ALL}" > /dev/null`;
+  const hyperfill = (...extra: string[]) => ['backfill', '--source', src, '--target', tgt, '--table', 'm', '--time-column', 'time', '--until', until, ...extra];
+  const contenders: Contender[] = [
+    { name: 'recipe: psql \\copy \\| psql \\copy, then compress_chunk', runs: [],
+      run: () => timed('bash', ['-o', 'pipefail', '-c', `psql "${src}" -qc "\\copy (SELECT * FROM m WHERE time < '${until}') TO STDOUT" | psql "${tgt}" -qc "\\copy m FROM STDIN" && ${compressAll}`], env) },
+    { name: 'hyperfill --direct-compress off, then compress_chunk', runs: [],
+      run: async () => add(await timedHyperfill(hyperfill('--direct-compress', 'off'), env), await timed('bash', ['-c', compressAll], env)) },
+    { name: 'hyperfill, direct compress (sorted by the source)', runs: [], run: () => timedHyperfill(hyperfill(), env) },
+  ];
+  await interleave(contenders, rounds, () => resetHypertable(server, 'ht_tgt'), (name) => checkCompressed(server, 'ht_tgt', rows, name));
+  return `## 2. Into a hypertable with compression (segmentby device, orderby time DESC, 6-hour chunks), until compressed
+
+PostgreSQL table → TimescaleDB hypertable; hyperfill's time includes its start-up, the recipe's both psql.
+
+${table(contenders, rows)}
+
+Goal: ≥ 2× faster than the recipe until the data is compressed. ${ratioLine(contenders, 'hyperfill, direct compress', 0)}`;
+}
+
+async function compressedSource(server: NativeServer, rows: number, rounds: number, until: string): Promise<string> {
+  await server.createDatabase('ts_src');
+  await server.createDatabase('ts_tgt');
+  await server.query(`${HYPERTABLE}; ${ROWS_SQL(rows)}`, [], 'ts_src');
+  await server.query(COMPRESS_ALL, [], 'ts_src');
+  await server.query('VACUUM ANALYZE m', [], 'ts_src');
+  await server.query(HYPERTABLE, [], 'ts_tgt');
+  const env = { PGPASSWORD: server.password };
+  const [src, tgt] = [server.publicUrl('ts_src'), server.publicUrl('ts_tgt')];
+  const compressAll = `psql "${tgt}" -qAtc "${COMPRESS_ALL}" > /dev/null`;
+  const hyperfill = (...extra: string[]) => ['backfill', '--source', src, '--target', tgt, '--table', 'm', '--until', until, ...extra];
+  const contenders: Contender[] = [
+    { name: 'row path, --direct-compress off, then compress_chunk', runs: [],
+      run: async () => add(await timedHyperfill(hyperfill('--no-compressed-chunks', '--direct-compress', 'off'), env), await timed('bash', ['-c', compressAll], env)) },
+    { name: 'row path with direct compress (--no-compressed-chunks)', runs: [], run: () => timedHyperfill(hyperfill('--no-compressed-chunks'), env) },
+    { name: 'compressed-chunk copy (default)', runs: [], run: () => timedHyperfill(hyperfill(), env) },
+  ];
+  await interleave(contenders, rounds, () => resetHypertable(server, 'ts_tgt'), (name) => checkCompressed(server, 'ts_tgt', rows, name));
+  const chunks = (await server.query(`SELECT count(*)::int AS n FROM show_chunks('m')`, [], 'ts_src')).rows[0].n;
+  return `## 3. TimescaleDB → TimescaleDB, every source chunk compressed (${chunks} chunks), until compressed
+
+${table(contenders, rows)}
+
+Goal: compressed-chunk copy ≥ 3× faster than the row path. ${ratioLine(contenders, 'compressed-chunk copy', 0, 1)}`;
+}
+
+async function resetHypertable(server: NativeServer, db: string): Promise<void> {
+  await server.query(`DROP SCHEMA IF EXISTS hyperfill CASCADE; DROP TABLE m CASCADE; ${HYPERTABLE}`, [], db);
+  await server.query('CHECKPOINT', [], db);
+}
+
+async function checkCompressed(server: NativeServer, db: string, rows: number, name: string): Promise<void> {
+  const r = (await server.query(`SELECT (SELECT count(*) FROM m)::int AS n,
+    (SELECT count(*) FILTER (WHERE NOT is_compressed) FROM timescaledb_information.chunks WHERE hypertable_name = 'm')::int AS raw`, [], db)).rows[0];
+  if (r.n !== rows || r.raw !== 0) throw new Error(`${name}: ${r.n} of ${rows} rows, ${r.raw} chunks not compressed`);
+}
+
+/** Each round runs every contender once, in turn, from a reset target. */
+async function interleave(contenders: Contender[], rounds: number, reset: () => Promise<unknown>, check: (name: string) => Promise<void>): Promise<void> {
+  for (let round = 1; round <= rounds; round++) {
+    for (const c of contenders) {
+      await reset();
+      const run = await c.run();
+      await check(c.name);
+      c.runs.push(run);
+      process.stderr.write(`round ${round}: ${c.name}: ${run.seconds.toFixed(2)} s${run.cpu === undefined ? '' : `, client CPU ${run.cpu.toFixed(2)} s`}\n`);
+    }
+  }
+}
+
+const add = (a: Run, b: Run): Run => ({ seconds: a.seconds + b.seconds, cpu: a.cpu });
+const best = (c: Contender) => Math.min(...c.runs.map((r) => r.seconds));
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+function table(contenders: Contender[], rows: number): string {
+  const base = contenders[0];
+  const lines = contenders.map((c) => {
+    const cpus = c.runs.map((r) => r.cpu).filter((x): x is number => x !== undefined);
+    return `| ${c.name} | ${best(c).toFixed(2)} | ${median(c.runs.map((r) => r.seconds)).toFixed(2)} | ${Math.round(rows / best(c)).toLocaleString('en')} | `
+      + `${base ? (best(base) / best(c)).toFixed(2) : '1.00'}× | ${cpus.length > 0 ? median(cpus).toFixed(2) : ''} | ${c.runs.map((r) => r.seconds.toFixed(2)).join(' / ')} |`;
+  });
+  return [`| contender | best s | median s | rows/s (best) | × the first (best) | client CPU s | runs |`,
+    '|---|---:|---:|---:|---:|---:|---|', ...lines].join('\n');
+}
+
+/** "hyperfill ... : 1.43× the first contender (median 1.38×), 0.97× the second ..." */
+function ratioLine(contenders: Contender[], prefix: string, ...against: number[]): string {
+  const mine = contenders.filter((c) => c.name.startsWith(prefix));
+  const top = mine.reduce((a, b) => (best(a) <= best(b) ? a : b));
+  const med = (c: Contender) => median(c.runs.map((r) => r.seconds));
+  return `Best here, ${top.name}: ${against.map((i) => {
+    const ref = contenders[i];
+    return ref ? `${(best(ref) / best(top)).toFixed(2)}× ${ref.name.split(':')[0]} (medians: ${(med(ref) / med(top)).toFixed(2)}×)` : '';
+  }).join(', ')}.`;
+}
+
+/** Wall seconds of a command, and its CPU seconds (user + system) when GNU time is there. */
+function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  const gnuTime = existsSync('/usr/bin/time');
+  const dir = mkdtempSync(join(tmpdir(), 'hyperfill-bench-'));
+  const out = join(dir, 'time');
+  const argv = gnuTime ? ['-f', '%U %S', '-o', out, command, ...args] : args;
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(gnuTime ? '/usr/bin/time' : command, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = gnuTime && existsSync(out) ? readFileSync(out, 'utf8').trim().split(/\s+/).slice(-2).reduce((a, b) => a + Number(b), 0) : undefined;
+      rmSync(dir, { recursive: true, force: true });
+      if (code === 0) resolve({ seconds, cpu });
+      else reject(new Error(`${args.join(' ').slice(0, 80)} failed: ${stderr.slice(-600)}`));
+    });
+  });
+}
+
+const timedHyperfill = (args: string[], env: NodeJS.ProcessEnv) => timed(process.execPath, [BIN, ...args], env);
 
 main().catch((err) => {
   process.stderr.write(`backfill benchmark failed: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -13,6 +13,7 @@ import { qualifiedName } from '../sql.js';
 import { type DirectCompressMode, directCompressTarget } from '../target/direct-compress.js';
 import { chunksOverlapping } from '../target/timescale.js';
 import { isIntegerTime } from '../time-value.js';
+import { floorTo } from './plan-windows.js';
 import type { PlannedWindow } from './progress-table.js';
 import type { BackfillTable } from './window-copier.js';
 
@@ -49,10 +50,11 @@ Promise<{ setting?: DirectCompressTable; note?: string }> {
 export async function useDirectCompress(client: pg.Client, table: BackfillTable, setting: DirectCompressTable, window: PlannedWindow,
   dualWritten: number): Promise<boolean> {
   if (setting.mode === 'on') return true;
-  // The end of the last chunk the window touches: a chunk that exists, or at most one interval beyond the window.
+  // The end of the last chunk the window touches: the chunk's own, or where TimescaleDB will put it
+  // (chunks are aligned to multiples of the interval from the Unix epoch, like time values here).
   const chunks = await chunksOverlapping(client, table.target, table.timeType, window);
   const last = chunks[chunks.length - 1];
-  const end = last && last.end >= window.end ? last.end : window.end + setting.chunkInterval;
+  const end = last && last.end >= window.end ? last.end : floorTo(window.end - 1n, setting.chunkInterval) + setting.chunkInterval;
   if (setting.policyHorizon !== undefined && end <= setting.policyHorizon) return true;
   return dualWritten === 0 && end <= setting.until;
 }

@@ -24,7 +24,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type NativeServer, startNativePostgres } from '../test/helpers/native-postgres.js';
-import { BIN, writeReport } from './lib/timing.js';
+import { revision, snapshotCli, writeReport } from './lib/timing.js';
 
 const TABLE = 'CREATE TABLE m (time timestamptz NOT NULL, device int, v float8, note text)';
 const ROWS_SQL = (rows: number) => `INSERT INTO m SELECT '2024-01-01'::timestamptz + i * interval '100 ms', i % 1000, round((random() * 100)::numeric, 3),
@@ -41,23 +41,21 @@ async function main(): Promise<void> {
   const rows = Number(values.rows ?? 1_000_000);
   const rounds = Number(values.rounds ?? 3);
   const sections = new Set((values.sections ?? '1,2,3').split(','));
+  const scratch = mkdtempSync(join(tmpdir(), 'hyperfill-backfill-bench-'));
+  bin = snapshotCli(scratch);
   // A chunk boundary after the last row: every window lies in chunks that end by --until.
   const until = new Date(Math.ceil((Date.parse('2024-01-01T00:00:00Z') + rows * 100) / 21_600_000) * 21_600_000).toISOString();
   const parts: string[] = [];
-  if (sections.has('1')) parts.push(await pgToPg(rows, rounds, until));
-  if (sections.has('2') || sections.has('3')) {
-    const server = await startNativePostgres({ timescale: true, fast: false });
-    try {
-      if (sections.has('2')) parts.push(await intoCompressed(server, rows, rounds, until));
-      if (sections.has('3')) parts.push(await compressedSource(server, rows, rounds, until));
-    } finally {
-      await server.stop();
-    }
+  try {
+    if (sections.has('1')) parts.push(await pgToPg(rows, rounds, until));
+    if (sections.has('2') || sections.has('3')) parts.push(...await timescaleSections(rows, rounds, until, sections));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
   writeReport('backfill', `# Backfill benchmark
 
 ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version};
-native PostgreSQL 15 (Debian), TimescaleDB 2.28.3 for sections 2 and 3, durable settings (fsync on); a source and a
+native PostgreSQL 15 (Debian), TimescaleDB 2.28.3 for sections 2 and 3, durable settings (fsync on), hyperfill ${revision()}; a source and a
 target database on the same server, sharing the machine's cores with the client. ${rows.toLocaleString('en')} rows of
 (time timestamptz, device int, v float8, note text), one every 100 ms, index on time. Contenders interleaved over
 ${rounds} rounds; best and median wall seconds, start-up included; client CPU is hyperfill's user + system seconds
@@ -67,6 +65,18 @@ ${parts.join('\n\n')}
 
 Reproduce: \`npm run build && node dist/benchmarks/backfill-bench.js --rows ${rows} --rounds ${rounds}\`
 `);
+}
+
+async function timescaleSections(rows: number, rounds: number, until: string, sections: Set<string>): Promise<string[]> {
+  const server = await startNativePostgres({ timescale: true, fast: false });
+  try {
+    return [
+      ...(sections.has('2') ? [await intoCompressed(server, rows, rounds, until)] : []),
+      ...(sections.has('3') ? [await compressedSource(server, rows, rounds, until)] : []),
+    ];
+  } finally {
+    await server.stop();
+  }
 }
 
 async function pgToPg(rows: number, rounds: number, until: string): Promise<string> {
@@ -94,11 +104,23 @@ async function pgToPg(rows: number, rounds: number, until: string): Promise<stri
       })),
     ];
     await interleave(contenders, rounds, reset, check);
+    // The same command over one row: start-up, connections, preflight, plan, snapshot and one window.
+    const fixed: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      await reset();
+      fixed.push((await timedHyperfill(['backfill', '--source', src, '--target', tgt, '--table', 'm', '--time-column', 'time',
+        '--until', '2024-01-01T00:00:00.050Z', '--parallel', '1', '--allow-plain-target'], env)).cpu ?? NaN);
+    }
+    const one = contenders.find((c) => c.name.endsWith('--parallel 1'));
+    const perMillion = one ? ((median(one.runs.map((r) => r.cpu ?? NaN)) - median(fixed)) / rows) * 1e6 : NaN;
     return `## 1. PostgreSQL → PostgreSQL
 
 ${table(contenders, rows)}
 
-Goals: ≥ 0.95× the binary pipe and ≥ 1.3× the text recipe. ${ratioLine(contenders, 'hyperfill backfill --parallel', 0, 1)}`;
+Goals: ≥ 0.95× the binary pipe and ≥ 1.3× the text recipe. ${ratioLine(contenders, 'hyperfill backfill --parallel', 0, 1)}
+
+Client CPU: the same command over one row takes ${median(fixed).toFixed(2)} s (start-up, connections, preflight, plan, snapshot,
+one window); the rows add ${perMillion.toFixed(2)} s per million (median CPU of \`--parallel 1\` minus that; goal ≤ 0.15 s).`;
   } finally {
     await server.stop();
   }
@@ -233,7 +255,9 @@ function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise
   });
 }
 
-const timedHyperfill = (args: string[], env: NodeJS.ProcessEnv) => timed(process.execPath, [BIN, ...args], env);
+/** The build measured: copied aside at the start (a rebuild meanwhile changes nothing). */
+let bin = '';
+const timedHyperfill = (args: string[], env: NodeJS.ProcessEnv) => timed(process.execPath, [bin, ...args], env);
 
 main().catch((err) => {
   process.stderr.write(`backfill benchmark failed: ${err instanceof Error ? err.message : String(err)}\n`);

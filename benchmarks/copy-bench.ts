@@ -10,7 +10,7 @@
  *     [--batch-sizes 5000,50000] [--quiet-wait 90] [--fast] [--out benchmarks/results/copy.md]
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { METRICS_DDL, writeMetricsCsv } from '../src/demo/generate-csv.js';
 import { type PostgresServer, startPostgres } from '../src/embedded-postgres.js';
+import { revision, snapshotCli } from './lib/timing.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'dist/src/cli/bin.js');
@@ -523,29 +524,6 @@ async function machineLines(server: PostgresServer, fast: boolean): Promise<stri
     `PostgreSQL: ${version.split(',')[0]} (embedded-postgres, one server for every contender), ${fast ? '`fast` settings (fsync, full_page_writes and synchronous_commit off)' : 'default durability'}: ${settings.rows.map((s) => `${s.name}=${s.setting}${s.unit ?? ''}`).join(', ')}`,
     `Clients: Node ${process.version}; ${psqlVersion}; ${hasTime ? 'GNU time for client CPU and peak RSS' : 'GNU time not installed: client CPU and peak RSS polled from /proc every 50 ms (lower bounds)'}`,
   ];
-}
-
-/**
- * Copies the built CLI aside, so every run times the same build even when the tree is
- * rebuilt meanwhile; node_modules is linked, not copied.
- */
-function snapshotCli(scratch: string): string {
-  const app = join(scratch, 'app');
-  for (const dir of ['dist/src', 'dist/connectors']) cpSync(join(ROOT, dir), join(app, dir), { recursive: true });
-  cpSync(join(ROOT, 'package.json'), join(app, 'package.json'));
-  symlinkSync(join(ROOT, 'node_modules'), join(app, 'node_modules'), 'dir');
-  return join(app, 'dist/src/cli/bin.js');
-}
-
-/** The commit measured, and whether the tree had changes on top of it. */
-function revision(): string {
-  try {
-    const head = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head} with uncommitted changes` : head;
-  } catch {
-    return 'unknown (not a git checkout)';
-  }
 }
 
 // ---------------------------------------------------------------------------

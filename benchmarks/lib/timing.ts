@@ -1,6 +1,6 @@
 /** What the one-run comparison benchmarks share: timing a child process, and the report. */
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,4 +37,27 @@ export function writeReport(name: string, report: string): void {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, report);
   process.stdout.write(report);
+}
+
+/**
+ * Copies the built CLI aside, so every run times the same build even when the tree is
+ * rebuilt meanwhile; node_modules is linked, not copied. Returns the copy's bin.js.
+ */
+export function snapshotCli(scratch: string): string {
+  const app = join(scratch, 'app');
+  for (const dir of ['dist/src', 'dist/connectors']) cpSync(join(ROOT, dir), join(app, dir), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(app, 'package.json'));
+  symlinkSync(join(ROOT, 'node_modules'), join(app, 'node_modules'), 'dir');
+  return join(app, 'dist/src/cli/bin.js');
+}
+
+/** The commit measured, and whether the tree had changes on top of it. */
+export function revision(): string {
+  try {
+    const head = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head} with uncommitted changes` : head;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
 }

@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { runCli } from './helpers/cli.js';
+import { killWhen, runCli } from './helpers/cli.js';
 import { describeNative, type NativeServer, startNativePostgres } from './helpers/native-postgres.js';
 import { runMain } from './helpers/run-main.js';
 
@@ -121,20 +121,10 @@ describeNative('backfill and copy with direct compress', { timescale: true }, ()
 
   test('SIGKILL during a direct-compress backfill, then a rerun: the same result', async () => {
     const { url, jobs } = await prepareTarget('t_kill');
-    const first = await runCli(args(url, '--direct-compress', 'on', '--parallel', '1'), {
-      onSpawn: (child) => {
-        const timer = setInterval(async () => {
-          const r = await server.query(`SELECT count(*)::int AS n FROM hyperfill.backfill_window WHERE state = 'done'`, [], 't_kill').catch(() => ({ rows: [{ n: 0 }] }));
-          if (r.rows[0].n >= 3) {
-            clearInterval(timer);
-            child.kill('SIGKILL');
-          }
-        }, 5);
-        child.on('close', () => clearInterval(timer));
-      },
-    });
+    const windowsDone = async () => (await server.query(`SELECT count(*)::int AS n FROM hyperfill.backfill_window WHERE state = 'done'`, [], 't_kill')).rows[0].n;
+    const first = await runCli(args(url, '--direct-compress', 'on', '--parallel', '1'), { onSpawn: killWhen(async () => (await windowsDone()) >= 3) });
     assert.equal(first.signal, 'SIGKILL');
-    const done = (await server.query(`SELECT count(*)::int AS n FROM hyperfill.backfill_window WHERE state = 'done'`, [], 't_kill')).rows[0].n;
+    const done = await windowsDone();
     assert.ok(done >= 3 && done < 11, `killed mid-run after ${done} windows`);
     assert.equal((await scheduled('t_kill'))[Number(Object.keys(jobs)[0])], false, 'the killed run left the compression policy paused');
     const again = await runCli(args(url, '--direct-compress', 'on', '--parallel', '1'));

@@ -74,9 +74,16 @@ async function client(database: string, port = server.port): Promise<pg.Client> 
   return c;
 }
 
-async function freshTarget(name: string): Promise<void> {
+/** A fresh target database `name`, and clients on the source (through the proxy when `chopped`) and on it, closed after `use`. */
+async function withPair(name: string, chopped: boolean, use: (source: pg.Client, target: pg.Client) => Promise<void>): Promise<void> {
   await server.createDatabase(name);
   await server.query(TABLE, [], name);
+  const [source, target] = [await client('src', chopped ? proxyPort : server.port), await client(name)];
+  try {
+    await use(source, target);
+  } finally {
+    await Promise.all([source.end().catch(() => undefined), target.end()]);
+  }
 }
 
 const DIGEST = `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY id)) AS h FROM t`;
@@ -100,71 +107,50 @@ async function passThrough(source: pg.Client, target: pg.Client, copyOut: string
 for (const format of ['binary', 'text'] as const) {
   for (const chopped of [false, true]) {
     test(`${format} format${chopped ? ', server bytes cut into 1-11 byte pieces' : ''}: the target holds exactly the source's rows`, async () => {
-      const db = `t_${format}_${chopped ? 'chopped' : 'whole'}`;
-      await freshTarget(db);
-      const [source, target] = [await client('src', chopped ? proxyPort : server.port), await client(db)];
-      try {
+      await withPair(`t_${format}_${chopped ? 'chopped' : 'whole'}`, chopped, async (source, target) => {
         const counts = await passThrough(source, target, `COPY (SELECT * FROM t) TO STDOUT WITH (FORMAT ${format})`, `COPY t FROM STDIN WITH (FORMAT ${format})`);
         assert.deepEqual(counts, { sent: ROWS, took: ROWS });
         assert.deepEqual((await target.query(DIGEST)).rows[0], (await server.query(DIGEST, [], 'src')).rows[0]);
         assert.equal((await source.query('SELECT 41 + 1 AS n')).rows[0].n, 42, 'the source connection is pg\'s again');
-      } finally {
-        await Promise.all([source.end(), target.end()]);
-      }
+      });
     });
   }
 }
 
 test('notices between the rows are dropped, not forwarded', async () => {
-  await freshTarget('t_notices');
-  const [source, target] = [await client('src', proxyPort), await client('t_notices')];
-  try {
+  await withPair('t_notices', true, async (source, target) => {
     const counts = await passThrough(source, target, 'COPY (SELECT noisy(id), name, v, b, ts FROM t) TO STDOUT WITH (FORMAT binary)', 'COPY t FROM STDIN WITH (FORMAT binary)');
     assert.deepEqual(counts, { sent: ROWS, took: ROWS });
     assert.deepEqual((await target.query(DIGEST)).rows[0], (await server.query(DIGEST, [], 'src')).rows[0]);
-  } finally {
-    await Promise.all([source.end(), target.end()]);
-  }
+  });
 });
 
 test('rows larger than a socket read arrive whole', async () => {
-  await freshTarget('t_large');
-  const [source, target] = [await client('src'), await client('t_large')];
-  try {
+  await withPair('t_large', false, async (source, target) => {
     const select = `SELECT i, repeat(md5(i::text), 40000 + i), i::float8, NULL::bytea, NULL::timestamptz FROM generate_series(1, 5) i`;
     const counts = await passThrough(source, target, `COPY (${select}) TO STDOUT WITH (FORMAT binary)`, 'COPY t FROM STDIN WITH (FORMAT binary)');
     assert.deepEqual(counts, { sent: 5, took: 5 });
     const sizes = await target.query('SELECT id, length(name) AS n, md5(name) AS h FROM t ORDER BY id');
     const expected = await server.query(`SELECT i AS id, length(repeat(md5(i::text), 40000 + i)) AS n, md5(repeat(md5(i::text), 40000 + i)) AS h FROM generate_series(1, 5) i`, [], 'src');
     assert.deepEqual(sizes.rows, expected.rows);
-  } finally {
-    await Promise.all([source.end(), target.end()]);
-  }
+  });
 });
 
 test('a source error mid-COPY fails the pipeline; the target rolls back and both connections stay usable', async () => {
-  await freshTarget('t_source_error');
-  const [source, target] = [await client('src', proxyPort), await client('t_source_error')];
-  try {
+  await withPair('t_source_error', true, async (source, target) => {
     const select = 'SELECT CASE WHEN id = 15000 THEN id / 0 ELSE id END, name, v, b, ts FROM t';
     await assert.rejects(passThrough(source, target, `COPY (${select}) TO STDOUT WITH (FORMAT binary)`, 'COPY t FROM STDIN WITH (FORMAT binary)'),
       /division by zero/);
     assert.equal((await target.query('SELECT count(*)::int AS n FROM t')).rows[0].n, 0, 'nothing of the failed COPY is in the target');
     assert.equal((await source.query('SELECT 1 AS n')).rows[0].n, 1);
-  } finally {
-    await Promise.all([source.end(), target.end()]);
-  }
+  });
 });
 
 test('a target error mid-COPY fails the pipeline with the server\'s message; the target connection stays usable', async () => {
-  await freshTarget('t_target_error');
-  const [source, target] = [await client('src'), await client('t_target_error')];
-  try {
+  await withPair('t_target_error', false, async (source, target) => {
     const select = `SELECT id, CASE WHEN id = 7000 THEN 'poison' ELSE name END, v, b, ts FROM t`;
     await assert.rejects(passThrough(source, target, `COPY (${select}) TO STDOUT WITH (FORMAT text)`, 'COPY t FROM STDIN WITH (FORMAT text)'),
       /violates check constraint "no_7000"/);
     assert.equal((await target.query('SELECT count(*)::int AS n FROM t')).rows[0].n, 0);
-  } finally {
-    await Promise.all([source.end().catch(() => undefined), target.end()]);
-  }
+  });
 });

@@ -35,3 +35,19 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
     options.onSpawn?.(child);
   });
 }
+
+/**
+ * An `onSpawn` that polls `condition` every 5 ms and SIGKILLs the child once it holds,
+ * e.g. once some windows are done.
+ */
+export function killWhen(condition: () => Promise<boolean>): (child: ChildProcess) => void {
+  return (child) => {
+    const timer = setInterval(async () => {
+      if (await condition().catch(() => false)) {
+        clearInterval(timer);
+        child.kill('SIGKILL');
+      }
+    }, 5);
+    child.on('close', () => clearInterval(timer));
+  };
+}

@@ -50,10 +50,10 @@ export interface BackfillOptions extends RangeSelection {
   reportingPeriodMs: number;
   /** Rows go through the transform stage (see src/transform/). */
   transform?: TransformSettings | undefined;
-  /** TimescaleDB's direct compress for the windows' COPY (see direct-compress.ts). */
-  directCompress: DirectCompressMode;
-  /** Copy fully compressed source chunks as they are where possible (see compressed-chunk-copy.ts). */
-  compressedChunks: boolean;
+  /** TimescaleDB's direct compress for the windows' COPY (see direct-compress.ts); default auto. */
+  directCompress?: DirectCompressMode | undefined;
+  /** Copy fully compressed source chunks as they are where possible (see compressed-chunk-copy.ts); default true. */
+  compressedChunks?: boolean | undefined;
 }
 
 export interface TableSummary {
@@ -102,8 +102,8 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     const from = options.from === undefined ? undefined : parseTimeValue(options.from, timeType, '--from');
     if (from !== undefined && from >= until) throw new HyperfillError('E_USAGE', '`--from` must be before `--until`');
     for (const table of tables) {
-      const direct = await prepareDirectCompress(control, table, options.directCompress, until);
-      const chunks = options.compressedChunks ? await prepareChunkCopy(control, source, table) : {};
+      const direct = await prepareDirectCompress(control, table, options.directCompress ?? 'auto', until);
+      const chunks = options.compressedChunks !== false ? await prepareChunkCopy(control, source, table) : {};
       table.directCompress = direct.setting;
       table.chunkCopy = chunks.setting;
       notes.push(...[direct.note, chunks.note].filter((n): n is string => n !== undefined));

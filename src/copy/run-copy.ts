@@ -53,8 +53,8 @@ export interface CopyOptions {
   logBatches: boolean;
   /** Undefined: the pass-through path (no decoding). */
   transform?: TransformSettings | undefined;
-  /** TimescaleDB's direct compress for each batch's COPY (auto: when the hypertable has compression). */
-  directCompress: DirectCompressMode;
+  /** TimescaleDB's direct compress for each batch's COPY (default auto: when the hypertable has compression). */
+  directCompress?: DirectCompressMode | undefined;
 }
 
 export interface CopyResult {
@@ -124,7 +124,7 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
         requireColumns({ ...target, columns: transform.outputColumns }, tableColumns);
         statement = copyFromStatement({ ...target, columns: transform.outputColumns }, { format: 'text' });
       }
-      const direct = await copyDirectCompress(control, target, options.directCompress);
+      const direct = await copyDirectCompress(control, target, options.directCompress ?? 'auto');
       transactionSetup = direct.setup;
       if (direct.note) io.stderr.write(`copy: ${direct.note}\n`);
       if (options.importId !== undefined) {

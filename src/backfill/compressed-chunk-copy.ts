@@ -7,6 +7,7 @@
  * by rows, with the reason in the summary. All of it runs in the window's transaction.
  */
 import type pg from 'pg';
+import { HyperfillError } from '../errors.js';
 import { isRetryable, serverMessage } from '../pg-errors.js';
 import type { CompressedChunkSource, CompressedChunkWindow, Source, WindowStream } from '../source.js';
 import { qualifiedName, timeRangeCondition } from '../sql.js';
@@ -71,7 +72,8 @@ export async function copyCompressedWindow(client: pg.Client, table: BackfillTab
       await client.query('RELEASE SAVEPOINT hyperfill_compressed_chunks');
       return { copied: { rows, method: COMPRESSED_CHUNKS } };
     } catch (err) {
-      if (isRetryable(err)) throw err;
+      // A lost connection is retried, an interruption stops the run; what the server refused goes by rows.
+      if (isRetryable(err) || err instanceof HyperfillError) throw err;
       await client.query('ROLLBACK TO SAVEPOINT hyperfill_compressed_chunks');
       return { fallback: `copying the compressed chunk failed (${serverMessage(err)})` };
     }

@@ -36,8 +36,8 @@ command after any failure: finished windows are kept.
   --direct-compress M     auto (default), on or off: TimescaleDB's direct compress (2.21+) for the windows'
                           COPY into a hypertable with compression, so chunks come out compressed with no
                           compress_chunk afterwards. auto: for windows in chunks the compression policy
-                          would already have compressed, or whose chunks hold no other rows once the
-                          window's dual-written rows are deleted. The source sorts the rows as the
+                          would already have compressed, or windows that held no dual-written rows and
+                          whose chunks end by --until (dual-write never writes there). The source sorts the rows as the
                           compression's segmentby and orderby say when it can be proved (orderby leads
                           with the time column); TimescaleDB then does not sort and the chunks stay ordered
   --no-compressed-chunks  TimescaleDB to TimescaleDB: copy compressed source chunks by rows too. By default a

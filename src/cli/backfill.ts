@@ -1,6 +1,5 @@
 /** `hyperfill backfill` and `hyperfill restore-policies`. */
 import { ProgressTable } from '../backfill/progress-table.js';
-import { restorePolicies } from '../backfill/policies.js';
 import { type BackfillResult, runBackfill } from '../backfill/run-backfill.js';
 import { connect, parseConnection } from '../connection.js';
 import { RANGE_FLAGS, rangeSelection } from './range-flags.js';
@@ -8,7 +7,9 @@ import { formatCount, formatTable } from '../progress.js';
 import { DEFAULT_RETRY } from '../retry.js';
 import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
 import { DIRECT_COMPRESS_MODES } from '../target/direct-compress.js';
-import { choiceFlag, durationFlag, parseFlags } from './flags.js';
+import { choiceFlag, durationFlag, intFlag, parseFlags, usage } from './flags.js';
+import { CloneRecords } from '../clone/records.js';
+import { restoreAllPolicies } from '../clone/restore-policies.js';
 import type { CommandIO } from './io.js';
 
 export const BACKFILL_HELP = `Usage: hyperfill backfill --source URL --target URL --until T [--from S] --table SRC[:DST] ...
@@ -98,24 +99,38 @@ export function formatBackfillSummary(r: BackfillResult): string {
   return `${table}\n${methods}${fallbacks}backfill ${state}: ${r.rows} rows in ${r.seconds.toFixed(2)} s (${formatCount(r.rows / Math.max(r.seconds, 1e-9))} rows/s), run ${r.runId}`;
 }
 
-export const RESTORE_HELP = `Usage: hyperfill restore-policies [--target URL] [--run-id ID] [--control-schema S]
+export const RESTORE_HELP = `Usage: hyperfill restore-policies [--target URL] [--run-id ID] [--control-schema S] [--catch-up [--max-chunks-per-minute N]]
 
-Puts back the compression and retention jobs a backfill paused, exactly as they were,
-e.g. after the backfill process was killed. Without --run-id, restores for every run.`;
+Puts back, exactly as recorded, the jobs hyperfill left paused: the compression and
+retention jobs a backfill paused (e.g. after the backfill process was killed), and the
+jobs \`hyperfill clone\` copied disabled from a TimescaleDB source (as the source had
+them). Without --run-id, restores for every run and the clone's jobs too.
+
+  --catch-up                 first compress, chunk by chunk, what each paused compression policy
+                             would have compressed by now (after a long backfill), with progress;
+                             the jobs are restored once that is done
+  --max-chunks-per-minute N  start at most N chunk compressions a minute (default: no limit)`;
 
 export async function restorePoliciesCommand(args: string[], io: CommandIO): Promise<number> {
   const { values: v } = parseFlags(args, {
     target: { type: 'string' }, 'run-id': { type: 'string' }, 'control-schema': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    'catch-up': { type: 'boolean' }, 'max-chunks-per-minute': { type: 'string' },
   } as const, 'restore-policies');
   if (v.help) {
     io.stdout.write(`${RESTORE_HELP}\n`);
     return 0;
   }
+  if (v['max-chunks-per-minute'] !== undefined && !v['catch-up']) throw usage('`--max-chunks-per-minute` goes with `--catch-up`', 'restore-policies');
+  const maxChunksPerMinute = v['max-chunks-per-minute'] === undefined ? undefined : intFlag(v['max-chunks-per-minute'], 'max-chunks-per-minute', 0, 'restore-policies');
   const client = await connect(parseConnection(v.target));
   try {
-    const progress = new ProgressTable(v['control-schema'] ?? 'hyperfill', v['run-id'] ?? '');
+    const schema = v['control-schema'] ?? 'hyperfill';
+    const progress = new ProgressTable(schema, v['run-id'] ?? '');
     await progress.create(client);
-    const restored = await restorePolicies(client, progress, v['run-id'] === undefined);
+    const { restored, compressedChunks } = await restoreAllPolicies(client, progress, new CloneRecords(schema), {
+      anyRun: v['run-id'] === undefined, catchUp: v['catch-up'] ?? false, maxChunksPerMinute, log: (line) => io.stderr.write(`${line}\n`), signal: io.signal,
+    });
+    if (v['catch-up']) io.stdout.write(`caught up: ${compressedChunks} chunks compressed\n`);
     io.stdout.write(restored.length === 0 ? 'no paused policy jobs to restore\n'
       : `${restored.map((j) => `job ${j.jobId}: scheduled=${j.scheduled}`).join('\n')}\n`);
     return 0;

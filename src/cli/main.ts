@@ -6,6 +6,7 @@ type Command = (args: string[], io: CommandIO) => Promise<number>;
 
 // Each command loads when it runs: a copy should not pay for drivers it never uses.
 const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }> = {
+  clone: { load: async () => (await import('./clone.js')).cloneCommand, summary: 'copy roles, schema and relational data to the target; big tables become empty hypertables' },
   copy: { load: async () => (await import('./copy.js')).copyCommand, summary: 'stream CSV from stdin or files into a table over parallel COPY' },
   bench: { load: async () => (await import('./bench.js')).benchCommand, summary: 'measure what a target ingests (or a source gives) and which --workers/--batch-size to use' },
   schema: { load: async () => (await import('./schema.js')).schemaCommand, summary: 'print (or --apply) the target DDL for source tables: CREATE TABLE, hypertable, compression' },
@@ -20,7 +21,7 @@ const HELP = `hyperfill: backfill time-series data into TimescaleDB
 Usage: hyperfill <command> [options]   (hyperfill <command> --help for its options)
 
 Commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n')}`;
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`).join('\n')}`;
 
 export async function main(argv: string[], io: CommandIO): Promise<number> {
   const [name, ...args] = argv;

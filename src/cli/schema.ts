@@ -7,10 +7,9 @@ import { connect, describeConnection, parseConnection } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import { serverMessage } from '../pg-errors.js';
 import { type ChunkInterval, type SchemaPlan, renderDdl } from '../schema/ddl.js';
-import { DEFAULT_CHUNK_ROWS, chooseChunkInterval, parseChunkInterval, suggestSegmentBy } from '../schema/suggest.js';
+import { DEFAULT_CHUNK_ROWS, parseChunkInterval, suggestChunkInterval, suggestSegmentBy } from '../schema/suggest.js';
 import type { Source, SourceTableInfo } from '../source.js';
 import { timescaleVersion, versionAtLeast } from '../target/timescale.js';
-import { type TimeType, formatTimeValue } from '../time-value.js';
 import { intFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 import { connectionFlagsNote } from './shared-help.js';
@@ -121,26 +120,14 @@ async function planTable(source: Source, info: SourceTableInfo, targetName: stri
   if (o.chunkInterval !== undefined) {
     interval = { value: parseChunkInterval(o.chunkInterval, info.timeType), reason: 'given with --chunk-interval' };
   } else {
-    const extent = await source.extent(info, fullRange(info.timeType));
-    const rows = extent ? await source.estimateRows(info, { start: extent.start, end: extent.end + 1n }) : 0;
-    const span = extent ? extent.end - extent.start : 0n;
-    interval = chooseChunkInterval(info.timeType, span, rows, o.chunkRows);
-    if (extent && rows > 0 && span > 0n) rowsPerChunk = (rows * Number(interval.value)) / Number(span);
-    if (extent) comments.push(`source rows from ${formatTimeValue(extent.start, info.timeType)} to ${formatTimeValue(extent.end, info.timeType)}, about ${Math.round(rows)} rows`);
+    const suggestion = await suggestChunkInterval(source, info, o.chunkRows);
+    interval = { value: suggestion.value, reason: suggestion.reason };
+    rowsPerChunk = suggestion.rowsPerChunk;
+    if (suggestion.basis) comments.push(suggestion.basis);
   }
   const segment = await suggestSegmentBy(source, info, rowsPerChunk, o.sampleRows);
   plan.hypertable = { interval, byRange: o.byRange, compression: { segmentBy: segment.columns, segmentReason: segment.reason, enabled: o.compression } };
   return plan;
-}
-
-/** Every time a column of the type can hold (timestamps: year 1 to the end of 9999). */
-function fullRange(type: TimeType): { start: bigint; end: bigint } {
-  switch (type) {
-    case 'smallint': return { start: -32768n, end: 32768n };
-    case 'integer': return { start: -2147483648n, end: 2147483648n };
-    case 'bigint': return { start: -(2n ** 63n), end: 2n ** 63n - 1n };
-    default: return { start: -62_135_596_800_000_000n, end: 253_402_300_799_000_000n };
-  }
 }
 
 async function apply(client: pg.Client, statements: Array<{ sql: string; table: string }>): Promise<void> {

@@ -98,11 +98,8 @@ export function renderDdl(plan: SchemaPlan): Ddl {
 
   const h = plan.hypertable;
   if (!h) return { statements, text: `${lines.join('\n')}\n` };
-  const interval = intervalSql(h.interval.value, plan.timeType);
   lines.push(`-- chunk interval ${intervalLabel(h.interval.value, plan.timeType)}: ${oneLine(h.interval.reason)}`);
-  emit(h.byRange
-    ? `SELECT create_hypertable(${regclass}, by_range(${quoteLiteral(plan.timeColumn)}, ${interval}));`
-    : `SELECT create_hypertable(${regclass}, ${quoteLiteral(plan.timeColumn)}, chunk_time_interval => ${interval});`);
+  emit(`${createHypertableSql(plan.target, plan.timeColumn, plan.timeType, h.interval.value, h.byRange)};`);
 
   const c = h.compression;
   const settings = [
@@ -124,6 +121,20 @@ export function renderDdl(plan: SchemaPlan): Ddl {
     if (policy) lines.push(`-- ${policy}`);
   }
   return { statements, text: `${lines.join('\n')}\n` };
+}
+
+/**
+ * `SELECT create_hypertable(...)` in the form the target's version takes: by_range()
+ * from TimescaleDB 2.13. `functionSchema` qualifies the calls when the extension is not
+ * on the search path.
+ */
+export function createHypertableSql(table: { schema: string; table: string }, timeColumn: string, timeType: TimeType, interval: bigint, byRange: boolean, functionSchema?: string): string {
+  const fn = (name: string) => (functionSchema ? `${quoteIdent(functionSchema)}.${name}` : name);
+  const regclass = quoteLiteral(qualifiedName(table.schema, table.table));
+  const size = intervalSql(interval, timeType);
+  return byRange
+    ? `SELECT ${fn('create_hypertable')}(${regclass}, ${fn('by_range')}(${quoteLiteral(timeColumn)}, ${size}))`
+    : `SELECT ${fn('create_hypertable')}(${regclass}, ${quoteLiteral(timeColumn)}, chunk_time_interval => ${size})`;
 }
 
 /** A comment stays one line, whatever a name holds. */

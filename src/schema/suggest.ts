@@ -10,8 +10,8 @@
  *   suggestion, and the DDL says so.
  */
 import { HyperfillError } from '../errors.js';
-import type { Source, SourceTableInfo } from '../source.js';
-import { type TimeType, isIntegerTime, parseWindowSize } from '../time-value.js';
+import type { Source, SourceTableInfo, TimeRange } from '../source.js';
+import { type TimeType, formatTimeValue, isIntegerTime, parseWindowSize } from '../time-value.js';
 import type { ChunkInterval } from './ddl.js';
 
 export const DEFAULT_CHUNK_ROWS = 10_000_000;
@@ -46,6 +46,34 @@ export function chooseChunkInterval(type: TimeType, span: bigint, rows: number, 
   const value = fitting[fitting.length - 1] ?? sizes[0]!;
   const capped = value === sizes[sizes.length - 1] && raw > value ? '; sparse data: capped at 30 days' : '';
   return { value, reason: `~${per(perChunk(value))} (${basis})${capped}` };
+}
+
+export interface IntervalSuggestion extends ChunkInterval {
+  /** Rows a chunk of this interval would hold (Infinity when unknown). */
+  rowsPerChunk: number;
+  /** What the suggestion went by, for a comment; undefined for an empty table. */
+  basis: string | undefined;
+}
+
+/** The chunk interval for a table from its time range and row estimate in the source. */
+export async function suggestChunkInterval(source: Source, info: SourceTableInfo, chunkRows = DEFAULT_CHUNK_ROWS): Promise<IntervalSuggestion> {
+  const extent = await source.extent(info, fullTimeRange(info.timeType));
+  const rows = extent ? await source.estimateRows(info, { start: extent.start, end: extent.end + 1n }) : 0;
+  const span = extent ? extent.end - extent.start : 0n;
+  const interval = chooseChunkInterval(info.timeType, span, rows, chunkRows);
+  const rowsPerChunk = extent && rows > 0 && span > 0n ? (rows * Number(interval.value)) / Number(span) : Infinity;
+  const basis = extent ? `source rows from ${formatTimeValue(extent.start, info.timeType)} to ${formatTimeValue(extent.end, info.timeType)}, about ${Math.round(rows)} rows` : undefined;
+  return { ...interval, rowsPerChunk, basis };
+}
+
+/** Every time a column of the type can hold (timestamps: year 1 to the end of 9999). */
+export function fullTimeRange(type: TimeType): TimeRange {
+  switch (type) {
+    case 'smallint': return { start: -32768n, end: 32768n };
+    case 'integer': return { start: -2147483648n, end: 2147483648n };
+    case 'bigint': return { start: -(2n ** 63n), end: 2n ** 63n - 1n };
+    default: return { start: -62_135_596_800_000_000n, end: 253_402_300_799_000_000n };
+  }
 }
 
 /** --chunk-interval: "1d", "6h", "1 day" for timestamps (whole days for date), an integer for integer columns. */

@@ -13,6 +13,18 @@ export async function timescaleVersion(client: pg.Client): Promise<string | unde
   return r.rows[0]?.extversion;
 }
 
+export interface TimescaleInstall {
+  /** The schema the extension's functions live in (public unless created WITH SCHEMA). */
+  schema: string;
+  version: string;
+}
+
+export async function timescaleInstall(client: pg.Client): Promise<TimescaleInstall | undefined> {
+  const r = await client.query(`SELECT n.nspname AS schema, e.extversion AS version FROM pg_extension e
+    JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'timescaledb'`);
+  return r.rows[0];
+}
+
 /** 2.11.0-dev → [2, 11, 0]; for comparisons. */
 export function versionParts(version: string): number[] {
   return version.split(/[.-]/).slice(0, 3).map((p) => Number.parseInt(p, 10) || 0);

@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
   plan: { load: async () => (await import('./plan.js')).planCommand, summary: 'suggest the completion point from where dual-write began' },
   backfill: { load: async () => (await import('./backfill.js')).backfillCommand, summary: 'copy every source row older than the completion point, resumable' },
   verify: { load: async () => (await import('./verify.js')).verifyCommand, summary: 'compare source and target per window: counts, estimates or checksums' },
+  status: { load: async () => (await import('./status.js')).statusCommand, summary: 'one screen per table: clone, dual-write, suggested T, backfill, paused jobs, verify, next step' },
   'restore-policies': { load: async () => (await import('./backfill.js')).restorePoliciesCommand, summary: 'restore the policy jobs a killed backfill left paused' },
 };
 

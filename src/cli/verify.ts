@@ -38,6 +38,7 @@ export async function verifyCommand(args: string[], io: CommandIO): Promise<numb
   if (!(tolerance >= 0 && tolerance < 1)) throw usage('`--tolerance` must be a fraction between 0 and 1, e.g. 0.05', 'verify');
   const mode: VerifyMode = v.approx ? 'approx' : v.checksum ? 'checksum' : 'exact';
   const result = await runVerify({ ...selection, mode, tolerance });
+  if (result.notRecorded) io.stderr.write(`verify: the result was not recorded in the target for \`hyperfill status\`: ${result.notRecorded}\n`);
   if (v.json) io.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     const what = mode === 'checksum' ? 'row contents' : mode === 'approx' ? 'estimated counts' : 'row counts';

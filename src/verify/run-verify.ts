@@ -16,6 +16,7 @@ import { HyperfillError } from '../errors.js';
 import type { Source } from '../source.js';
 import { qualifiedName, timeRangeCondition } from '../sql.js';
 import { formatTimeValue, parseTimeValue } from '../time-value.js';
+import { type TableVerdict, VerifyRecords } from './verify-record.js';
 
 export type VerifyMode = 'exact' | 'approx' | 'checksum';
 
@@ -40,6 +41,10 @@ export interface VerifyResult {
   sourceRows: number;
   targetRows: number;
   planSource: 'backfill plan' | 'planned for this check';
+  /** Per table, as recorded in the control schema for `status`. */
+  tables: TableVerdict[];
+  /** Why the verdicts could not be recorded (e.g. no CREATE right in the target), when they could not. */
+  notRecorded?: string;
 }
 
 export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
@@ -86,9 +91,12 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
     await Promise.all(Array.from({ length: Math.min(options.parallel, Math.max(units.length, 1)) }, worker));
     const order = new Map(units.map((w, i) => [`${w.table}#${w.index}`, i]));
     checks.sort((a, b) => (order.get(a.window) ?? 0) - (order.get(b.window) ?? 0));
+    const verdicts = tableVerdicts(checks);
+    const notRecorded = await new VerifyRecords(options.controlSchema).record(control, runId, options.mode, options.until, verdicts)
+      .then(() => undefined, (err: Error) => err.message);
     return {
       mode: options.mode, windows: units.length, mismatches: checks.filter((c) => !c.matches), sourceRows, targetRows,
-      planSource: stored.length > 0 ? 'backfill plan' : 'planned for this check',
+      planSource: stored.length > 0 ? 'backfill plan' : 'planned for this check', tables: verdicts, ...(notRecorded ? { notRecorded } : {}),
     };
   } finally {
     await control.end().catch(() => undefined);
@@ -122,6 +130,19 @@ async function checkWindow(source: Source, client: pg.Client, table: BackfillTab
     client.query(`SELECT count(*) AS n FROM ${target} WHERE ${where}`).then((r) => Number(r.rows[0].n)),
   ]);
   return { ...base, window: label, source: String(s), target: String(t), matches: s === t };
+}
+
+function tableVerdicts(checks: WindowCheck[]): TableVerdict[] {
+  const byTable = new Map<string, TableVerdict>();
+  for (const c of checks) {
+    const v = byTable.get(c.table) ?? { table: c.table, windows: 0, mismatched: 0, sourceRows: 0, targetRows: 0 };
+    v.windows++;
+    if (!c.matches) v.mismatched++;
+    v.sourceRows += Number(c.source.split(':')[0]);
+    v.targetRows += Number(c.target.split(':')[0]);
+    byTable.set(c.table, v);
+  }
+  return [...byTable.values()];
 }
 
 /** One range per table, from its first window's start to its last window's end. */

@@ -20,6 +20,8 @@ export interface DumpLoadOptions {
   target: ConnectionConfig;
   /** Exclusions and selections added to DUMP_FLAGS. */
   dumpArgs: string[];
+  /** SQL run in the load's session before the dump (its line numbers then count from there). */
+  prelude?: string;
   onBytes?: (bytes: number) => void;
   signal?: AbortSignal | undefined;
 }
@@ -28,9 +30,11 @@ export async function dumpIntoTarget(o: DumpLoadOptions): Promise<{ bytes: numbe
   const from = libpqConnection(o.source, 'hyperfill-clone');
   const to = libpqConnection(o.target, 'hyperfill-clone');
   const dump = startTool(o.tools.path('pg_dump'), [...DUMP_FLAGS, ...o.dumpArgs, ...from.args], from.env, 'ignore', 'pipe');
-  const load = startTool(o.tools.path('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', ...to.args], to.env, 'pipe', 'ignore');
+  // -f - (not plain stdin) makes psql name the dump line of an error.
+  const load = startTool(o.tools.path('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', '-', ...to.args], to.env, 'pipe', 'ignore');
   const stdin = load.child.stdin!;
   stdin.on('error', () => undefined); // psql ended early: its exit status and stderr say why
+  if (o.prelude) stdin.write(o.prelude);
   let bytes = 0;
   const out = dump.child.stdout!;
   out.on('data', (chunk: Buffer) => {

@@ -23,7 +23,7 @@ import { convertCandidates, type Conversion } from './hypertables.js';
 import { type CopiedJob, copyJobsDisabled, jobTable, missingJobOwners, sourceJobs, type SourceJob } from './jobs.js';
 import { cloneRoles, type RolesResult } from './load-roles.js';
 import { CloneRecords, type CloneSettings } from './records.js';
-import { inRestoreMode, placeTargetExtension } from './timescale-restore.js';
+import { type TimescalePlan, clearTargetExtension, inRestoreMode, planTimescaleTarget } from './timescale-restore.js';
 import { type TimescaleInstall, timescaleInstall } from '../target/timescale.js';
 
 export interface CloneOptions {
@@ -82,6 +82,7 @@ export async function runClone(o: CloneOptions, io: CloneIO): Promise<CloneResul
     const tables = await sourceTables(from, o.controlSchema);
     const loadSchema = await checkExistingSchema(to, tables, o.ifExists);
     const jobs = sourceTs ? await sourceJobs(from, await jobTable(from)) : [];
+    const tsPlan = sourceTs && loadSchema ? await planTimescaleTarget(to, sourceTs) : undefined;
 
     const roles = o.roles ? await cloneRoles(tools, sourceConfig, to, o.rolePasswords) : undefined;
     if (roles) {
@@ -94,13 +95,11 @@ export async function runClone(o: CloneOptions, io: CloneIO): Promise<CloneResul
     await records.create(to);
     const settings = await cloneSettings(from, candidates, tables, sourceTs !== undefined);
     await records.start(to, describeConnection(sourceConfig), settings, !loadSchema);
-    if (sourceTs) {
-      const placed = await placeTargetExtension(to, sourceTs);
-      if (placed) log(placed);
-    }
     let loadedBytes: number | undefined;
     if (loadSchema) {
-      loadedBytes = await loadDump(o, sourceConfig, tools, candidates, sourceTs, from, io, log);
+      const cleared = tsPlan ? await clearTargetExtension(to, tsPlan) : undefined;
+      if (cleared) log(cleared);
+      loadedBytes = await loadDump(o, sourceConfig, tools, candidates, tsPlan, from, io, log);
       await records.markLoaded(to, describeConnection(sourceConfig));
     } else {
       log('the target holds the source\'s schema already: not loaded again (--if-exists skip)');
@@ -205,18 +204,18 @@ async function cloneSettings(from: pg.Client, candidates: Candidate[], tables: T
 }
 
 async function loadDump(o: CloneOptions, sourceConfig: ConnectionConfig, tools: ReturnType<typeof findClientTools>, candidates: Candidate[],
-  sourceTs: TimescaleInstall | undefined, from: pg.Client, io: CloneIO, log: (line: string) => void): Promise<number> {
+  tsPlan: TimescalePlan | undefined, from: pg.Client, io: CloneIO, log: (line: string) => void): Promise<number> {
   const dumpArgs = [`--exclude-schema=${pattern(o.controlSchema)}`, ...candidates.map((c) => `--exclude-table-data=${pattern(c.table.schema)}.${pattern(c.table.table)}`)];
-  if (sourceTs) dumpArgs.push('--exclude-table-data=_timescaledb_internal.*', `--exclude-table-data=${await jobTable(from)}`);
+  if (tsPlan) dumpArgs.push('--exclude-table-data=_timescaledb_internal.*', `--exclude-table-data=${await jobTable(from)}`);
   const excluded = candidates.length > 0 ? ` without the data of ${candidates.map((c) => `${c.table.schema}.${c.table.table}`).join(', ')}` : '';
-  log(`loading the schema and relational data${excluded}${sourceTs ? ' (TimescaleDB: chunk data and jobs left out, in restore mode)' : ''}, in one transaction`);
+  log(`loading the schema and relational data${excluded}${tsPlan ? ' (TimescaleDB: chunk data and jobs left out, in restore mode)' : ''}, in one transaction`);
   const started = performance.now();
   let bytes = 0;
   const timer = o.reportingPeriodMs > 0 || io.stderr.isTTY ? setInterval(() => log(`loading: ${(bytes / 1e6).toFixed(1)} MB of dump`), o.reportingPeriodMs || 2000) : undefined;
   timer?.unref();
   try {
-    const load = () => dumpIntoTarget({ tools, source: sourceConfig, target: o.target, dumpArgs, onBytes: (n) => { bytes += n; }, signal: io.signal });
-    await (sourceTs ? inRestoreMode(o.target, sourceTs.schema, load) : load());
+    const load = (prelude?: string) => dumpIntoTarget({ tools, source: sourceConfig, target: o.target, dumpArgs, prelude, onBytes: (n) => { bytes += n; }, signal: io.signal });
+    await (tsPlan ? inRestoreMode(o.target, tsPlan, load) : load());
   } finally {
     if (timer) clearInterval(timer);
   }

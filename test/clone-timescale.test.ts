@@ -129,7 +129,7 @@ describeNative('clone from TimescaleDB into TimescaleDB', { timescale: true }, (
     assert.match(JSON.parse(again.stdout).next, /every table is backfilled, verified and its jobs restored/);
   });
 
-  test('the extension in a schema other than public: the target\'s, still unused, makes way for the source's', async () => {
+  test('the extension in a schema other than public: the target\'s, still unused, makes way for the source\'s', async () => {
     await source.query('CREATE DATABASE tsschema TEMPLATE template0');
     for (const sql of [
       'CREATE SCHEMA ts', 'CREATE EXTENSION timescaledb WITH SCHEMA ts',

@@ -85,11 +85,14 @@ function dumpFailure(code: number | null, stderr: string): HyperfillError {
 const LOST = /server closed the connection|connection to server was lost|terminating connection|could not receive data|no connection to the server|Connection refused/i;
 
 function loadFailure(code: number | null, signal: NodeJS.Signals | null, stderr: string): HyperfillError {
-  const at = /psql:<stdin>:(\d+): (?:ERROR|FATAL):\s+(.*)/.exec(stderr);
+  const line = /psql:<stdin>:(\d+):/.exec(stderr)?.[1];
+  const error = /(?:ERROR|FATAL):\s+(.*)/.exec(stderr)?.[1];
+  const copy = /CONTEXT:\s+COPY (\S+), line (\d+)/.exec(stderr);
+  const where = { ...(line ? { line: Number(line) } : {}), ...(copy ? { table: copy[1], row: Number(copy[2]) } : {}) };
+  const at = line ? ` (dump line ${line}${copy ? `, row ${copy[2]} of ${copy[1]}` : ''})` : '';
   if (LOST.test(stderr)) {
-    return new HyperfillError('E_TARGET_LOST', `the connection to the target was lost while loading the dump${at ? ` (dump line ${at[1]})` : ''}:\n    ${lastLines(stderr)}`,
-      at ? { line: Number(at[1]) } : {}, NOTHING_KEPT);
+    return new HyperfillError('E_TARGET_LOST', `the connection to the target was lost while loading the dump${at}:\n    ${lastLines(stderr)}`, where, NOTHING_KEPT);
   }
-  const message = at ? `the target refused the dump at line ${at[1]}: ${at[2]}` : `psql failed (${signal ? `signal ${signal}` : `exit ${code}`})`;
-  return new HyperfillError('E_LOAD_FAILED', `${message}\n    ${lastLines(stderr)}`, at ? { line: Number(at[1]) } : {}, NOTHING_KEPT);
+  const message = error ? `the target refused the dump${at}: ${error}` : `psql failed (${signal ? `signal ${signal}` : `exit ${code}`})${at}`;
+  return new HyperfillError('E_LOAD_FAILED', `${message}\n    ${lastLines(stderr)}`, where, NOTHING_KEPT);
 }

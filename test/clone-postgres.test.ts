@@ -158,7 +158,7 @@ describeNative('clone from PostgreSQL into TimescaleDB', { timescale: true }, ()
     // Row 150001 is at 2024-01-04 11:20:02; one hour of lateness later, the next 1-day chunk starts 2024-01-05.
     assert.equal(report.tables[0].dualWriteSince, '2024-01-04 11:20:02+00');
     assert.equal(report.tables[0].suggestedUntil, '2024-01-05 00:00:00+00');
-    assert.match(report.tables[0].next, /^hyperfill backfill --source SOURCE --target TARGET --table public\.metrics --until 2024-01-05 00:00:00\+00$/);
+    assert.match(report.tables[0].next, /^hyperfill backfill --source SOURCE --target TARGET --table public\.metrics --until '2024-01-05 00:00:00\+00'$/);
 
     const until = '2024-01-05T00:00:00Z';
     const range = ['--source', source.url('app'), '--target', target.url('app'), '--table', 'metrics', '--time-column', 'time', '--until', until];

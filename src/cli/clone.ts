@@ -8,6 +8,7 @@ import { connect, describeConnection, parseConnection, withClient } from '../con
 import { formatTable } from '../progress.js';
 import { DEFAULT_CHUNK_ROWS } from '../schema/suggest.js';
 import { intervalLabel } from '../schema/ddl.js';
+import { shellWord } from '../shell-word.js';
 import { quoteIdent } from '../sql.js';
 import { durationFlag, intFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
@@ -157,9 +158,6 @@ const specName = (name: string) => (/^[a-z_][a-z0-9_]*$/.test(name) ? name : quo
 
 /** "1 day" → "1d", "6 hours" → "6h"; integers stay. */
 const shortInterval = (label: string) => label.replace(/^(\d+) (day|hour|minute|second)s?$/, (_, n: string, unit: string) => `${n}${{ day: 'd', hour: 'h', minute: 'm', second: 's' }[unit]}`);
-
-/** Quotes a word for a POSIX shell when it needs it. */
-const shellWord = (text: string) => (/^[\w.:@%+=,/-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
 
 function formatBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;

@@ -9,13 +9,11 @@
  * test's own on both sides.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { describeNative, type NativeServer, startNativePostgres } from './helpers/native-postgres.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 let source: NativeServer;
 let target: NativeServer;
@@ -199,16 +197,12 @@ describeNative('clone from PostgreSQL into TimescaleDB', { timescale: true }, ()
   });
 
   test('client tools: a missing one and one older than the source are clear errors naming the package', async () => {
-    const empty = mkdtempSync(join(tmpdir(), 'hyperfill-no-tools-'));
-    try {
-      await target.createDatabase('tools');
-      const missing = await clone(['--pg-bin', empty], 'tools');
-      assert.equal(missing.code, 1);
-      assert.match(missing.stderr, /error E_CLIENT_TOOL_MISSING: no pg_dump, pg_dumpall, psql found in .*hyperfill-no-tools-\w+ \(--pg-bin\)/);
-      assert.match(missing.stderr, /apt-get install postgresql-client-15/);
-    } finally {
-      rmSync(empty, { recursive: true, force: true });
-    }
+    const empty = tempDir('no-tools');
+    await target.createDatabase('tools');
+    const missing = await clone(['--pg-bin', empty], 'tools');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /error E_CLIENT_TOOL_MISSING: no pg_dump, pg_dumpall, psql found in .*hyperfill-no-tools-\w+ \(--pg-bin\)/);
+    assert.match(missing.stderr, /apt-get install postgresql-client-15/);
     let newer: PostgresServer | undefined;
     try {
       newer = await startPostgres();

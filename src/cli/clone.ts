@@ -77,13 +77,14 @@ export async function cloneCommand(args: string[], io: CommandIO): Promise<numbe
     io.stdout.write(`${CLONE_HELP}\n`);
     return 0;
   }
-  if (!v.source) throw usage('`--source` is required', 'clone');
+  const sourceUrl = v.source ?? process.env.HYPERFILL_SOURCE;
+  if (!sourceUrl) throw usage('`--source` is required (or set HYPERFILL_SOURCE)', 'clone');
   const chunkRows = intFlag(v['chunk-rows'], 'chunk-rows', DEFAULT_CHUNK_ROWS, 'clone');
-  if (v.suggest) return suggest(v.source, v.target, chunkRows, v['control-schema'] ?? 'hyperfill', v.json ?? false, io);
+  if (v.suggest) return suggest(sourceUrl, v.target, chunkRows, v['control-schema'] ?? 'hyperfill', v.json ?? false, io);
   if (v['data-only']) {
     if (!v.table) throw usage('`--data-only` needs the tables: `--table TABLE`, repeatable', 'clone');
     if (v.hypertable) throw usage('`--data-only` copies rows of relational tables: drop `--hypertable`', 'clone');
-    const copied = await copyRelationalTables(parseConnection(v.source, 'source'), parseConnection(v.target), v.table, (line) => io.stderr.write(`${line}\n`));
+    const copied = await copyRelationalTables(parseConnection(sourceUrl, 'source'), parseConnection(v.target), v.table, (line) => io.stderr.write(`${line}\n`));
     io.stdout.write(v.json ? `${JSON.stringify(copied)}\n` : `${formatTable(['table', 'rows', 'how'], copied.map((c) => [c.table, c.rows, c.how]))}\n`);
     return 0;
   }
@@ -91,7 +92,7 @@ export async function cloneCommand(args: string[], io: CommandIO): Promise<numbe
   const ifExists = v['if-exists'] ?? 'error';
   if (ifExists !== 'error' && ifExists !== 'skip') throw usage(`\`--if-exists\` is error or skip, got "${ifExists}"`, 'clone');
   const result = await runClone({
-    source: v.source,
+    source: sourceUrl,
     target: parseConnection(v.target),
     hypertables: (v.hypertable ?? []).map(parseHypertableSpec),
     roles: !v['no-roles'],

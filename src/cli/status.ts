@@ -36,13 +36,14 @@ export async function statusCommand(args: string[], io: CommandIO): Promise<numb
     io.stdout.write(`${STATUS_HELP}\n`);
     return 0;
   }
-  if (!v.source) throw usage('`--source` is required', 'status');
+  const sourceUrl = v.source ?? process.env.HYPERFILL_SOURCE;
+  if (!sourceUrl) throw usage('`--source` is required (or set HYPERFILL_SOURCE)', 'status');
   const targetConfig = parseConnection(v.target);
-  const source = await openSource(v.source, { parallel: 1 });
+  const source = await openSource(sourceUrl, { parallel: 1 });
   const target = await connect(targetConfig);
   try {
     const report = {
-      source: describeSource(v.source),
+      source: describeSource(sourceUrl),
       target: describeConnection(targetConfig),
       ...(await gatherStatus(source, target, {
         specs: (v.table ?? []).map(parseTableSpec), timeColumn: v['time-column'], maxLateness: v['max-lateness'], controlSchema: v['control-schema'] ?? 'hyperfill',

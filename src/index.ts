@@ -1,5 +1,6 @@
 /** hyperfill as a library: the same pieces the CLI runs. */
 export { type BackfillOptions, type BackfillResult, type RangeSelection, runBackfill } from './backfill/run-backfill.js';
+export { type CloneOptions, type CloneResult, runClone } from './clone/run-clone.js';
 export { type CopyOptions, type CopyResult, runCopy } from './copy/run-copy.js';
 export { type ConnectionConfig, describeConnection, parseConnection } from './connection.js';
 export { describeError, type ErrorContext, HyperfillError } from './errors.js';

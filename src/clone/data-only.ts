@@ -16,6 +16,7 @@ import { HyperfillError } from '../errors.js';
 import { serverMessage } from '../pg-errors.js';
 import { type TableName, displayName, parseTableName } from '../pg/table-name.js';
 import { columnList, qualifiedName, quoteIdent } from '../sql.js';
+import { hypertableTimeDimension } from '../target/timescale.js';
 
 export interface TableCopy {
   table: string;
@@ -38,6 +39,10 @@ export async function copyRelationalTables(source: ConnectionConfig, target: Con
 async function copyTable(from: pg.Client, to: pg.Client, t: TableName): Promise<TableCopy> {
   const name = displayName(t);
   const table = qualifiedName(t.schema, t.table);
+  if (await hypertableTimeDimension(to, t)) {
+    throw new HyperfillError('E_USAGE', `${name} is a hypertable in the target: --data-only copies small relational tables again, and would empty this one`, { table: name },
+      'time-series tables are brought level by `hyperfill backfill`');
+  }
   const columns = await writableColumns(from, table, name, 'source');
   const targetColumns = await writableColumns(to, table, name, 'target');
   const missing = columns.filter((c) => !targetColumns.includes(c));

@@ -105,12 +105,14 @@ async function hypertableOwner(target: pg.Client, hypertableId: number): Promise
   return owner;
 }
 
-/** Puts every disabled job back as the source had it. */
-export async function restoreCloneJobs(client: pg.Client, records: CloneRecords, timescaleSchema: string, only?: (job: { jobId: number }) => boolean): Promise<Array<{ jobId: number; scheduled: boolean }>> {
+/** Puts every disabled job back as the source had it. Inside a transaction (the policy lock's). */
+export async function restoreCloneJobs(client: pg.Client, records: CloneRecords, timescaleSchema: string): Promise<Array<{ jobId: number; scheduled: boolean }>> {
   const restored: Array<{ jobId: number; scheduled: boolean }> = [];
-  for (const job of (await records.allJobs(client)).filter((j) => !j.restored && (only?.(j) ?? true))) {
-    await client.query(`SELECT ${quoteIdent(timescaleSchema)}.alter_job($1, scheduled => $2)`, [job.jobId, job.wasScheduled]).catch((err: { code?: string }) => {
+  for (const job of (await records.allJobs(client)).filter((j) => !j.restored)) {
+    await client.query('SAVEPOINT restore_job');
+    await client.query(`SELECT ${quoteIdent(timescaleSchema)}.alter_job($1, scheduled => $2)`, [job.jobId, job.wasScheduled]).catch(async (err: { code?: string }) => {
       if (err.code !== '42704') throw err; // the job was dropped meanwhile: nothing to restore
+      await client.query('ROLLBACK TO SAVEPOINT restore_job');
     });
     await records.markRestored(client, job.jobId);
     restored.push({ jobId: job.jobId, scheduled: job.wasScheduled });

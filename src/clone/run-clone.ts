@@ -17,7 +17,7 @@ import { type TableName, displayName } from '../pg/table-name.js';
 import { qualifiedName } from '../sql.js';
 import type { Source } from '../source.js';
 import { type Candidate, type HypertableSpec, resolveCandidates } from './candidates.js';
-import { type ClientTool, findClientTools } from './client-tools.js';
+import { type ClientTools, findClientTools } from './client-tools.js';
 import { dumpIntoTarget } from './dump-load.js';
 import { convertCandidates, type Conversion } from './hypertables.js';
 import { type CopiedJob, copyJobsDisabled, jobTable, missingJobOwners, sourceJobs, type SourceJob } from './jobs.js';
@@ -68,60 +68,73 @@ export async function runClone(o: CloneOptions, io: CloneIO): Promise<CloneResul
   try {
     from = await connect(sourceConfig, 'source');
     to = await connect(o.target);
-    const sourceTs = await timescaleInstall(from);
-    await preflight(src, to, o.allowPlainTarget || sourceTs !== undefined);
-    const targetTs = await timescaleInstall(to);
-    const sourceMajor = await (src as Source & { serverMajor(): Promise<number> }).serverMajor();
+    const c = await checkBeforeChanging(o, src, from, to, log);
+    const sourceName = describeConnection(sourceConfig);
 
-    // Checks: nothing has changed yet.
-    const needed: ClientTool[] = o.roles ? ['pg_dump', 'pg_dumpall', 'psql'] : ['pg_dump', 'psql'];
-    const tools = findClientTools(needed, sourceMajor, o.pgBin);
-    log(`client tools: PostgreSQL ${tools.version} in ${tools.dir} (the source runs PostgreSQL ${sourceMajor})`);
-    const notes: string[] = [];
-    const candidates = await checkCandidates(from, src, o, sourceTs, (targetTs ?? sourceTs)?.version, notes);
-    const tables = await sourceTables(from, o.controlSchema);
-    const loadSchema = await checkExistingSchema(to, tables, o.ifExists);
-    const jobs = sourceTs ? await sourceJobs(from, await jobTable(from)) : [];
-    const tsPlan = sourceTs && loadSchema ? await planTimescaleTarget(to, sourceTs) : undefined;
-
-    const roles = o.roles ? await cloneRoles(tools, sourceConfig, to, o.rolePasswords) : undefined;
-    if (roles) {
-      for (const change of roles.changes) log(`roles: ${change}`);
-      log(`roles: created ${roles.created.length === 0 ? 'none' : roles.created.map((r) => `"${r}"`).join(', ')}`);
-    }
-    await checkJobOwners(to, jobs);
+    const roles = o.roles ? await cloneRoles(c.tools, sourceConfig, to, o.rolePasswords) : undefined;
+    for (const change of roles?.changes ?? []) log(`roles: ${change}`);
+    if (roles) log(`roles: created ${roles.created.length === 0 ? 'none' : roles.created.map((r) => `"${r}"`).join(', ')}`);
+    await checkJobOwners(to, c.jobs);
 
     const records = new CloneRecords(o.controlSchema);
     await records.create(to);
-    const settings = await cloneSettings(from, candidates, tables, sourceTs !== undefined);
-    await records.start(to, describeConnection(sourceConfig), settings, !loadSchema);
+    await records.start(to, sourceName, await cloneSettings(from, c.candidates, c.tables, c.sourceTs !== undefined), !c.loadSchema);
     let loadedBytes: number | undefined;
-    if (loadSchema) {
-      const cleared = tsPlan ? await clearTargetExtension(to, tsPlan) : undefined;
+    if (c.loadSchema) {
+      const cleared = c.tsPlan ? await clearTargetExtension(to, c.tsPlan) : undefined;
       if (cleared) log(cleared);
-      loadedBytes = await loadDump(o, sourceConfig, tools, candidates, tsPlan, from, io, log);
-      await records.markLoaded(to, describeConnection(sourceConfig));
+      loadedBytes = await loadDump(o, sourceConfig, c.tools, c.candidates, c.tsPlan, from, io, log);
+      await records.markLoaded(to, sourceName);
     } else {
       log('the target holds the source\'s schema already: not loaded again (--if-exists skip)');
     }
 
     const ts = await timescaleInstall(to);
-    const hypertables = ts ? await convertCandidates(to, candidates, ts) : [];
-    if (!ts && candidates.length > 0) notes.push(`the target has no TimescaleDB (--allow-plain-target): ${candidates.map((c) => displayName(c.table)).join(', ')} stay plain tables, empty until the backfill`);
+    const hypertables = ts ? await convertCandidates(to, c.candidates, ts) : [];
     for (const h of hypertables) log(`hypertable ${h.table}: ${h.outcome}`);
-    const copied = sourceTs ? await copyJobsDisabled(to, await jobTable(to), jobs, records) : [];
+    if (!ts && c.candidates.length > 0) c.notes.push(`the target has no TimescaleDB (--allow-plain-target): ${c.candidates.map((x) => displayName(x.table)).join(', ')} stay plain tables, empty until the backfill`);
+    const copied = c.sourceTs ? await copyJobsDisabled(to, await jobTable(to), c.jobs, records) : [];
     for (const j of copied) log(`job ${j.jobId} (${j.procName}${j.hypertable ? ` on ${j.hypertable}` : ''}): disabled, scheduled=${j.wasScheduled} in the source${j.ownerChange ? `; ${j.ownerChange}` : ''}`);
-    await records.markFinished(to, describeConnection(sourceConfig));
-    for (const note of notes) log(note);
+    await records.markFinished(to, sourceName);
+    for (const note of c.notes) log(note);
     return {
-      source: describeConnection(sourceConfig), target: describeConnection(o.target), tools: `${tools.version} in ${tools.dir}`,
-      roles, loadedBytes, tables: tables.map(displayName), hypertables, jobs: copied, notes,
+      source: sourceName, target: describeConnection(o.target), tools: `${c.tools.version} in ${c.tools.dir}`,
+      roles, loadedBytes, tables: c.tables.map(displayName), hypertables, jobs: copied, notes: c.notes,
     };
   } finally {
     await to?.end().catch(() => undefined);
     await from?.end().catch(() => undefined);
     await src.close();
   }
+}
+
+interface Checked {
+  tools: ClientTools;
+  sourceTs: TimescaleInstall | undefined;
+  candidates: Candidate[];
+  tables: TableName[];
+  /** False: --if-exists skip, and the target has the schema. */
+  loadSchema: boolean;
+  jobs: SourceJob[];
+  tsPlan: TimescalePlan | undefined;
+  notes: string[];
+}
+
+/** Everything that can stop a clone, found before anything changes. */
+async function checkBeforeChanging(o: CloneOptions, src: Source, from: pg.Client, to: pg.Client, log: (line: string) => void): Promise<Checked> {
+  const sourceTs = await timescaleInstall(from);
+  await preflight(src, to, o.allowPlainTarget || sourceTs !== undefined);
+  const targetTs = await timescaleInstall(to);
+  const sourceMajor = Math.floor(Number((await from.query('SHOW server_version_num')).rows[0].server_version_num) / 10000);
+  const tools = findClientTools(o.roles ? ['pg_dump', 'pg_dumpall', 'psql'] : ['pg_dump', 'psql'], sourceMajor, o.pgBin);
+  log(`client tools: PostgreSQL ${tools.version} in ${tools.dir} (the source runs PostgreSQL ${sourceMajor})`);
+  const notes: string[] = [];
+  const candidates = await checkCandidates(from, src, o, sourceTs, (targetTs ?? sourceTs)?.version, notes);
+  const tables = await sourceTables(from, o.controlSchema);
+  const loadSchema = await checkExistingSchema(to, tables, o.ifExists);
+  const jobs = sourceTs ? await sourceJobs(from, await jobTable(from)) : [];
+  const tsPlan = sourceTs && loadSchema ? await planTimescaleTarget(to, sourceTs) : undefined;
+  return { tools, sourceTs, candidates, tables, loadSchema, jobs, tsPlan, notes };
 }
 
 async function openPostgresSource(url: string): Promise<Source> {
@@ -203,7 +216,7 @@ async function cloneSettings(from: pg.Client, candidates: Candidate[], tables: T
   return { hypertables, relational: tables.map(displayName).filter((t) => !timeSeries.has(t)), timescaleSource };
 }
 
-async function loadDump(o: CloneOptions, sourceConfig: ConnectionConfig, tools: ReturnType<typeof findClientTools>, candidates: Candidate[],
+async function loadDump(o: CloneOptions, sourceConfig: ConnectionConfig, tools: ClientTools, candidates: Candidate[],
   tsPlan: TimescalePlan | undefined, from: pg.Client, io: CloneIO, log: (line: string) => void): Promise<number> {
   const dumpArgs = [`--exclude-schema=${pattern(o.controlSchema)}`, ...candidates.map((c) => `--exclude-table-data=${pattern(c.table.schema)}.${pattern(c.table.table)}`)];
   if (tsPlan) dumpArgs.push('--exclude-table-data=_timescaledb_internal.*', `--exclude-table-data=${await jobTable(from)}`);

@@ -52,14 +52,14 @@ async function main(): Promise<void> {
       CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL REFERENCES customers, amount numeric(12,2), placed date, note text);
       INSERT INTO customers SELECT i, 'customer ' || i, (ARRAY['DE', 'FR', 'US', 'JP'])[1 + i % 4] FROM generate_series(1, 10000) i;
       INSERT INTO orders SELECT i, 1 + i % 10000, round((random() * 1000)::numeric, 2), '2020-01-01'::date + (i % 1500), md5(i::text)
-        FROM generate_series(1, ${rows}) i;
-      VACUUM ANALYZE`, [], 'app');
+        FROM generate_series(1, ${rows}) i`, [], 'app');
+    await source.query('VACUUM ANALYZE', [], 'app');
     const dumpBytes = Number((await source.query(`SELECT pg_database_size('app')::float8 AS b`)).rows[0].b);
     const bin = '/usr/lib/postgresql/15/bin';
     const recipe = (db: string) => `${bin}/pg_dump ${DUMP} --dbname=postgres://postgres@127.0.0.1:${source.port}/app` +
       ` | PGPASSWORD=${target.password} ${bin}/psql -X -q -v ON_ERROR_STOP=1 --single-transaction -f - --dbname=postgres://postgres@127.0.0.1:${target.port}/${db} >/dev/null`;
     const contenders = {
-      'pg_dump | psql --single-transaction (the guide)': (db: string) => timed('bash', ['-o', 'pipefail', '-c', recipe(db)], { PGPASSWORD: source.password }),
+      'pg_dump \\| psql --single-transaction (the guide)': (db: string) => timed('bash', ['-o', 'pipefail', '-c', recipe(db)], { PGPASSWORD: source.password }),
       'hyperfill clone --no-roles': (db: string) => timed(process.execPath, [BIN, 'clone', '--no-roles', '--source', source.url('app'), '--target', target.url(db)], {}),
     };
     const results = new Map<string, Run[]>(Object.keys(contenders).map((k) => [k, []]));

@@ -21,9 +21,9 @@ export const CLONE_HELP = `Usage: hyperfill clone --source URL --target URL [--h
 Step 1 of the migration, as the guides do it: the source's roles (pg_dumpall --roles-only,
 sanitised), then its schema with the relational data (pg_dump | psql, in one transaction).
 From PostgreSQL, the --hypertable tables are dumped without data and become hypertables
-while empty. From TimescaleDB, chunk data is left out (timescaledb_pre_restore() /
-post_restore() around the load) and every job (id >= 1000) is copied disabled, its state
-recorded so that \`hyperfill restore-policies\` puts back what the source had.
+while empty. From TimescaleDB, chunk data is left out, the load runs in TimescaleDB's restore
+mode (timescaledb_pre_restore() / post_restore()), and every job (id >= 1000) is copied
+disabled, its state recorded so that \`hyperfill restore-policies\` puts back what the source had.
 Everything that would stop the clone is checked before anything changes.
 
   --source URL            the PostgreSQL or TimescaleDB source

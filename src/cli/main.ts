@@ -14,7 +14,7 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
   backfill: { load: async () => (await import('./backfill.js')).backfillCommand, summary: 'copy every source row older than the completion point, resumable' },
   verify: { load: async () => (await import('./verify.js')).verifyCommand, summary: 'compare source and target per window: counts, estimates or checksums' },
   status: { load: async () => (await import('./status.js')).statusCommand, summary: 'one screen per table: clone, dual-write, suggested T, backfill, paused jobs, verify, next step' },
-  'restore-policies': { load: async () => (await import('./backfill.js')).restorePoliciesCommand, summary: 'restore the policy jobs a killed backfill left paused' },
+  'restore-policies': { load: async () => (await import('./backfill.js')).restorePoliciesCommand, summary: 'put back the jobs backfill or clone left paused (--catch-up: compress their backlog first)' },
 };
 
 const HELP = `hyperfill: backfill time-series data into TimescaleDB

@@ -9,6 +9,8 @@
  * test's own on both sides.
  */
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { describeNative, type NativeServer, startNativePostgres } from './helpers/native-postgres.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
@@ -188,7 +190,9 @@ describeNative('clone from PostgreSQL into TimescaleDB', { timescale: true }, ()
     const again = await clone(['--hypertable', 'metrics:time:1d']);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /E_TARGET_HAS_SCHEMA: the target already holds 5 of the source's 5 tables \(public\.alerts, public\.events, public\.hosts, public\.metrics, public\.odd "name"\)/);
-    const skip = await clone(['--hypertable', 'metrics:time:1d', '--if-exists', 'skip']);
+    // A libpq key=value source this time: pg_dumpall gets it without the password.
+    const keyValue = `host=127.0.0.1 port=${source.port} dbname=app user=postgres password=${source.password}`;
+    const skip = await runMain(['clone', '--source', keyValue, '--target', target.url('app'), '--hypertable', 'metrics:time:1d', '--if-exists', 'skip']);
     assert.equal(skip.code, 0, skip.stderr);
     assert.match(skip.stderr, /not loaded again \(--if-exists skip\)/);
     assert.match(skip.stderr, /roles: left out CREATE ROLE "boss": the target has this role already/);
@@ -232,8 +236,18 @@ describeNative('clone from PostgreSQL into TimescaleDB', { timescale: true }, ()
     assert.ok(!refused.stderr.includes('loader-pw'));
     assert.deepEqual(await rows(target, 'limited', `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`), [{ n: 0 }], 'nothing loaded');
 
-    const plain = await clone(['--hypertable', 'metrics:time:1d', '--no-roles'], 'limited', url);
+    // The client tools, wrapped to log how they were started: passwords reach them in the environment only.
+    const tools = tempDir('tools');
+    for (const tool of ['pg_dump', 'pg_dumpall', 'psql']) {
+      writeFileSync(join(tools, tool), `#!/bin/sh\necho "${tool} PGPASSWORD=\${PGPASSWORD:+set} $*" >> ${join(tools, 'calls.log')}\nexec /usr/lib/postgresql/15/bin/${tool} "$@"\n`, { mode: 0o755 });
+    }
+    const plain = await clone(['--hypertable', 'metrics:time:1d', '--no-roles', '--pg-bin', tools], 'limited', url);
     assert.equal(plain.code, 0, plain.stderr);
+    const calls = readFileSync(join(tools, 'calls.log'), 'utf8').split('\n').filter((l) => !l.includes('--version') && l !== '');
+    assert.deepEqual(calls.map((l) => l.split(' ').slice(0, 2).join(' ')), ['pg_dump PGPASSWORD=set', 'psql PGPASSWORD=set']);
+    assert.match(calls[0]!, new RegExp(`--dbname=postgres://postgres@127\\.0\\.0\\.1:${source.port}/app$`));
+    assert.match(calls[1]!, new RegExp(`--dbname=postgres://loader@127\\.0\\.0\\.1:${target.port}/limited$`));
+    assert.ok(calls.every((l) => !l.includes('loader-pw') && !l.includes(source.password)), 'no password on a command line');
     assert.deepEqual(await digest(target, 'limited', 'hosts'), await digest(source, 'app', 'hosts'));
     assert.deepEqual(await rows(target, 'limited', `SELECT owner FROM timescaledb_information.hypertables`), [{ owner: 'loader' }]);
   });

@@ -8,15 +8,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { runCli } from './helpers/cli.js';
+import { digest } from './helpers/table-digest.js';
 import { describeNative, type NativeServer, startNativePostgres } from './helpers/native-postgres.js';
 
 let source: NativeServer;
 let target: NativeServer;
-
-async function digest(server: NativeServer, table: string): Promise<{ n: number; md5: string | null }> {
-  const r = await server.query(`SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS md5 FROM ${table} t`, [], 'app');
-  return r.rows[0];
-}
 
 describeNative('clone survives a target restart', { timescale: true }, () => {
   before(async () => {
@@ -70,7 +66,7 @@ describeNative('clone survives a target restart', { timescale: true }, () => {
     const rerun = await runCli(args);
     assert.equal(rerun.code, 0, rerun.stderr);
     assert.match(rerun.stderr, /roles: left out CREATE ROLE "auditor": the target has this role already/);
-    assert.deepEqual(await digest(target, 'notes'), await digest(source, 'notes'));
+    assert.deepEqual(await digest(target, 'app', 'notes'), await digest(source, 'app', 'notes'));
     const jobs = `SELECT job_id, proc_name, schedule_interval::text, config FROM timescaledb_information.jobs WHERE job_id >= 1000 ORDER BY 1`;
     assert.deepEqual((await target.query(jobs, [], 'app')).rows, (await source.query(jobs, [], 'app')).rows);
   });

@@ -15,6 +15,7 @@ import { after, before, test } from 'node:test';
 import { describeNative, type NativeServer, startNativePostgres } from './helpers/native-postgres.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
+import { digest, rows } from './helpers/table-digest.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 let source: NativeServer;
@@ -27,16 +28,6 @@ const PASSWORDS = { boss: 'boss-secret', replicator: "r;SUPERUSER'x GRANTED BY" 
 /** Row i of the time series, the same expression on both sides. */
 const metricRows = (from: number, to: number) =>
   `SELECT '2024-01-01'::timestamptz + i * interval '2 seconds', 1 + i % 50, (i % 1000) / 10.0, i FROM generate_series(${from}, ${to}) i`;
-
-async function rows(server: NativeServer, db: string, sql: string, params: unknown[] = []): Promise<any[]> {
-  return (await server.query(sql, params, db)).rows;
-}
-
-/** Count and an order-independent digest of a table's rows, by SQL on the server itself. */
-async function digest(server: NativeServer, db: string, table: string, where = 'true'): Promise<{ n: number; md5: string | null }> {
-  const [r] = await rows(server, db, `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS md5 FROM ${table} t WHERE ${where}`);
-  return r;
-}
 
 describeNative('clone from PostgreSQL into TimescaleDB', { timescale: true }, () => {
   before(async () => {

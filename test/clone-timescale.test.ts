@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { describeNative, type NativeServer, startNativePostgres } from './helpers/native-postgres.js';
 import { runMain } from './helpers/run-main.js';
+import { digest, rows } from './helpers/table-digest.js';
 
 let source: NativeServer;
 let target: NativeServer;
@@ -18,15 +19,6 @@ const UNTIL = '2024-01-05T00:00:00Z';
 /** One row a minute from 2024-01-01 for six days: 8640 rows, six daily chunks. */
 const metricRows = (from: number, to: number) =>
   `SELECT '2024-01-01'::timestamptz + i * interval '1 minute', i % 5, i / 7.0 FROM generate_series(${from}, ${to}) i`;
-
-async function rows(server: NativeServer, db: string, sql: string, params: unknown[] = []): Promise<any[]> {
-  return (await server.query(sql, params, db)).rows;
-}
-
-async function digest(server: NativeServer, db: string, table: string, where = 'true'): Promise<{ n: number; md5: string | null }> {
-  const [r] = await rows(server, db, `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS md5 FROM ${table} t WHERE ${where}`);
-  return r;
-}
 
 const JOBS = `SELECT job_id, proc_schema, proc_name, owner::text, scheduled, schedule_interval::text, config FROM timescaledb_information.jobs WHERE job_id >= 1000 ORDER BY 1`;
 

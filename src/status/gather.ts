@@ -95,6 +95,8 @@ export async function gatherStatus(source: Source, target: pg.Client, o: StatusO
     status.backfill = await backfillState(target, progress, key);
     try {
       const [resolved] = await resolveTables(source, target, [{ source: t.source, target: t.target }], status.timeColumn);
+      // Where dual-write began is the target's earliest row (as `plan` says), until the writers
+      // record their first dual-written row themselves: read that record here when it exists.
       // Once a window is backfilled the target's earliest row is the source's, not dual-write's.
       if (resolved && !(status.backfill && status.backfill.windowsDone > 0)) {
         status.timeColumn = resolved.timeColumn;

@@ -7,7 +7,9 @@ import { HyperfillError } from '../errors.js';
 
 export type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 
-export function parseFlags<T extends FlagSpec>(args: string[], spec: T, command: string) {
+type Parsed<T extends FlagSpec> = ReturnType<typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>>;
+
+export function parseFlags<T extends FlagSpec>(args: string[], spec: T, command: string): Parsed<T> {
   try {
     return parseArgs({ args, options: spec, strict: true, allowPositionals: false });
   } catch (err) {

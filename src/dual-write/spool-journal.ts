@@ -1,0 +1,540 @@
+/**
+ * The spool: an append-only journal of segment files in one directory, for writes the
+ * secondary has not taken yet. A record is acknowledged only once it is on disk
+ * (fdatasync): one sync per record (`fsync: 'record'`), or one per group of records
+ * gathered for at most `groupCommitMs` (`'group'`).
+ *
+ * Layout of DIR:
+ *   spool.json            { format, spoolId, createdAt }: the id replay progress is kept under
+ *   lock                  { pid, host }: one process at a time (a dead owner's lock is taken over)
+ *   <first seq>.seg       "HFSPOOL1", then records: u32 length, u32 CRC-32 (of seq + payload),
+ *                         u64 seq, payload (JSON); little-endian; seqs only grow, gaps allowed
+ *   <seg>.torn-<offset>   the bytes of a torn last record, set aside when the journal reopened
+ *   replayed              the last seq replay committed (a hint; the target holds the truth)
+ *
+ * After a crash the last record may be torn (a write the kernel had only partly done, or a
+ * CRC that does not match at the very end): opening the journal detects it, keeps its bytes
+ * beside the segment, cuts it off and reports it in `tornTail`. It was never acknowledged,
+ * so it is never replayed. A bad record anywhere else is corruption: E_SPOOL_CORRUPT.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { HyperfillError } from '../errors.js';
+import type { SpoolEntry, SpoolRecord } from './spool-entry.js';
+
+export type FsyncMode = 'record' | 'group';
+
+export interface SpoolOptions {
+  /** The spool directory (created when missing). */
+  dir: string;
+  /** `record`: one fdatasync per record; `group` (default): one per group of records gathered for at most `groupCommitMs`. */
+  fsync?: FsyncMode;
+  /** The longest a record waits for its group's sync (default 2 ms). */
+  groupCommitMs?: number;
+  /** A new segment file starts past this size (default 64 MiB); replayed segments are deleted. */
+  segmentBytes?: number;
+}
+
+export interface TornTail {
+  file: string;
+  /** Where the torn record began: the segment now ends here. */
+  offset: number;
+  bytes: number;
+  /** The torn bytes, kept for inspection. */
+  savedAs: string;
+  reason: string;
+}
+
+const MAGIC = Buffer.from('HFSPOOL1');
+const HEADER_BYTES = 16;
+export const MAX_RECORD_BYTES = 256 * 1024 * 1024;
+const READ_CHUNK = 1 << 20;
+const GROUP_MAX_BYTES = 8 << 20;
+const SEGMENT_NAME = /^(\d{20})\.seg$/;
+
+interface Segment {
+  firstSeq: number;
+  path: string;
+  /** Bytes known to be complete records (on disk, synced, for the segment being written). */
+  size: number;
+}
+
+interface Pending {
+  bytes: Buffer;
+  seq: number;
+  resolve: (seq: number) => void;
+  reject: (err: unknown) => void;
+}
+
+export class SpoolJournal {
+  private readonly segments: Segment[];
+  private handle: FileHandle;
+  private queue: Pending[] = [];
+  private queueBytes = 0;
+  private flushing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private oldestQueuedAt = 0;
+  private nextSeq: number;
+  private durable: number;
+  private replayedSeq: number;
+  private closed = false;
+  /** Set when a failed write could not be cut back off: nothing more may be appended. */
+  private broken: HyperfillError | undefined;
+  private idleWaiters: Array<() => void> = [];
+  private readonly fsync: FsyncMode;
+  private readonly groupCommitMs: number;
+  private readonly segmentBytes: number;
+
+  private constructor(
+    readonly dir: string, readonly spoolId: string, segments: Segment[], handle: FileHandle, lastSeq: number, replayedSeq: number,
+    readonly tornTail: TornTail | undefined, options: SpoolOptions,
+  ) {
+    this.segments = segments;
+    this.handle = handle;
+    this.nextSeq = lastSeq + 1;
+    this.durable = lastSeq;
+    this.replayedSeq = Math.min(replayedSeq, lastSeq);
+    this.fsync = options.fsync ?? 'group';
+    this.groupCommitMs = options.groupCommitMs ?? 2;
+    this.segmentBytes = options.segmentBytes ?? 64 << 20;
+  }
+
+  /** Opens (or creates) the spool in `options.dir`, taking its lock and repairing a torn tail. */
+  static async open(options: SpoolOptions): Promise<SpoolJournal> {
+    validateOptions(options);
+    const dir = options.dir;
+    await io(() => mkdir(dir, { recursive: true, mode: 0o700 }), 'create the spool directory', dir);
+    await takeLock(dir);
+    try {
+      const names = (await io(() => readdir(dir), 'list the spool directory', dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
+      const spoolId = await readOrCreateMeta(dir, names.length > 0);
+      if (names.length === 0) {
+        await createSegment(dir, 1);
+        names.push(segmentName(1));
+      }
+      const segments: Segment[] = names.map((n) => ({ firstSeq: Number(SEGMENT_NAME.exec(n)?.[1]), path: join(dir, n), size: 0 }));
+      for (const s of segments.slice(0, -1)) s.size = (await io(() => stat(s.path), 'read', s.path)).size;
+      const last = segments[segments.length - 1] as Segment;
+      const scan = await scanTail(last);
+      last.size = scan.end;
+      const handle = await io(() => open(last.path, 'r+'), 'open', last.path);
+      const replayed = await readReplayedHint(dir);
+      return new SpoolJournal(dir, spoolId, segments, handle, scan.lastSeq, replayed, scan.torn, options);
+    } catch (err) {
+      await releaseLock(dir);
+      throw err;
+    }
+  }
+
+  /** The last seq handed out (some may still be on their way to disk). */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  /** The last seq on disk: records up to here can be read and replayed. */
+  get durableSeq(): number {
+    return this.durable;
+  }
+
+  /** Records on disk not yet known to be replayed (markers included). */
+  get pendingRecords(): number {
+    return Math.max(0, this.durable - this.replayedSeq);
+  }
+
+  get replayed(): number {
+    return this.replayedSeq;
+  }
+
+  /** Bytes of the spool's segment files. */
+  get bytes(): number {
+    return this.segments.reduce((sum, s) => sum + s.size, 0);
+  }
+
+  /** True while records wait for their sync. */
+  get busy(): boolean {
+    return this.queue.length > 0 || this.flushing;
+  }
+
+  /** Appends one record; resolves with its seq once it is on disk. */
+  append(entry: SpoolEntry): Promise<number> {
+    if (this.broken) return Promise.reject(this.broken);
+    if (this.closed) return Promise.reject(new HyperfillError('E_SPOOL_CLOSED', 'the spool is closed', { file: this.dir }));
+    const seq = this.nextSeq++;
+    let bytes: Buffer;
+    try {
+      bytes = encodeRecord(seq, entry);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      if (this.queue.length === 0) this.oldestQueuedAt = performance.now();
+      this.queue.push({ bytes, seq, resolve, reject });
+      this.queueBytes += bytes.length;
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.timer || this.queue.length === 0) return;
+    const waited = performance.now() - this.oldestQueuedAt;
+    if (this.fsync === 'record' || this.queueBytes >= GROUP_MAX_BYTES || waited >= this.groupCommitMs) {
+      void this.flush();
+      return;
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.groupCommitMs - waited);
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    const batch: Pending[] = [];
+    let bytes = 0;
+    const limit = this.fsync === 'record' ? 1 : Infinity;
+    while (this.queue.length > 0 && batch.length < limit && (batch.length === 0 || bytes + (this.queue[0]?.bytes.length ?? 0) <= GROUP_MAX_BYTES)) {
+      const p = this.queue.shift() as Pending;
+      batch.push(p);
+      bytes += p.bytes.length;
+    }
+    this.queueBytes -= bytes;
+    if (this.queue.length > 0) this.oldestQueuedAt = performance.now();
+    try {
+      await this.rotateIfFull(bytes, (batch[0] as Pending).seq);
+      const segment = this.segments[this.segments.length - 1] as Segment;
+      const data = batch.length === 1 ? (batch[0] as Pending).bytes : Buffer.concat(batch.map((p) => p.bytes), bytes);
+      try {
+        await writeFully(this.handle, data, segment.size);
+        await this.handle.datasync();
+      } catch (err) {
+        // Leave no partial record behind: a later append must not follow garbage.
+        const failure = new HyperfillError('E_SPOOL_WRITE', `cannot write to the spool: ${(err as Error).message}`, { file: segment.path },
+          'free disk space or fix the spool directory\'s permissions; the writes were not spooled', err);
+        await this.handle.truncate(segment.size).catch(() => {
+          this.broken = failure;
+        });
+        throw failure;
+      }
+      segment.size += bytes;
+      this.durable = (batch[batch.length - 1] as Pending).seq;
+      for (const p of batch) p.resolve(p.seq);
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+    } finally {
+      this.flushing = false;
+      this.schedule();
+      if (!this.busy) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  private async rotateIfFull(incoming: number, firstSeq: number): Promise<void> {
+    const current = this.segments[this.segments.length - 1] as Segment;
+    if (current.size <= MAGIC.length || current.size + incoming <= this.segmentBytes) return;
+    const path = await createSegment(this.dir, firstSeq);
+    const handle = await io(() => open(path, 'r+'), 'open', path);
+    await this.handle.close().catch(() => undefined);
+    this.handle = handle;
+    this.segments.push({ firstSeq, path, size: MAGIC.length });
+  }
+
+  /**
+   * The records after `afterSeq` that are on disk now, in order, up to `untilSeq`. Reading
+   * a segment checks every record; a bad one is E_SPOOL_CORRUPT.
+   */
+  async *read(afterSeq: number, untilSeq = this.durable): AsyncGenerator<SpoolRecord> {
+    for (let n = 0; n < this.segments.length; n++) {
+      const segment = this.segments[n] as Segment;
+      const nextFirst = this.segments[n + 1]?.firstSeq;
+      if (nextFirst !== undefined && nextFirst - 1 <= afterSeq) continue;
+      if (segment.firstSeq > untilSeq) return;
+      for await (const record of readSegment(segment.path, segment.size)) {
+        if (record.seq > untilSeq) return;
+        if (record.seq > afterSeq) yield record;
+      }
+    }
+  }
+
+  /** Replay committed everything up to `seq`: remember it and delete segments wholly replayed. */
+  async markReplayed(seq: number): Promise<void> {
+    if (seq <= this.replayedSeq) return;
+    this.replayedSeq = seq;
+    await writeFile(join(this.dir, 'replayed'), `${seq}\n`).catch(() => undefined);
+    while (this.segments.length > 1) {
+      const [first, second] = this.segments as [Segment, Segment];
+      if (second.firstSeq - 1 > seq) break;
+      await unlink(first.path).catch(() => undefined);
+      this.segments.shift();
+    }
+  }
+
+  /** Waits for queued records to reach disk, then releases the spool. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      void this.flush();
+    }
+    if (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.handle.close().catch(() => undefined);
+    await releaseLock(this.dir);
+  }
+}
+
+function validateOptions(options: SpoolOptions): void {
+  const bad = (message: string) => new HyperfillError('E_DUAL_WRITE_OPTIONS', message, {}, 'see the dual-write section of the README');
+  if (typeof options.dir !== 'string' || options.dir === '') throw bad('`spool.dir` must name a directory');
+  if (options.fsync !== undefined && options.fsync !== 'record' && options.fsync !== 'group') throw bad('`spool.fsync` must be "record" or "group"');
+  if (options.groupCommitMs !== undefined && !(options.groupCommitMs >= 0 && options.groupCommitMs <= 1000)) {
+    throw bad('`spool.groupCommitMs` must be between 0 and 1000');
+  }
+  if (options.segmentBytes !== undefined && !(options.segmentBytes >= 4096)) throw bad('`spool.segmentBytes` must be at least 4096');
+}
+
+function encodeRecord(seq: number, entry: SpoolEntry): Buffer {
+  const payload = Buffer.from(JSON.stringify(entry));
+  if (payload.length > MAX_RECORD_BYTES) {
+    throw new HyperfillError('E_SPOOL_RECORD_TOO_LARGE', `a spool record would take ${payload.length} bytes, more than ${MAX_RECORD_BYTES}`, {},
+      'write smaller transactions (fewer or smaller rows per statement)');
+  }
+  const record = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+  record.writeUInt32LE(payload.length, 0);
+  record.writeBigUInt64LE(BigInt(seq), 8);
+  payload.copy(record, HEADER_BYTES);
+  record.writeUInt32LE(crc32(payload, crc32(record.subarray(8, 16))), 4);
+  return record;
+}
+
+/** A failure says whether it can be a torn write: one that ends exactly where the file does. */
+type Parsed = { ok: true; record: SpoolRecord; next: number } | { ok: false; reason: string; tornPossible: boolean };
+
+/** Reads the record at `offset` of `buf` (which holds the file from `base`); `fileEnd` is where the readable bytes end. */
+function parseRecord(buf: Buffer, at: number, fileOffset: number, fileEnd: number): Parsed {
+  if (fileOffset + HEADER_BYTES > fileEnd) return { ok: false, reason: 'the record header is cut short', tornPossible: true };
+  const length = buf.readUInt32LE(at);
+  if (length > MAX_RECORD_BYTES) return { ok: false, reason: `the record claims ${length} bytes`, tornPossible: false };
+  if (fileOffset + HEADER_BYTES + length > fileEnd) return { ok: false, reason: `the record needs ${length} bytes, the file ends first`, tornPossible: true };
+  const payload = buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length);
+  const expected = buf.readUInt32LE(at + 4);
+  if (crc32(payload, crc32(buf.subarray(at + 8, at + 16))) !== expected) {
+    return { ok: false, reason: 'the record\'s CRC does not match', tornPossible: fileOffset + HEADER_BYTES + length === fileEnd };
+  }
+  const seq = Number(buf.readBigUInt64LE(at + 8));
+  let entry: SpoolEntry;
+  try {
+    entry = JSON.parse(payload.toString('utf8')) as SpoolEntry;
+  } catch {
+    return { ok: false, reason: 'the record is not JSON', tornPossible: false };
+  }
+  return { ok: true, record: { seq, entry }, next: HEADER_BYTES + length };
+}
+
+/** Records of one segment up to `limit` bytes, read in chunks (memory: one chunk or one record). */
+async function* readSegment(path: string, limit: number): AsyncGenerator<SpoolRecord> {
+  const handle = await io(() => open(path, 'r'), 'open', path);
+  let buf = Buffer.alloc(0);
+  let bufStart = 0;
+  // Makes buf hold [from, from + length), as far as the readable bytes go.
+  const ensure = async (from: number, length: number) => {
+    if (from >= bufStart && from + length <= bufStart + buf.length) return;
+    const size = Math.min(Math.max(length, READ_CHUNK), limit - from);
+    buf = Buffer.alloc(size);
+    const { bytesRead } = await handle.read(buf, 0, size, from);
+    buf = buf.subarray(0, bytesRead);
+    bufStart = from;
+  };
+  try {
+    let offset = MAGIC.length;
+    while (offset < limit) {
+      await ensure(offset, HEADER_BYTES);
+      const length = limit - offset >= HEADER_BYTES ? buf.readUInt32LE(offset - bufStart) : 0;
+      if (length <= MAX_RECORD_BYTES) await ensure(offset, HEADER_BYTES + length);
+      const parsed = parseRecord(buf, offset - bufStart, offset, Math.min(limit, bufStart + buf.length));
+      if (!parsed.ok) {
+        throw new HyperfillError('E_SPOOL_CORRUPT', `the spool is damaged: ${parsed.reason}`, { file: path, offset },
+          'replay stops before this record; the records after it cannot be trusted: keep the directory for inspection');
+      }
+      yield parsed.record;
+      offset += parsed.next;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Finds the end of the last good record of the segment being written; sets aside a torn tail. */
+async function scanTail(segment: Segment): Promise<{ end: number; lastSeq: number; torn: TornTail | undefined }> {
+  const data = await io(() => readFile(segment.path), 'read', segment.path);
+  const emptySeq = segment.firstSeq - 1;
+  if (data.length < MAGIC.length || !data.subarray(0, MAGIC.length).equals(MAGIC)) {
+    if (MAGIC.subarray(0, data.length).equals(data.subarray(0, MAGIC.length))) {
+      // Created but its header never finished: an empty segment.
+      const torn = data.length > 0 ? await setAside(segment.path, data, 0, 'the segment header is cut short') : undefined;
+      await writeFile(segment.path, MAGIC, { flush: true });
+      return { end: MAGIC.length, lastSeq: emptySeq, torn };
+    }
+    throw new HyperfillError('E_SPOOL_CORRUPT', 'this file is not a hyperfill spool segment', { file: segment.path },
+      'keep only hyperfill spool files in the spool directory');
+  }
+  let offset = MAGIC.length;
+  let lastSeq = emptySeq;
+  while (offset < data.length) {
+    const parsed = parseRecord(data, offset, offset, data.length);
+    if (!parsed.ok) {
+      // A torn write keeps its beginning (the header), so only the record at the very end
+      // can be torn; zeros to the end are a write whose data never reached the disk.
+      if (!parsed.tornPossible && !data.subarray(offset).every((b) => b === 0)) {
+        throw new HyperfillError('E_SPOOL_CORRUPT', `the spool is damaged before its end: ${parsed.reason}`, { file: segment.path, offset },
+          'keep the directory for inspection; `hyperfill replay` can replay the records before this offset');
+      }
+      const torn = await setAside(segment.path, data, offset, parsed.reason);
+      return { end: offset, lastSeq, torn };
+    }
+    lastSeq = parsed.record.seq;
+    offset += parsed.next;
+  }
+  return { end: offset, lastSeq, torn: undefined };
+}
+
+async function setAside(path: string, data: Buffer, offset: number, reason: string): Promise<TornTail> {
+  const savedAs = `${path}.torn-${offset}`;
+  await writeFile(savedAs, data.subarray(offset), { flush: true });
+  const handle = await open(path, 'r+');
+  try {
+    await handle.truncate(offset);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return { file: path, offset, bytes: data.length - offset, savedAs, reason };
+}
+
+function segmentName(firstSeq: number): string {
+  return `${String(firstSeq).padStart(20, '0')}.seg`;
+}
+
+async function createSegment(dir: string, firstSeq: number): Promise<string> {
+  const path = join(dir, segmentName(firstSeq));
+  await io(() => writeFile(path, MAGIC, { flag: 'wx', flush: true }), 'create', path);
+  await syncDir(dir);
+  return path;
+}
+
+async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readOrCreateMeta(dir: string, hasSegments: boolean): Promise<string> {
+  const path = join(dir, 'spool.json');
+  if (existsSync(path)) {
+    let meta: { format?: number; spoolId?: string };
+    try {
+      meta = JSON.parse(await readFile(path, 'utf8'));
+    } catch (err) {
+      throw new HyperfillError('E_SPOOL_CORRUPT', `cannot read spool.json: ${(err as Error).message}`, { file: path }, undefined, err);
+    }
+    if (meta.format !== 1 || typeof meta.spoolId !== 'string') {
+      throw new HyperfillError('E_SPOOL_VERSION', 'spool.json is not a format this hyperfill reads', { file: path }, 'replay it with the hyperfill version that wrote it');
+    }
+    return meta.spoolId;
+  }
+  if (hasSegments) {
+    throw new HyperfillError('E_SPOOL_CORRUPT', 'the spool has segment files but no spool.json (its id, under which replay progress is kept)', { file: path },
+      'restore spool.json; without it replay cannot tell which records the target already has');
+  }
+  const spoolId = randomUUID();
+  const tmp = `${path}.tmp`;
+  await io(() => writeFile(tmp, `${JSON.stringify({ format: 1, spoolId, createdAt: new Date().toISOString() })}\n`, { flush: true }), 'write', tmp);
+  await rename(tmp, path);
+  await syncDir(dir);
+  return spoolId;
+}
+
+async function readReplayedHint(dir: string): Promise<number> {
+  try {
+    const n = Number((await readFile(join(dir, 'replayed'), 'utf8')).trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function takeLock(dir: string): Promise<void> {
+  const path = join(dir, 'lock');
+  const mine = JSON.stringify({ pid: process.pid, host: hostname() });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(path, mine, { flag: 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(err, 'create the lock file', path);
+    }
+    let owner: { pid?: number; host?: string } = {};
+    try {
+      owner = JSON.parse(await readFile(path, 'utf8'));
+    } catch {
+      // A lock file cut short by a crash: nobody holds it.
+    }
+    if (owner.pid !== undefined && owner.host === hostname() && processAlive(owner.pid) && owner.pid !== process.pid) {
+      throw new HyperfillError('E_SPOOL_LOCKED', `the spool is in use by process ${owner.pid}`, { file: dir },
+        'one writer (or one `hyperfill replay`) per spool directory: stop the other, or give each writer its own spool');
+    }
+    if (owner.pid !== undefined && owner.host !== undefined && owner.host !== hostname()) {
+      throw new HyperfillError('E_SPOOL_LOCKED', `the spool is locked by process ${owner.pid} on host ${owner.host}`, { file: dir },
+        'if that process is gone, delete the lock file');
+    }
+    await rm(path, { force: true });
+  }
+  throw new HyperfillError('E_SPOOL_LOCKED', 'could not take the spool lock', { file: dir });
+}
+
+async function releaseLock(dir: string): Promise<void> {
+  const path = join(dir, 'lock');
+  try {
+    const owner = JSON.parse(await readFile(path, 'utf8')) as { pid?: number };
+    if (owner.pid === process.pid) await unlink(path);
+  } catch {
+    // not ours, or gone
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function io<T>(work: () => Promise<T>, what: string, path: string): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw ioError(err, what, path);
+  }
+}
+
+function ioError(err: unknown, what: string, path: string): HyperfillError {
+  if (err instanceof HyperfillError) return err;
+  return new HyperfillError('E_SPOOL_IO', `cannot ${what} ${path}: ${(err as Error).message}`, { file: path },
+    'check the spool directory exists and this process may write to it', err);
+}

@@ -4,9 +4,8 @@
  * `<script type="application/json">` block) or `.svg` (the chart alone). Everything is
  * inline: no scripts, fonts, styles or images from elsewhere.
  */
-import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { HyperfillError } from '../errors.js';
+import { escapeXml, jsonForScript, niceMax, writeReportFile } from '../html.js';
 import { formatCount } from '../progress.js';
 import { type BenchResult, resultJson } from './result.js';
 
@@ -21,12 +20,7 @@ export function reportFormat(path: string): ReportFormat | undefined {
 
 export async function writeReport(path: string, result: BenchResult): Promise<void> {
   const format = reportFormat(path);
-  const text = format === 'svg' ? renderSvg(result, true) : renderHtml(result);
-  try {
-    await writeFile(path, text);
-  } catch (err) {
-    throw new HyperfillError('E_REPORT', `cannot write the report ${path}: ${(err as Error).message}`, { file: path }, undefined, err);
-  }
+  await writeReportFile(path, format === 'svg' ? renderSvg(result, true) : renderHtml(result));
 }
 
 interface Series {
@@ -66,14 +60,6 @@ function chartSeries(result: BenchResult): Series[] {
     });
   }
   return series;
-}
-
-/** A round axis maximum at or above `v`: 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten. */
-function niceMax(v: number): number {
-  if (!(v > 0)) return 1;
-  const power = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * power >= v) return m * power;
-  return 10 * power;
 }
 
 /** The chart: rows/s against workers (equally spaced), one line per batch size. */
@@ -202,11 +188,9 @@ function htmlTable(header: string[], rows: Array<{ recommended: boolean; cells: 
   return `<table>\n<thead>${head}</thead>\n<tbody>\n${body.join('\n')}\n</tbody>\n</table>`;
 }
 
-export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
-}
+export { escapeXml };
 
 /** JSON that cannot end its <script> element early. */
 function jsonForHtml(value: BenchResult): string {
-  return resultJson(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
+  return jsonForScript(resultJson(value));
 }

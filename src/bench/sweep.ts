@@ -7,6 +7,7 @@ import type { ConnectionConfig } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import { serverMessage } from '../pg-errors.js';
 import type { RetryPolicy } from '../retry.js';
+import { percentile } from '../stats.js';
 import { BatchFailure, CopySink } from '../sink/copy-sink.js';
 import type { CpuGenerator } from './tsbs-cpu.js';
 
@@ -103,12 +104,7 @@ export async function runCell(settings: CellSettings, context: CellContext): Pro
   }
 }
 
-/** Nearest-rank percentile of an ascending list (0 when empty). */
-export function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)));
-  return sorted[rank - 1] ?? 0;
-}
+export { percentile };
 
 export function interrupted(): HyperfillError {
   return new HyperfillError('E_INTERRUPTED', 'interrupted by a signal; the benchmark stopped');

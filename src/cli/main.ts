@@ -13,6 +13,8 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
   plan: { load: async () => (await import('./plan.js')).planCommand, summary: 'suggest the completion point from where dual-write began' },
   backfill: { load: async () => (await import('./backfill.js')).backfillCommand, summary: 'copy every source row older than the completion point, resumable' },
   verify: { load: async () => (await import('./verify.js')).verifyCommand, summary: 'compare source and target per window: counts, estimates or checksums' },
+  replay: { load: async () => (await import('./replay.js')).replayCommand, summary: 'apply a dual writer\'s spool to the target, in order, exactly once' },
+  compare: { load: async () => (await import('./compare.js')).compareCommand, summary: 'run the same read queries on source and target: results and latency' },
   status: { load: async () => (await import('./status.js')).statusCommand, summary: 'one screen per table: clone, dual-write, suggested T, backfill, paused jobs, verify, next step' },
   'restore-policies': { load: async () => (await import('./backfill.js')).restorePoliciesCommand, summary: 'put back the jobs backfill or clone left paused (--catch-up: compress their backlog first)' },
 };

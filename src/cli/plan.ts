@@ -4,6 +4,7 @@ import { expandPattern, parseTableSpec, resolveTables } from '../backfill/resolv
 import { defaultAlignment, suggestUntil } from '../backfill/suggest-until.js';
 import { openSource } from '../../connectors/index.js';
 import { connect, parseConnection } from '../connection.js';
+import { DEFAULT_CONTROL_SCHEMA, DualWriteControl } from '../dual-write/control-tables.js';
 import { formatTable } from '../progress.js';
 import { isIntegerTime, parseWindowSize } from '../time-value.js';
 import { parseFlags, usage } from './flags.js';
@@ -11,18 +12,21 @@ import type { CommandIO } from './io.js';
 
 export const PLAN_HELP = `Usage: hyperfill plan --source URL --target URL --table SRC[:DST] ... [--max-lateness 1h]
 
-For each target table: the earliest time dual-write wrote, and a suggested --until:
-the next window boundary (target chunk boundary, else --align) after that time plus
---max-lateness. Warns when the suggestion lies in the future, or when the target holds
-fewer rows than the source before it (dual-write had not fully begun).
+For each target table: when dual-write began (the later of the earliest row in the target
+and the moment the last dual writer began writing the table, as hyperfill/dual-write
+records it in the control schema), and a suggested --until: the next window boundary
+(target chunk boundary, else --align) after that time plus --max-lateness. Warns when the
+suggestion lies in the future, or when the target holds fewer rows than the source before
+it (dual-write had not fully begun).
 
   --max-lateness SIZE     how late rows may arrive, e.g. 30m, 1h, 1d (integer columns: an integer); default 1h / 0
   --align SIZE            window boundary for plain tables (default 1h; integer columns: 1)
+  --control-schema S      where the dual writers' records are (default hyperfill)
   --time-column, --tables, --json as for backfill`;
 
 const SPEC = {
   source: { type: 'string' }, target: { type: 'string' }, table: { type: 'string', multiple: true }, tables: { type: 'string' },
-  'time-column': { type: 'string' }, 'max-lateness': { type: 'string' }, align: { type: 'string' }, json: { type: 'boolean' },
+  'time-column': { type: 'string' }, 'control-schema': { type: 'string' }, 'max-lateness': { type: 'string' }, align: { type: 'string' }, json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -41,16 +45,19 @@ export async function planCommand(args: string[], io: CommandIO): Promise<number
     const specs = v.tables ? await expandPattern(source, v.tables) : (v.table ?? []).map(parseTableSpec);
     const tables = await resolveTables(source, target, specs, v['time-column']);
     checkOneTimeType(tables);
+    const control = new DualWriteControl(v['control-schema'] ?? DEFAULT_CONTROL_SCHEMA);
     const suggestions = [];
     for (const table of tables) {
       const integer = isIntegerTime(table.timeType);
       const lateness = v['max-lateness'] === undefined ? (integer ? 0n : 3_600_000_000n) : parseWindowSize(v['max-lateness'], table.timeType);
       const align = v.align === undefined ? defaultAlignment(table.timeType) : parseWindowSize(v.align, table.timeType);
-      suggestions.push(await suggestUntil(source, target, table, lateness, align));
+      suggestions.push(await suggestUntil(source, target, table, lateness, align, await control.readFirstWrites(target, table.target)));
     }
     if (v.json) io.stdout.write(`${JSON.stringify(suggestions)}\n`);
     else {
-      io.stdout.write(`${formatTable(['table', 'dual-write since', 'suggested --until'], suggestions.map((s) => [s.table, s.dualWriteSince ?? '-', s.suggestedUntil ?? '-']))}\n`);
+      io.stdout.write(`${formatTable(['table', 'dual-write since', 'suggested --until', 'dual writers'], suggestions.map((s) => [
+        s.table, s.dualWriteSince ?? '-', s.suggestedUntil ?? '-',
+        s.writers.length === 0 ? '-' : `${s.writers.length}, the last began ${s.writers.reduce((a, w) => (w.firstWriteAt > a ? w.firstWriteAt : a), '')}`]))}\n`);
       for (const s of suggestions) for (const w of s.warnings) io.stdout.write(`warning: ${s.table}: ${w}\n`);
     }
     return 0;

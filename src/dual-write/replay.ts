@@ -39,6 +39,11 @@ export interface ReplayOptions {
   onProgress?: (progress: ReplayProgress) => void;
   /** Replay stops after the batch in flight. */
   signal?: AbortSignal;
+  /**
+   * Read the spool for `settled` markers first (default true). A writer that saw every
+   * late commit itself (`alreadyCommitted`) skips this after its first replay.
+   */
+  scanMarkers?: boolean;
 }
 
 export interface ReplayProgress {
@@ -68,7 +73,9 @@ export async function replaySpool(options: ReplayOptions): Promise<ReplayProgres
     // Markers name records committed live after they were spooled: collect them first,
     // since a marker comes after the record it settles.
     const settled = new Set<number>();
-    for await (const r of journal.read(progress.appliedSeq)) if (r.entry.kind === 'settled') settled.add(r.entry.seq);
+    if (options.scanMarkers !== false) {
+      for await (const r of journal.read(progress.appliedSeq)) if (r.entry.kind === 'settled') settled.add(r.entry.seq);
+    }
     let batch: SpoolRecord[] = [];
     let bytes = 0;
     const run = async () => {

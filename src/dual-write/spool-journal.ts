@@ -21,7 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { HyperfillError } from '../errors.js';
 import type { SpoolEntry, SpoolRecord } from './spool-entry.js';
@@ -85,6 +85,8 @@ export class SpoolJournal {
   /** Set when a failed write could not be cut back off: nothing more may be appended. */
   private broken: HyperfillError | undefined;
   private idleWaiters: Array<() => void> = [];
+  /** Every record before `offset` of `path` has a seq up to `seq`. */
+  private readHint: { path: string; offset: number; seq: number } | undefined;
   private readonly fsync: FsyncMode;
   private readonly groupCommitMs: number;
   private readonly segmentBytes: number;
@@ -251,9 +253,13 @@ export class SpoolJournal {
       const nextFirst = this.segments[n + 1]?.firstSeq;
       if (nextFirst !== undefined && nextFirst - 1 <= afterSeq) continue;
       if (segment.firstSeq > untilSeq) return;
-      for await (const record of readSegment(segment.path, segment.size)) {
+      // Where the previous read of this segment stopped: replay reads the growing tail again and again.
+      const hint = this.readHint;
+      const from = hint && hint.path === segment.path && hint.seq <= afterSeq ? hint.offset : MAGIC.length;
+      for await (const { record, end } of readSegment(segment.path, segment.size, from, afterSeq)) {
         if (record.seq > untilSeq) return;
-        if (record.seq > afterSeq) yield record;
+        this.readHint = { path: segment.path, offset: end, seq: record.seq };
+        yield record;
       }
     }
   }
@@ -314,7 +320,7 @@ function encodeRecord(seq: number, entry: SpoolEntry): Buffer {
 type Parsed = { ok: true; record: SpoolRecord; next: number } | { ok: false; reason: string; tornPossible: boolean };
 
 /** Reads the record at `offset` of `buf` (which holds the file from `base`); `fileEnd` is where the readable bytes end. */
-function parseRecord(buf: Buffer, at: number, fileOffset: number, fileEnd: number): Parsed {
+function parseRecord(buf: Buffer, at: number, fileOffset: number, fileEnd: number, parseAfter = -1): Parsed {
   if (fileOffset + HEADER_BYTES > fileEnd) return { ok: false, reason: 'the record header is cut short', tornPossible: true };
   const length = buf.readUInt32LE(at);
   if (length > MAX_RECORD_BYTES) return { ok: false, reason: `the record claims ${length} bytes`, tornPossible: false };
@@ -325,6 +331,8 @@ function parseRecord(buf: Buffer, at: number, fileOffset: number, fileEnd: numbe
     return { ok: false, reason: 'the record\'s CRC does not match', tornPossible: fileOffset + HEADER_BYTES + length === fileEnd };
   }
   const seq = Number(buf.readBigUInt64LE(at + 8));
+  // Records replay skips are checked (CRC) but not decoded.
+  if (seq <= parseAfter) return { ok: true, record: { seq, entry: undefined as unknown as SpoolEntry }, next: HEADER_BYTES + length };
   let entry: SpoolEntry;
   try {
     entry = JSON.parse(payload.toString('utf8')) as SpoolEntry;
@@ -334,8 +342,11 @@ function parseRecord(buf: Buffer, at: number, fileOffset: number, fileEnd: numbe
   return { ok: true, record: { seq, entry }, next: HEADER_BYTES + length };
 }
 
-/** Records of one segment up to `limit` bytes, read in chunks (memory: one chunk or one record). */
-async function* readSegment(path: string, limit: number): AsyncGenerator<SpoolRecord> {
+/**
+ * Records after `afterSeq` of one segment, from byte `from` up to `limit`, each with the
+ * offset after it; read in chunks (memory: one chunk or one record).
+ */
+async function* readSegment(path: string, limit: number, from: number, afterSeq: number): AsyncGenerator<{ record: SpoolRecord; end: number }> {
   const handle = await io(() => open(path, 'r'), 'open', path);
   let buf = Buffer.alloc(0);
   let bufStart = 0;
@@ -349,18 +360,18 @@ async function* readSegment(path: string, limit: number): AsyncGenerator<SpoolRe
     bufStart = from;
   };
   try {
-    let offset = MAGIC.length;
+    let offset = from;
     while (offset < limit) {
       await ensure(offset, HEADER_BYTES);
       const length = limit - offset >= HEADER_BYTES ? buf.readUInt32LE(offset - bufStart) : 0;
       if (length <= MAX_RECORD_BYTES) await ensure(offset, HEADER_BYTES + length);
-      const parsed = parseRecord(buf, offset - bufStart, offset, Math.min(limit, bufStart + buf.length));
+      const parsed = parseRecord(buf, offset - bufStart, offset, Math.min(limit, bufStart + buf.length), afterSeq);
       if (!parsed.ok) {
         throw new HyperfillError('E_SPOOL_CORRUPT', `the spool is damaged: ${parsed.reason}`, { file: path, offset },
           'replay stops before this record; the records after it cannot be trusted: keep the directory for inspection');
       }
-      yield parsed.record;
       offset += parsed.next;
+      if (parsed.record.seq > afterSeq) yield { record: parsed.record, end: offset };
     }
   } finally {
     await handle.close();
@@ -477,12 +488,19 @@ async function readReplayedHint(dir: string): Promise<number> {
   }
 }
 
+/** Spools this process holds open: a lock naming our pid is ours only if listed here (else a previous life's, e.g. pid 1 in a container). */
+const openHere = new Set<string>();
+
 async function takeLock(dir: string): Promise<void> {
   const path = join(dir, 'lock');
+  if (openHere.has(resolve(dir))) {
+    throw new HyperfillError('E_SPOOL_LOCKED', 'the spool is already open in this process', { file: dir }, 'one writer per spool directory: close the other first');
+  }
   const mine = JSON.stringify({ pid: process.pid, host: hostname() });
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await writeFile(path, mine, { flag: 'wx' });
+      openHere.add(resolve(dir));
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(err, 'create the lock file', path);
@@ -493,7 +511,7 @@ async function takeLock(dir: string): Promise<void> {
     } catch {
       // A lock file cut short by a crash: nobody holds it.
     }
-    if (owner.pid !== undefined && owner.host === hostname() && processAlive(owner.pid) && owner.pid !== process.pid) {
+    if (owner.pid !== undefined && owner.host === hostname() && owner.pid !== process.pid && processAlive(owner.pid)) {
       throw new HyperfillError('E_SPOOL_LOCKED', `the spool is in use by process ${owner.pid}`, { file: dir },
         'one writer (or one `hyperfill replay`) per spool directory: stop the other, or give each writer its own spool');
     }
@@ -508,6 +526,7 @@ async function takeLock(dir: string): Promise<void> {
 
 async function releaseLock(dir: string): Promise<void> {
   const path = join(dir, 'lock');
+  openHere.delete(resolve(dir));
   try {
     const owner = JSON.parse(await readFile(path, 'utf8')) as { pid?: number };
     if (owner.pid === process.pid) await unlink(path);

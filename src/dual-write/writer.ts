@@ -78,6 +78,8 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
   private readonly timeoutMs: number;
   private readonly replayOptions: { retryMs: number; batchRecords: number; inDoubtWaitMs: number } | undefined;
   private oldestPendingAt: number | undefined;
+  /** Markers left by an earlier life of this writer are read once; this life's late commits are known in memory. */
+  private scannedMarkers = false;
   private wake = new Deferred<void>();
   private readonly stop = new AbortController();
   private loop: Promise<void> = Promise.resolve();
@@ -328,7 +330,7 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
     let counted = 0;
     const progress = await replaySpool({
       journal: this.journal, target: this.replayTarget(), control: this.control, conflictKeys: this.conflictKeys,
-      batchRecords: options.batchRecords, signal: this.stop.signal,
+      batchRecords: options.batchRecords, signal: this.stop.signal, scanMarkers: !this.scannedMarkers,
       alreadyCommitted: (seq) => this.committedAfterAll(seq),
       onProgress: (p) => {
         this.counters.replayed += p.records - counted;
@@ -339,6 +341,7 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
       },
     });
     this.counters.replayBlocked = undefined;
+    this.scannedMarkers = true;
     return progress.appliedSeq;
   }
 
@@ -355,7 +358,9 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
       try {
         const applied = await this.replayOnce();
         delay = options.retryMs;
-        if (applied >= this.journal.durableSeq && !this.closed) await this.drain();
+        // Under steady writes the spool never empties by itself: once what is left fits in a
+        // batch, new writes wait at the gate (within their timeout) while the rest is applied.
+        if (this.journal.lastSeq - applied <= options.batchRecords && !this.closed) await this.drain();
       } catch (err) {
         this.replayFailed(err);
         if (this.mode === 'draining') this.endDrain(false);
@@ -399,11 +404,13 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.stop.signal.addEventListener('abort', () => {
+      const wake = () => {
         clearTimeout(timer);
+        this.stop.signal.removeEventListener('abort', wake);
         resolve();
-      }, { once: true });
+      };
+      const timer = setTimeout(wake, ms);
+      this.stop.signal.addEventListener('abort', wake);
     });
   }
 

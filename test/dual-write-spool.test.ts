@@ -10,33 +10,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { crc32 } from 'node:zlib';
 import { HyperfillError } from '../src/errors.js';
 import type { SpoolEntry } from '../src/dual-write/spool-entry.js';
 import { SpoolJournal } from '../src/dual-write/spool-journal.js';
+import { decodeSegment } from './helpers/dual-write.js';
 
 const root = mkdtempSync(join(tmpdir(), 'hyperfill-spool-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 const freshDir = () => join(root, `spool-${++dirs}`);
-
-/** The test's own reading of a segment: [start offset, seq, payload JSON] per complete record, and what follows them. */
-export function decodeSegment(path: string): { records: Array<{ offset: number; end: number; seq: number; entry: SpoolEntry }>; tailFrom: number; size: number } {
-  const data = readFileSync(path);
-  assert.equal(data.subarray(0, 8).toString('latin1'), 'HFSPOOL1');
-  const records = [];
-  let offset = 8;
-  while (offset + 16 <= data.length) {
-    const length = data.readUInt32LE(offset);
-    const end = offset + 16 + length;
-    if (end > data.length) break;
-    const payload = data.subarray(offset + 16, end);
-    if (crc32(payload, crc32(data.subarray(offset + 8, offset + 16))) !== data.readUInt32LE(offset + 4)) break;
-    records.push({ offset, end, seq: Number(data.readBigUInt64LE(offset + 8)), entry: JSON.parse(payload.toString('utf8')) as SpoolEntry });
-    offset = end;
-  }
-  return { records, tailFrom: offset, size: data.length };
-}
 
 const statement = (n: number, filler = ''): SpoolEntry => ({ kind: 'statement', at: 1_700_000_000_000 + n, statement: { text: `INSERT INTO t VALUES ($1, $2)`, values: [String(n), `${filler}v${n}`] } });
 

@@ -21,6 +21,10 @@ export interface PostgresServer {
   stop(): Promise<void>;
   /** Stops the server and starts it again on the same port (connections are dropped). */
   restart(): Promise<void>;
+  /** Stops the server (a fast shutdown: connections are dropped), keeping its data for `resume`. */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port. */
+  resume(): Promise<void>;
 }
 
 const PASSWORD = 'hyperfill-embedded';
@@ -95,6 +99,12 @@ export async function startPostgres(options: { fast?: boolean } = {}): Promise<P
     },
     async restart() {
       await server.stop();
+      await start();
+    },
+    async halt() {
+      await server.stop();
+    },
+    async resume() {
       await start();
     },
   };

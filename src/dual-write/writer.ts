@@ -46,7 +46,7 @@ export interface DualWriterOptions {
   conflictKeys?: Record<string, string[]>;
   /** Background replay (default on); `false` leaves the spool to `hyperfill replay`. */
   replay?: false | {
-    /** First wait after a failed attempt; doubles up to 30 s (default 500 ms). */
+    /** First wait after a failed attempt; doubles up to 5 s (default 500 ms). */
     retryMs?: number;
     /** Records per target transaction (default 200). */
     batchRecords?: number;
@@ -63,6 +63,9 @@ export interface DualWriterRecovery {
   tornTail: TornTail | undefined;
   pendingRecords: number;
 }
+
+/** Replay probes a secondary that is down at most this far apart: a cheap connect attempt. */
+const MAX_RETRY_MS = 5000;
 
 export class DualWriter extends EventEmitter<DualWriterEvents> {
   readonly recovery: DualWriterRecovery;
@@ -365,7 +368,7 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
         this.replayFailed(err);
         if (this.mode === 'draining') this.endDrain(false);
         await this.sleep(delay);
-        delay = Math.min(delay * 2, 30_000);
+        delay = Math.min(delay * 2, MAX_RETRY_MS);
       }
     }
   }

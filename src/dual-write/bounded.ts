@@ -38,7 +38,6 @@ export function bounded(timeoutMs: number, work: (send: () => void) => Promise<u
     if (timedOut) throw new NotSent();
     issued = true;
   });
-  late.catch(() => undefined);
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       timedOut = true;

@@ -45,6 +45,15 @@ export class FirstWrites {
     return targets;
   }
 
+  /** True when every table is recorded (or spooled): the usual case, checked without waiting. */
+  allRecorded(targets: readonly WriteTarget[]): boolean {
+    for (const t of targets) {
+      const state = this.tables.get(t.parts.join('.'))?.state;
+      if (state !== 'recorded' && state !== 'spooled') return false;
+    }
+    return true;
+  }
+
   /** Records the tables not yet recorded on the secondary; concurrent writes share one attempt per table. */
   async recordDirect(secondary: Queryable, targets: readonly WriteTarget[]): Promise<void> {
     for (const t of targets) {

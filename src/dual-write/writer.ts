@@ -72,7 +72,10 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
   private mode: DualWriteMode;
   private gate: Deferred<boolean> | undefined;
   private readonly counters = emptyMetrics();
-  private readonly inflight = new Set<Promise<unknown>>();
+  /** Writes and transactions in flight per generation; a drain starts a new generation. */
+  private generation = 0;
+  private readonly running = new Map<number, number>();
+  private runningWaiters: Array<() => void> = [];
   private readonly inDoubt = new Map<number, { settled: Promise<boolean>; since: number }>();
   private readonly committedLate = new Set<number>();
   private readonly firstWrites: FirstWrites;
@@ -136,7 +139,7 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
   /** Runs the statement on both databases; resolves or rejects as the primary did. */
   query<R extends pg.QueryResultRow = any>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
     if (this.closed) return Promise.reject(closedError());
-    return this.track(this.write(text, values)) as Promise<pg.QueryResult<R>>;
+    return this.tracked(() => this.writeBoth(text, values)) as Promise<pg.QueryResult<R>>;
   }
 
   /**
@@ -151,14 +154,14 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
         'pass pg Pools as `primary` and `secondary`'));
     }
     this.counters.transactions++;
-    return this.track(runTransaction(this.transactionHost(), work)) as Promise<T>;
+    return this.tracked(() => runTransaction(this.transactionHost(), work));
   }
 
   /** Finishes writes in flight and the replay batch in progress, then releases the spool (the pools stay open). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.inflight]);
+    await this.writesBegunBefore();
     this.stop.abort();
     this.wake.resolve();
     await this.loop;
@@ -176,14 +179,30 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
     }
   }
 
-  private track<T>(work: Promise<T>): Promise<T> {
-    this.inflight.add(work);
-    const done = () => this.inflight.delete(work);
-    work.then(done, done);
-    return work;
+  /** Counts a write or transaction as in flight (by generation, so a drain can wait for the ones begun before it). */
+  private async tracked<T>(work: () => Promise<T>): Promise<T> {
+    const generation = this.generation;
+    this.running.set(generation, (this.running.get(generation) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      const left = (this.running.get(generation) ?? 1) - 1;
+      if (left > 0) this.running.set(generation, left);
+      else {
+        this.running.delete(generation);
+        for (const wake of this.runningWaiters.splice(0)) wake();
+      }
+    }
   }
 
-  private async write(text: string | pg.QueryConfig, values: unknown[] | undefined): Promise<pg.QueryResult> {
+  /** Resolves once every write and transaction begun before this call has finished. */
+  private async writesBegunBefore(): Promise<void> {
+    const before = this.generation++;
+    const pending = () => [...this.running.keys()].some((g) => g <= before);
+    while (pending()) await new Promise<void>((resolve) => this.runningWaiters.push(resolve));
+  }
+
+  private async writeBoth(text: string | pg.QueryConfig, values: unknown[] | undefined): Promise<pg.QueryResult> {
     this.counters.writes++;
     const sql = typeof text === 'string' ? text : text.text;
     const params = typeof text === 'string' ? values : (text.values ?? values);
@@ -193,17 +212,24 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
       await this.spool(this.firstWrites.spoolEntries(targets, Date.now()), { kind: 'statement', at: Date.now(), statement: storeStatement(sql, params) }, sql, targets);
       return result;
     }
-    const secondary = bounded(this.timeoutMs, async (send) => {
-      await this.passGate();
-      await this.firstWrites.recordDirect(this.options.secondary, targets);
-      send();
-      return this.options.secondary.query(text, values);
-    });
+    // The usual case goes straight to the pool: no gate to pass, no first write to record.
+    const secondary = this.mode === 'direct' && this.firstWrites.allRecorded(targets)
+      ? bounded(this.timeoutMs, (send) => {
+        send();
+        return this.options.secondary.query(text, values);
+      })
+      : bounded(this.timeoutMs, async (send) => {
+        await this.passGate();
+        await this.firstWrites.recordDirect(this.options.secondary, targets);
+        send();
+        return this.options.secondary.query(text, values);
+      });
     let result: pg.QueryResult | undefined;
     let primaryError: unknown;
     try {
-      result = await this.primaryQuery(text, values);
+      result = await this.options.primary.query(text, values);
     } catch (err) {
+      this.counters.primaryErrors++;
       primaryError = err;
     }
     const outcome = await secondary;
@@ -381,7 +407,7 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
   private async drain(): Promise<void> {
     this.mode = 'draining';
     this.gate = new Deferred<boolean>();
-    await Promise.allSettled([...this.inflight]);
+    await this.writesBegunBefore();
     const applied = await this.replayOnce();
     this.endDrain(applied >= this.journal.lastSeq && !this.journal.busy);
   }

@@ -37,9 +37,8 @@ export class FirstWrites {
       this.parsed.set(text, targets);
     }
     for (const t of targets) {
-      const key = t.parts.join('.');
-      const state = this.tables.get(key);
-      if (!state) this.tables.set(key, { text: t.text, firstSeenAt: now, state: 'new', pending: undefined, reset: false });
+      const state = this.tables.get(t.key);
+      if (!state) this.tables.set(t.key, { text: t.text, firstSeenAt: now, state: 'new', pending: undefined, reset: false });
       else if (state.state === 'new' && state.reset && state.firstSeenAt === 0) state.firstSeenAt = now;
     }
     return targets;
@@ -48,7 +47,7 @@ export class FirstWrites {
   /** True when every table is recorded (or spooled): the usual case, checked without waiting. */
   allRecorded(targets: readonly WriteTarget[]): boolean {
     for (const t of targets) {
-      const state = this.tables.get(t.parts.join('.'))?.state;
+      const state = this.tables.get(t.key)?.state;
       if (state !== 'recorded' && state !== 'spooled') return false;
     }
     return true;
@@ -57,7 +56,7 @@ export class FirstWrites {
   /** Records the tables not yet recorded on the secondary; concurrent writes share one attempt per table. */
   async recordDirect(secondary: Queryable, targets: readonly WriteTarget[]): Promise<void> {
     for (const t of targets) {
-      const state = this.tables.get(t.parts.join('.'));
+      const state = this.tables.get(t.key);
       if (!state || state.state === 'recorded' || state.state === 'spooled') continue;
       if (!state.pending) {
         state.state = 'recording';
@@ -91,7 +90,7 @@ export class FirstWrites {
   spoolEntries(targets: readonly WriteTarget[], at: number): SpoolEntry[] {
     const entries: SpoolEntry[] = [];
     for (const t of targets) {
-      const state = this.tables.get(t.parts.join('.'));
+      const state = this.tables.get(t.key);
       if (!state || state.state === 'recorded' || state.state === 'spooled') continue;
       entries.push({ kind: 'first-write', at, writerId: this.writerId, table: state.text, firstWriteAt: state.firstSeenAt, reset: state.reset });
       state.state = 'spooled';
@@ -106,7 +105,7 @@ export class FirstWrites {
    */
   reset(targets: readonly WriteTarget[]): void {
     for (const t of targets) {
-      const state = this.tables.get(t.parts.join('.'));
+      const state = this.tables.get(t.key);
       if (!state) continue;
       state.state = 'new';
       state.reset = true;

@@ -1,8 +1,9 @@
 /**
  * The spool: an append-only journal of segment files in one directory, for writes the
  * secondary has not taken yet. A record is acknowledged only once it is on disk
- * (fdatasync): one sync per record (`fsync: 'record'`), or one per group of records
- * gathered for at most `groupCommitMs` (`'group'`).
+ * (fdatasync): one sync per record (`fsync: 'record'`), or group commit (`'group'`): the
+ * records that arrive while a sync runs go to disk together with the next one, after at
+ * most `groupCommitMs` more of gathering.
  *
  * Layout of DIR:
  *   spool.json            { format, spoolId, createdAt }: the id replay progress is kept under
@@ -31,9 +32,12 @@ export type FsyncMode = 'record' | 'group';
 export interface SpoolOptions {
   /** The spool directory (created when missing). */
   dir: string;
-  /** `record`: one fdatasync per record; `group` (default): one per group of records gathered for at most `groupCommitMs`. */
+  /**
+   * `record`: one write and fdatasync per record, one record at a time. `group` (default): the
+   * records that arrive while a sync runs share the next write and sync.
+   */
   fsync?: FsyncMode;
-  /** The longest a record waits for its group's sync (default 2 ms). */
+  /** With `group`: how long a record may wait for others before its sync starts (default 0; the wait is bounded by this plus one sync). */
   groupCommitMs?: number;
   /** A new segment file starts past this size (default 64 MiB); replayed segments are deleted. */
   segmentBytes?: number;
@@ -101,7 +105,7 @@ export class SpoolJournal {
     this.durable = lastSeq;
     this.replayedSeq = Math.min(replayedSeq, lastSeq);
     this.fsync = options.fsync ?? 'group';
-    this.groupCommitMs = options.groupCommitMs ?? 2;
+    this.groupCommitMs = options.groupCommitMs ?? 0;
     this.segmentBytes = options.segmentBytes ?? 64 << 20;
   }
 

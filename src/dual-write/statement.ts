@@ -15,6 +15,8 @@ export interface WriteTarget {
   parts: string[];
   /** The name as written in the statement (quotes kept): what `to_regclass` reads. */
   text: string;
+  /** The parts joined: one key per table as written. */
+  key: string;
 }
 
 /** The tables a statement (or a script of several) writes to, in order, without repeats. */
@@ -30,9 +32,8 @@ export function writeTargets(sql: string): WriteTarget[] {
   const targets: WriteTarget[] = [];
   for (const statement of statements) {
     for (const target of statementTargets(statement.text, statement.tokens)) {
-      const key = target.parts.join('.');
-      if (!seen.has(key)) {
-        seen.add(key);
+      if (!seen.has(target.key)) {
+        seen.add(target.key);
         targets.push(target);
       }
     }
@@ -47,7 +48,7 @@ function statementTargets(text: string, tokens: readonly Token[]): WriteTarget[]
   const name = (n: number): WriteTarget[] => {
     if (at(n) === 'ONLY') n++;
     const read = readName(tokens, n);
-    return read ? [{ verb: verb as WriteTarget['verb'], parts: read.parts, text: text.slice(read.start, read.end) }] : [];
+    return read ? [target(verb as WriteTarget['verb'], read.parts, text.slice(read.start, read.end))] : [];
   };
   switch (verb) {
     case 'INSERT':
@@ -65,7 +66,7 @@ function statementTargets(text: string, tokens: readonly Token[]): WriteTarget[]
         if (at(i) === 'ONLY') i++;
         const read = readName(tokens, i);
         if (!read) break;
-        targets.push({ verb: 'TRUNCATE', parts: read.parts, text: text.slice(read.start, read.end) });
+        targets.push(target('TRUNCATE', read.parts, text.slice(read.start, read.end)));
         i = read.next;
         if (tokens[i]?.kind === 'operator' && tokens[i]?.text === '*') i++;
         if (tokens[i]?.kind !== 'comma') break;
@@ -76,6 +77,10 @@ function statementTargets(text: string, tokens: readonly Token[]): WriteTarget[]
     default:
       return [];
   }
+}
+
+function target(verb: WriteTarget['verb'], parts: string[], text: string): WriteTarget {
+  return { verb, parts, text, key: parts.join('.') };
 }
 
 /** True when a statement's table is the named one; an unqualified name in the statement matches any schema. */

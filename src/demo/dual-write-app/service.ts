@@ -50,7 +50,7 @@ export async function startMetricsService(options: MetricsServiceOptions): Promi
   // A pool emits 'error' when an idle connection dies; the primary's matter to the service's own monitoring.
   primary.on('error', (err) => process.stderr.write(`primary connection lost: ${err.message}\n`));
   const writer = await createDualWriter({
-    primary, secondary, spool: { dir: options.spoolDir, fsync: 'group', groupCommitMs: 2 }, writerId: options.writerId,
+    primary, secondary, spool: { dir: options.spoolDir, fsync: 'group' }, writerId: options.writerId,
     secondaryTimeoutMs: options.secondaryTimeoutMs ?? 1000,
   });
   if (writer.recovery.tornTail) process.stderr.write(`spool: a torn last record was set aside (${writer.recovery.tornTail.savedAs})\n`);

@@ -90,7 +90,7 @@ export async function replaySpool(options: ReplayOptions): Promise<ReplayProgres
     for await (const record of journal.read(progress.appliedSeq)) {
       if (progress.nextAt === undefined) progress.nextAt = record.entry.at;
       batch.push(record);
-      bytes += entryStatements(record.entry).reduce((sum, s) => sum + s.text.length + s.values.reduce<number>((n, v) => n + (v === null ? 0 : typeof v === 'string' ? v.length : v.b64.length), 0), 0);
+      bytes += entrySize(record.entry);
       if (batch.length >= limit || bytes >= BATCH_BYTES) {
         await run();
         progress.nextAt = undefined;
@@ -149,6 +149,16 @@ async function applyBatch(client: ReplayClient, options: ReplayOptions, batch: S
   progress.skipped += done.skipped;
   await journal.markReplayed(position);
   options.onProgress?.({ ...progress });
+}
+
+/** About how many bytes a record's statements send: batches stay a few MB. */
+function entrySize(entry: SpoolRecord['entry']): number {
+  let size = 0;
+  for (const s of entryStatements(entry)) {
+    size += s.text.length;
+    for (const v of s.values) size += v === null ? 0 : typeof v === 'string' ? v.length : v.b64.length;
+  }
+  return size;
 }
 
 async function applyRecord(client: ReplayClient, options: ReplayOptions, record: SpoolRecord, keys: readonly ConflictKey[]): Promise<number> {

@@ -20,12 +20,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { HyperfillError } from '../errors.js';
 import type { SpoolEntry, SpoolRecord } from './spool-entry.js';
+import { io, syncDir, writeFully } from './spool-io.js';
+import { releaseLock, takeLock } from './spool-lock.js';
+import { createSegment, encodeRecord, MAGIC, readSegment, scanTail, type Segment, SEGMENT_NAME, segmentName, type TornTail } from './spool-segment.js';
+
+export type { TornTail } from './spool-segment.js';
 
 export type FsyncMode = 'record' | 'group';
 
@@ -43,29 +46,7 @@ export interface SpoolOptions {
   segmentBytes?: number;
 }
 
-export interface TornTail {
-  file: string;
-  /** Where the torn record began: the segment now ends here. */
-  offset: number;
-  bytes: number;
-  /** The torn bytes, kept for inspection. */
-  savedAs: string;
-  reason: string;
-}
-
-const MAGIC = Buffer.from('HFSPOOL1');
-const HEADER_BYTES = 16;
-export const MAX_RECORD_BYTES = 256 * 1024 * 1024;
-const READ_CHUNK = 1 << 20;
 const GROUP_MAX_BYTES = 8 << 20;
-const SEGMENT_NAME = /^(\d{20})\.seg$/;
-
-interface Segment {
-  firstSeq: number;
-  path: string;
-  /** Bytes known to be complete records (on disk, synced, for the segment being written). */
-  size: number;
-}
 
 interface Pending {
   bytes: Buffer;
@@ -306,157 +287,6 @@ function validateOptions(options: SpoolOptions): void {
   if (options.segmentBytes !== undefined && !(options.segmentBytes >= 4096)) throw bad('`spool.segmentBytes` must be at least 4096');
 }
 
-function encodeRecord(seq: number, entry: SpoolEntry): Buffer {
-  const payload = Buffer.from(JSON.stringify(entry));
-  if (payload.length > MAX_RECORD_BYTES) {
-    throw new HyperfillError('E_SPOOL_RECORD_TOO_LARGE', `a spool record would take ${payload.length} bytes, more than ${MAX_RECORD_BYTES}`, {},
-      'write smaller transactions (fewer or smaller rows per statement)');
-  }
-  const record = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-  record.writeUInt32LE(payload.length, 0);
-  record.writeBigUInt64LE(BigInt(seq), 8);
-  payload.copy(record, HEADER_BYTES);
-  record.writeUInt32LE(crc32(payload, crc32(record.subarray(8, 16))), 4);
-  return record;
-}
-
-/** A failure says whether it can be a torn write: one that ends exactly where the file does. */
-type Parsed = { ok: true; record: SpoolRecord; next: number } | { ok: false; reason: string; tornPossible: boolean };
-
-/** Reads the record at `offset` of `buf` (which holds the file from `base`); `fileEnd` is where the readable bytes end. */
-function parseRecord(buf: Buffer, at: number, fileOffset: number, fileEnd: number, parseAfter = -1): Parsed {
-  if (fileOffset + HEADER_BYTES > fileEnd) return { ok: false, reason: 'the record header is cut short', tornPossible: true };
-  const length = buf.readUInt32LE(at);
-  if (length > MAX_RECORD_BYTES) return { ok: false, reason: `the record claims ${length} bytes`, tornPossible: false };
-  if (fileOffset + HEADER_BYTES + length > fileEnd) return { ok: false, reason: `the record needs ${length} bytes, the file ends first`, tornPossible: true };
-  const payload = buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length);
-  const expected = buf.readUInt32LE(at + 4);
-  if (crc32(payload, crc32(buf.subarray(at + 8, at + 16))) !== expected) {
-    return { ok: false, reason: 'the record\'s CRC does not match', tornPossible: fileOffset + HEADER_BYTES + length === fileEnd };
-  }
-  const seq = Number(buf.readBigUInt64LE(at + 8));
-  // Records replay skips are checked (CRC) but not decoded.
-  if (seq <= parseAfter) return { ok: true, record: { seq, entry: undefined as unknown as SpoolEntry }, next: HEADER_BYTES + length };
-  let entry: SpoolEntry;
-  try {
-    entry = JSON.parse(payload.toString('utf8')) as SpoolEntry;
-  } catch {
-    return { ok: false, reason: 'the record is not JSON', tornPossible: false };
-  }
-  return { ok: true, record: { seq, entry }, next: HEADER_BYTES + length };
-}
-
-/**
- * Records after `afterSeq` of one segment, from byte `from` up to `limit`, each with the
- * offset after it; read in chunks (memory: one chunk or one record).
- */
-async function* readSegment(path: string, limit: number, from: number, afterSeq: number): AsyncGenerator<{ record: SpoolRecord; end: number }> {
-  const handle = await io(() => open(path, 'r'), 'open', path);
-  let buf = Buffer.alloc(0);
-  let bufStart = 0;
-  // Makes buf hold [from, from + length), as far as the readable bytes go.
-  const ensure = async (from: number, length: number) => {
-    if (from >= bufStart && from + length <= bufStart + buf.length) return;
-    const size = Math.min(Math.max(length, READ_CHUNK), limit - from);
-    buf = Buffer.alloc(size);
-    const { bytesRead } = await handle.read(buf, 0, size, from);
-    buf = buf.subarray(0, bytesRead);
-    bufStart = from;
-  };
-  try {
-    let offset = from;
-    while (offset < limit) {
-      await ensure(offset, HEADER_BYTES);
-      const length = limit - offset >= HEADER_BYTES ? buf.readUInt32LE(offset - bufStart) : 0;
-      if (length <= MAX_RECORD_BYTES) await ensure(offset, HEADER_BYTES + length);
-      const parsed = parseRecord(buf, offset - bufStart, offset, Math.min(limit, bufStart + buf.length), afterSeq);
-      if (!parsed.ok) {
-        throw new HyperfillError('E_SPOOL_CORRUPT', `the spool is damaged: ${parsed.reason}`, { file: path, offset },
-          'replay stops before this record; the records after it cannot be trusted: keep the directory for inspection');
-      }
-      offset += parsed.next;
-      if (parsed.record.seq > afterSeq) yield { record: parsed.record, end: offset };
-    }
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Finds the end of the last good record of the segment being written; sets aside a torn tail. */
-async function scanTail(segment: Segment): Promise<{ end: number; lastSeq: number; torn: TornTail | undefined }> {
-  const data = await io(() => readFile(segment.path), 'read', segment.path);
-  const emptySeq = segment.firstSeq - 1;
-  if (data.length < MAGIC.length || !data.subarray(0, MAGIC.length).equals(MAGIC)) {
-    if (MAGIC.subarray(0, data.length).equals(data.subarray(0, MAGIC.length))) {
-      // Created but its header never finished: an empty segment.
-      const torn = data.length > 0 ? await setAside(segment.path, data, 0, 'the segment header is cut short') : undefined;
-      await writeFile(segment.path, MAGIC, { flush: true });
-      return { end: MAGIC.length, lastSeq: emptySeq, torn };
-    }
-    throw new HyperfillError('E_SPOOL_CORRUPT', 'this file is not a hyperfill spool segment', { file: segment.path },
-      'keep only hyperfill spool files in the spool directory');
-  }
-  let offset = MAGIC.length;
-  let lastSeq = emptySeq;
-  while (offset < data.length) {
-    const parsed = parseRecord(data, offset, offset, data.length);
-    if (!parsed.ok) {
-      // A torn write keeps its beginning (the header), so only the record at the very end
-      // can be torn; zeros to the end are a write whose data never reached the disk.
-      if (!parsed.tornPossible && !data.subarray(offset).every((b) => b === 0)) {
-        throw new HyperfillError('E_SPOOL_CORRUPT', `the spool is damaged before its end: ${parsed.reason}`, { file: segment.path, offset },
-          'keep the directory for inspection; `hyperfill replay` can replay the records before this offset');
-      }
-      const torn = await setAside(segment.path, data, offset, parsed.reason);
-      return { end: offset, lastSeq, torn };
-    }
-    lastSeq = parsed.record.seq;
-    offset += parsed.next;
-  }
-  return { end: offset, lastSeq, torn: undefined };
-}
-
-async function setAside(path: string, data: Buffer, offset: number, reason: string): Promise<TornTail> {
-  const savedAs = `${path}.torn-${offset}`;
-  await writeFile(savedAs, data.subarray(offset), { flush: true });
-  const handle = await open(path, 'r+');
-  try {
-    await handle.truncate(offset);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  return { file: path, offset, bytes: data.length - offset, savedAs, reason };
-}
-
-function segmentName(firstSeq: number): string {
-  return `${String(firstSeq).padStart(20, '0')}.seg`;
-}
-
-async function createSegment(dir: string, firstSeq: number): Promise<string> {
-  const path = join(dir, segmentName(firstSeq));
-  await io(() => writeFile(path, MAGIC, { flag: 'wx', flush: true }), 'create', path);
-  await syncDir(dir);
-  return path;
-}
-
-async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 async function readOrCreateMeta(dir: string, hasSegments: boolean): Promise<string> {
   const path = join(dir, 'spool.json');
   if (existsSync(path)) {
@@ -492,72 +322,3 @@ async function readReplayedHint(dir: string): Promise<number> {
   }
 }
 
-/** Spools this process holds open: a lock naming our pid is ours only if listed here (else a previous life's, e.g. pid 1 in a container). */
-const openHere = new Set<string>();
-
-async function takeLock(dir: string): Promise<void> {
-  const path = join(dir, 'lock');
-  if (openHere.has(resolve(dir))) {
-    throw new HyperfillError('E_SPOOL_LOCKED', 'the spool is already open in this process', { file: dir }, 'one writer per spool directory: close the other first');
-  }
-  const mine = JSON.stringify({ pid: process.pid, host: hostname() });
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await writeFile(path, mine, { flag: 'wx' });
-      openHere.add(resolve(dir));
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(err, 'create the lock file', path);
-    }
-    let owner: { pid?: number; host?: string } = {};
-    try {
-      owner = JSON.parse(await readFile(path, 'utf8'));
-    } catch {
-      // A lock file cut short by a crash: nobody holds it.
-    }
-    if (owner.pid !== undefined && owner.host === hostname() && owner.pid !== process.pid && processAlive(owner.pid)) {
-      throw new HyperfillError('E_SPOOL_LOCKED', `the spool is in use by process ${owner.pid}`, { file: dir },
-        'one writer (or one `hyperfill replay`) per spool directory: stop the other, or give each writer its own spool');
-    }
-    if (owner.pid !== undefined && owner.host !== undefined && owner.host !== hostname()) {
-      throw new HyperfillError('E_SPOOL_LOCKED', `the spool is locked by process ${owner.pid} on host ${owner.host}`, { file: dir },
-        'if that process is gone, delete the lock file');
-    }
-    await rm(path, { force: true });
-  }
-  throw new HyperfillError('E_SPOOL_LOCKED', 'could not take the spool lock', { file: dir });
-}
-
-async function releaseLock(dir: string): Promise<void> {
-  const path = join(dir, 'lock');
-  openHere.delete(resolve(dir));
-  try {
-    const owner = JSON.parse(await readFile(path, 'utf8')) as { pid?: number };
-    if (owner.pid === process.pid) await unlink(path);
-  } catch {
-    // not ours, or gone
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function io<T>(work: () => Promise<T>, what: string, path: string): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    throw ioError(err, what, path);
-  }
-}
-
-function ioError(err: unknown, what: string, path: string): HyperfillError {
-  if (err instanceof HyperfillError) return err;
-  return new HyperfillError('E_SPOOL_IO', `cannot ${what} ${path}: ${(err as Error).message}`, { file: path },
-    'check the spool directory exists and this process may write to it', err);
-}

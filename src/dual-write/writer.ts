@@ -16,6 +16,7 @@ import { isRetryable } from '../pg-errors.js';
 import { bounded, type BoundedOutcome, Deferred } from './bounded.js';
 import { DEFAULT_CONTROL_SCHEMA, DualWriteControl } from './control-tables.js';
 import { FirstWrites } from './first-writes.js';
+import { InDoubtWrites } from './in-doubt.js';
 import { type DualWriteMetrics, type DualWriterEvents, type DualWriteMode, emptyMetrics } from './metrics.js';
 import { type ReplayClient, type ReplayTarget, replaySpool } from './replay.js';
 import { type SpoolEntry, type StoredStatement, storeStatement } from './spool-entry.js';
@@ -76,8 +77,7 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
   private generation = 0;
   private readonly running = new Map<number, number>();
   private runningWaiters: Array<() => void> = [];
-  private readonly inDoubt = new Map<number, { settled: Promise<boolean>; since: number }>();
-  private readonly committedLate = new Set<number>();
+  private readonly inDoubt: InDoubtWrites;
   private readonly firstWrites: FirstWrites;
   private readonly control: DualWriteControl;
   private readonly conflictKeys: ConflictKey[];
@@ -102,6 +102,17 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
     this.conflictKeys = Object.entries(options.conflictKeys ?? {}).map(([table, columns]) => ({ table: parseTableName(table), columns }));
     const replay = options.replay === false || !options.secondary.connect ? undefined : options.replay ?? {};
     this.replayOptions = replay && { retryMs: replay.retryMs ?? 500, batchRecords: replay.batchRecords ?? 200, inDoubtWaitMs: replay.inDoubtWaitMs ?? 30_000 };
+    this.inDoubt = new InDoubtWrites(this.replayOptions?.inDoubtWaitMs ?? 30_000, {
+      settled: (seq, committed) => {
+        this.emit('in-doubt', { seq, outcome: committed ? 'committed' : 'failed' });
+        // For `hyperfill replay` after a restart, a marker in the spool says the same.
+        if (committed && seq > journal.replayed) void journal.append({ kind: 'settled', at: Date.now(), seq }).catch(() => undefined);
+      },
+      gaveUp: (seq) => {
+        this.counters.inDoubtReplayed++;
+        this.emit('in-doubt', { seq, outcome: 'replayed-unsettled' });
+      },
+    });
     this.recovery = { tornTail: journal.tornTail, pendingRecords: journal.pendingRecords };
     this.mode = journal.pendingRecords > 0 ? 'spooling' : 'direct';
     // An idle pooled connection to a secondary that went away must not crash the application.
@@ -241,7 +252,7 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
       this.secondaryFailed(sql, outcome);
       const seq = await this.spool(this.firstWrites.spoolEntries(targets, Date.now()),
         { kind: 'statement', at: Date.now(), statement: storeStatement(sql, params) }, sql, targets);
-      if (seq !== undefined && outcome.timedOut && outcome.issued) this.watchInDoubt(seq, outcome.late);
+      if (seq !== undefined && outcome.timedOut && outcome.issued) this.inDoubt.watch(seq, outcome.late);
     }
     return result;
   }
@@ -302,39 +313,6 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
     }
   }
 
-  /** A timed-out write that was sent: when it settles, replay must skip it (committed) or apply it (failed). */
-  private watchInDoubt(seq: number, late: Promise<unknown>): void {
-    const settled = late.then(() => true, () => false);
-    this.inDoubt.set(seq, { settled, since: Date.now() });
-    void settled.then(async (committed) => {
-      this.inDoubt.delete(seq);
-      this.emit('in-doubt', { seq, outcome: committed ? 'committed' : 'failed' });
-      if (!committed || seq <= this.journal.replayed) return;
-      this.committedLate.add(seq);
-      // For `hyperfill replay` after a restart: the marker tells it the same.
-      await this.journal.append({ kind: 'settled', at: Date.now(), seq }).catch(() => undefined);
-    });
-  }
-
-  /** Replay asks before applying a record: true when the secondary committed it after all. */
-  private async committedAfterAll(seq: number): Promise<boolean> {
-    if (this.committedLate.has(seq)) return true;
-    const pending = this.inDoubt.get(seq);
-    if (!pending) return false;
-    const waitMs = Math.max(0, (this.replayOptions?.inDoubtWaitMs ?? 0) - (Date.now() - pending.since));
-    let timer: NodeJS.Timeout | undefined;
-    const verdict = await Promise.race([pending.settled, new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), waitMs);
-    })]);
-    clearTimeout(timer);
-    if (verdict === undefined) {
-      this.counters.inDoubtReplayed++;
-      this.emit('in-doubt', { seq, outcome: 'replayed-unsettled' });
-      return false;
-    }
-    return verdict;
-  }
-
   private replayTarget(): ReplayTarget {
     const secondary = this.options.secondary;
     const timeoutMs = this.timeoutMs;
@@ -360,12 +338,12 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
     const progress = await replaySpool({
       journal: this.journal, target: this.replayTarget(), control: this.control, conflictKeys: this.conflictKeys,
       batchRecords: options.batchRecords, signal: this.stop.signal, scanMarkers: !this.scannedMarkers,
-      alreadyCommitted: (seq) => this.committedAfterAll(seq),
+      alreadyCommitted: (seq) => this.inDoubt.committedAfterAll(seq),
       onProgress: (p) => {
         this.counters.replayed += p.records - counted;
         counted = p.records;
         this.oldestPendingAt = p.nextAt ?? (this.journal.pendingRecords > 0 ? this.oldestPendingAt : undefined);
-        for (const seq of this.committedLate) if (seq <= p.appliedSeq) this.committedLate.delete(seq);
+        this.inDoubt.forget(p.appliedSeq);
         this.emit('replayed', p);
       },
     });
@@ -461,7 +439,7 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
       secondaryFailed: (outcome: BoundedOutcome) => this.secondaryFailed('(transaction)', outcome),
       spool: async (statements: StoredStatement[], targets: WriteTarget[], outcome: BoundedOutcome | undefined) => {
         const seq = await this.spool(this.firstWrites.spoolEntries(targets, Date.now()), { kind: 'transaction', at: Date.now(), statements }, '(transaction)', targets);
-        if (seq !== undefined && outcome?.timedOut && outcome.issued) this.watchInDoubt(seq, outcome.late);
+        if (seq !== undefined && outcome?.timedOut && outcome.issued) this.inDoubt.watch(seq, outcome.late);
       },
     };
   }

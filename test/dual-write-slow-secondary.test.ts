@@ -131,6 +131,33 @@ test('replay that stops waiting for a timed-out write repeats it safely when the
   assert.deepEqual(await idsOf((sql) => secondaryServer.query(sql), table), { ids: [1, 2], duplicates: 0 });
 });
 
+test('a transaction on a hung secondary commits on the primary in time, is spooled whole, and arrives once', async () => {
+  const table = await freshTable();
+  const w = await writer('hung-transaction');
+  await w.query(`INSERT INTO ${table} VALUES (0, 'before')`);
+  const secondaryHangs = await hang(table);
+  const spooled: string[] = [];
+  w.on('spooled', (e) => spooled.push(e.kind));
+  const value = await w.transaction(async (tx) => {
+    await tx.query(`INSERT INTO ${table} VALUES (1, 'a')`);
+    await tx.query(`INSERT INTO ${table} VALUES (2, 'b')`);
+    await tx.query(`UPDATE ${table} SET v = 'changed' WHERE id = 0`);
+    return 'done';
+  });
+  assert.equal(value, 'done');
+  // Resolved while the secondary's side still waits on the lock (replay's first try may wait beside it).
+  assert.ok(await secondaryHangs.waiting() >= 1);
+  assert.deepEqual(spooled, ['transaction']);
+  assert.deepEqual([w.metrics().secondaryTimeouts, w.metrics().inDoubt], [1, 0]);
+  const drained = nextEvent(w, 'drained');
+  await secondaryHangs.release();
+  await drained;
+  await w.close();
+  const rows = `SELECT id, v FROM ${table} ORDER BY id`;
+  assert.deepEqual((await secondaryServer.query(rows)).rows, [{ id: 0, v: 'changed' }, { id: 1, v: 'a' }, { id: 2, v: 'b' }]);
+  assert.deepEqual((await secondaryServer.query(rows)).rows, (await primaryServer.query(rows)).rows);
+});
+
 test('the primary\'s error reaches the application unchanged; a row only the secondary took is reported as a divergence', async () => {
   const table = await freshTable();
   await primaryServer.query(`INSERT INTO ${table} VALUES (1, 'only in the primary')`);

@@ -1,7 +1,7 @@
 /**
  * Each writer records its first dual-written write per table in the target's control
  * schema; `plan` puts T after the *last* writer began, even when older rows are in the
- * target already. The instants are the test's own clock readings around each writer's
+ * target already, and `status` lists the writers. The instants are the test's own clock readings around each writer's
  * first write, never values read back from the code under test.
  */
 import assert from 'node:assert/strict';
@@ -38,7 +38,7 @@ after(async () => {
 
 const ceilToSecond = (ms: number) => Math.ceil(ms / 1000) * 1000;
 
-test('plan puts T after the last writer began; a restarted writer keeps its first start', async () => {
+test('plan puts T after the last writer began, status lists the writers; a restarted writer keeps its first start', async () => {
   // Writer A begins, writing rows whose time is their event time (here: an hour ago).
   const a = await createDualWriter({ primary: source, secondary: target, spool: join(dir, 'a'), writerId: 'host-a', controlSchema: 'migration' });
   const aBefore = Date.now();
@@ -75,6 +75,14 @@ test('plan puts T after the last writer began; a restarted writer keeps its firs
   await again.close();
   const kept = await server.query(`SELECT first_write_at FROM migration.dual_write_first WHERE writer_id = 'host-a'`, [], 'target');
   assert.equal((kept.rows[0].first_write_at as Date).getTime(), firstA);
+
+  // status shows the writers and where dual-write began.
+  const status = await runMain(['status', '--source', server.url('source'), '--target', server.url('target'), '--table', 'app.metrics',
+    '--time-column', 'time', '--control-schema', 'migration', '--max-lateness', '2s']);
+  assert.equal(status.code, 0, status.stderr);
+  const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  assert.match(status.stdout, new RegExp(`dual writers +host-a since ${iso(firstA)}, host-b since ${iso(firstB)}`));
+  assert.match(status.stdout, /dual-write since +\S+ \S+ \(when the last dual writer began\)/);
 
   // Without writer records, plan goes by the earliest row, as before.
   const bare = await runMain(['plan', '--source', server.url('source'), '--target', server.url('target'), '--table', 'app.metrics',

@@ -18,6 +18,8 @@ export interface UntilSuggestion {
   table: string;
   dualWriteSince: string | undefined;
   suggestedUntil: string | undefined;
+  /** What `dualWriteSince` is: the target's earliest row, or the moment the last dual writer began (the later of the two). */
+  sinceFrom: 'earliest row' | 'last writer' | undefined;
   /** When each dual writer began writing this table, as recorded in the control schema (ISO, UTC). */
   writers: Array<{ writerId: string; firstWriteAt: string }>;
   warnings: string[];
@@ -30,10 +32,11 @@ export async function suggestUntil(source: Source, target: pg.Client, table: Bac
   const writers = firstWrites.map((w) => ({ writerId: w.writerId, firstWriteAt: w.firstWriteAt.toISOString() }));
   const first = await target.query(`SELECT min(${t}) AS lo FROM ${qualifiedName(table.target.schema, table.target.table)}`);
   if (first.rows[0].lo === null) {
-    return { table: table.key, dualWriteSince: undefined, suggestedUntil: undefined, writers, warnings: ['the target table is empty: dual-write has not written to it yet'] };
+    return { table: table.key, dualWriteSince: undefined, sinceFrom: undefined, suggestedUntil: undefined, writers, warnings: ['the target table is empty: dual-write has not written to it yet'] };
   }
   const warnings: string[] = [];
   let since = timeValueFromDriver(first.rows[0].lo, type);
+  let sinceFrom: UntilSuggestion['sinceFrom'] = 'earliest row';
   const last = firstWrites.reduce<FirstWrite | undefined>((a, w) => (a && a.firstWriteAt >= w.firstWriteAt ? a : w), undefined);
   if (!last) {
     // No writer records (dual-write by other means): the earliest row is all there is to go by.
@@ -43,7 +46,10 @@ export async function suggestUntil(source: Source, target: pg.Client, table: Bac
   } else {
     // Rows of a writer that was not yet dual-writing may lie after the earliest row: T goes after its start.
     const began = BigInt(last.firstWriteAt.getTime()) * MICROS_PER_MS;
-    if (began > since) since = began;
+    if (began > since) {
+      since = began;
+      sinceFrom = 'last writer';
+    }
   }
   const earliest = since + lateness;
   const until = await nextBoundary(target, table, earliest, type === 'date' && alignment < MICROS_PER_DAY ? MICROS_PER_DAY : alignment);
@@ -61,7 +67,7 @@ export async function suggestUntil(source: Source, target: pg.Client, table: Bac
     warnings.push(`the target has ${targetRows} rows in [${formatTimeValue(since, type)}, ${formatTimeValue(until, type)}) but the source ${sourceRows}: ` +
       'the suggestion may lie before dual-write fully began; pick a later T (a larger --max-lateness)');
   }
-  return { table: table.key, dualWriteSince: formatTimeValue(since, type), suggestedUntil: formatTimeValue(until, type), writers, warnings };
+  return { table: table.key, dualWriteSince: formatTimeValue(since, type), sinceFrom, suggestedUntil: formatTimeValue(until, type), writers, warnings };
 }
 
 /** The first chunk boundary of the target at or after `point`, else the next multiple of `alignment`. */

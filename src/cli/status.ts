@@ -12,7 +12,8 @@ import { connectionFlagsNote } from './shared-help.js';
 export const STATUS_HELP = `Usage: hyperfill status --source URL --target URL [--table SRC[:DST] ...] [--json]
 
 One screen of where the migration stands, per table: whether the clone is done, when
-dual-written rows begin in the target (its earliest row), the suggested completion point T
+dual-write began (the target's earliest row, or when the last dual writer began, the later),
+the dual writers hyperfill/dual-write recorded, the suggested completion point T
 (as \`hyperfill plan\` computes it), the backfill plan's windows done/total and rows, the
 jobs hyperfill keeps paused, the last verify result, and what to do next. Reads only.
 Tables: the clone's hypertables and the backfill plans' tables, or --table.

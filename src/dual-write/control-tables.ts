@@ -5,6 +5,7 @@
  * so a record is applied exactly once whatever fails in between.
  */
 import type pg from 'pg';
+import { controlTableExists } from '../pg/control-schema.js';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../sql.js';
 import { type TableName } from '../pg/table-name.js';
 
@@ -77,7 +78,7 @@ export class DualWriteControl {
   }
 
   async position(client: Queryable, spoolId: string): Promise<number> {
-    if (!(await this.exists(client, this.replay))) return 0;
+    if (!(await controlTableExists(client, this.schema, 'dual_write_replay'))) return 0;
     const r = await client.query(`SELECT applied_seq FROM ${this.replay} WHERE spool_id = $1`, [spoolId]);
     return Number(r.rows[0]?.applied_seq ?? 0);
   }
@@ -88,15 +89,10 @@ export class DualWriteControl {
 
   /** Every writer's first write, for one table or all; none when the tables do not exist yet. */
   async readFirstWrites(client: Queryable, table?: TableName): Promise<FirstWrite[]> {
-    if (!(await this.exists(client, this.firstWrites))) return [];
+    if (!(await controlTableExists(client, this.schema, 'dual_write_first'))) return [];
     const r = await client.query(`SELECT writer_id, table_schema, table_name, first_write_at, resets FROM ${this.firstWrites}
       WHERE ($1::text IS NULL OR (table_schema = $1 AND table_name = $2)) ORDER BY table_schema, table_name, first_write_at, writer_id`,
     [table?.schema ?? null, table?.table ?? null]);
     return r.rows.map((row) => ({ writerId: row.writer_id, schema: row.table_schema, table: row.table_name, firstWriteAt: new Date(row.first_write_at), resets: row.resets }));
-  }
-
-  private async exists(client: Queryable, qualified: string): Promise<boolean> {
-    const r = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualified]);
-    return r.rows[0]?.present === true;
   }
 }

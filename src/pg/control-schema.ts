@@ -22,7 +22,7 @@ export async function ensureControlTables(client: pg.Client, schema: string, cre
 }
 
 /** Whether a control table exists (readers such as `status` must not create anything). */
-export async function controlTableExists(client: pg.Client, schema: string, table: string): Promise<boolean> {
+export async function controlTableExists(client: { query(text: string, values?: unknown[]): Promise<pg.QueryResult> }, schema: string, table: string): Promise<boolean> {
   const r = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [`${quoteIdent(schema)}.${quoteIdent(table)}`]);
   return r.rows[0].present === true;
 }

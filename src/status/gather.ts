@@ -8,6 +8,7 @@ import { ProgressTable } from '../backfill/progress-table.js';
 import { type TableSpec, resolveTables } from '../backfill/resolve-tables.js';
 import { defaultAlignment, suggestUntil } from '../backfill/suggest-until.js';
 import { CloneRecords, type CloneRun } from '../clone/records.js';
+import { DualWriteControl } from '../dual-write/control-tables.js';
 import { HyperfillError } from '../errors.js';
 import { controlTableExists } from '../pg/control-schema.js';
 import { parseTableName } from '../pg/table-name.js';
@@ -43,6 +44,10 @@ export interface TableStatus {
   problem: string | undefined;
   cloned: 'done' | 'unfinished' | 'no record';
   dualWriteSince: string | undefined;
+  /** Where `dualWriteSince` comes from: the target's earliest row, or when the last dual writer began. */
+  sinceFrom: 'earliest row' | 'last writer' | undefined;
+  /** The dual writers' first writes to the table, as `hyperfill/dual-write` recorded them. */
+  dualWriters: Array<{ writerId: string; firstWriteAt: string }>;
   suggestedUntil: string | undefined;
   warnings: string[];
   backfill: BackfillState | undefined;
@@ -80,6 +85,7 @@ export async function gatherStatus(source: Source, target: pg.Client, o: StatusO
   const progress = new ProgressTable(o.controlSchema, '');
   const backfillJobs = (await controlTableExists(target, o.controlSchema, 'backfill_job')) ? await progress.unrestoredJobs(target, true) : [];
   const verifies = new VerifyRecords(o.controlSchema);
+  const dualWriters = new DualWriteControl(o.controlSchema);
   const statuses: TableStatus[] = [];
   for (const t of tables) {
     const ref = parseTableName(t.target);
@@ -87,23 +93,26 @@ export async function gatherStatus(source: Source, target: pg.Client, o: StatusO
     const status: TableStatus = {
       table: key, sourceTable: t.source, hypertable: false, timeColumn: t.timeColumn, problem: undefined,
       cloned: !clone ? 'no record' : clone.finishedAt && inClone(clone, key) ? 'done' : inClone(clone, key) ? 'unfinished' : 'no record',
-      dualWriteSince: undefined, suggestedUntil: undefined, warnings: [], backfill: undefined, pausedJobs: [], verify: undefined, next: '',
+      dualWriteSince: undefined, sinceFrom: undefined, dualWriters: [], suggestedUntil: undefined, warnings: [], backfill: undefined, pausedJobs: [], verify: undefined, next: '',
     };
     const dimension = await hypertableTimeDimension(target, ref).catch(() => undefined);
     status.hypertable = dimension !== undefined;
     status.timeColumn = dimension?.column ?? t.timeColumn;
     status.backfill = await backfillState(target, progress, key);
+    const firstWrites = await dualWriters.readFirstWrites(target, ref);
+    status.dualWriters = firstWrites.map((w) => ({ writerId: w.writerId, firstWriteAt: w.firstWriteAt.toISOString() }));
     try {
       const [resolved] = await resolveTables(source, target, [{ source: t.source, target: t.target }], status.timeColumn);
-      // Where dual-write began is the target's earliest row (as `plan` says), until the writers
-      // record their first dual-written row themselves: read that record here when it exists.
-      // Once a window is backfilled the target's earliest row is the source's, not dual-write's.
+      // Where dual-write began (as `plan` says): the later of the target's earliest row and the
+      // last dual writer's first write. Once a window is backfilled the target's earliest row
+      // is the source's, not dual-write's.
       if (resolved && !(status.backfill && status.backfill.windowsDone > 0)) {
         status.timeColumn = resolved.timeColumn;
         const integer = isIntegerTime(resolved.timeType);
         const lateness = o.maxLateness === undefined ? (integer ? 0n : 3_600_000_000n) : parseWindowSize(o.maxLateness, resolved.timeType);
-        const s = await suggestUntil(source, target, resolved, lateness, defaultAlignment(resolved.timeType));
+        const s = await suggestUntil(source, target, resolved, lateness, defaultAlignment(resolved.timeType), firstWrites);
         status.dualWriteSince = s.dualWriteSince;
+        status.sinceFrom = s.sinceFrom;
         status.suggestedUntil = s.suggestedUntil;
         status.warnings = s.warnings;
       }

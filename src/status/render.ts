@@ -24,10 +24,13 @@ function tableBlock(t: TableStatus): string[] {
     row('clone', t.cloned),
     ...(t.problem ? [row('problem', t.problem)] : []),
     ...(b && b.windowsDone > 0 ? [row('dual-write since', 'before the backfill\'s --until (its rows are the target\'s earliest now)')] : [
-      row('dual-write since', t.dualWriteSince ? `${t.dualWriteSince} (the target's earliest row)` : 'no rows in the target yet'),
+      row('dual-write since', t.dualWriteSince
+        ? `${t.dualWriteSince} (${t.sinceFrom === 'last writer' ? 'when the last dual writer began' : 'the target\'s earliest row'})` : 'no rows in the target yet'),
       row('suggested T', t.suggestedUntil ?? '-'),
     ]),
     ...t.warnings.map((w) => row('warning', w)),
+    row('dual writers', t.dualWriters.length > 0
+      ? t.dualWriters.map((w) => `${w.writerId} since ${iso(new Date(w.firstWriteAt))}`).join(', ') : 'none recorded (hyperfill/dual-write records its writers)'),
     row('backfill', b ? `${b.windowsDone}/${b.windowsTotal} windows done, ${b.rows} rows, --until ${b.until} (run ${b.runId})` : 'no plan yet'),
     row('paused jobs', t.pausedJobs.length > 0 ? t.pausedJobs.map((j) => `${j.jobId} ${j.procName} (by ${j.by})`).join(', ') : 'none'),
     row('last verify', v ? `${v.matches ? 'match' : `${v.mismatched} of ${v.windows} windows differ`}: source ${v.sourceRows} rows, target ${v.targetRows} (${v.mode}, --until ${v.until}, ${iso(v.checkedAt)})` : 'none'),

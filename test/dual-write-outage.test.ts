@@ -41,7 +41,7 @@ describeNative('dual-write while the secondary is down', {}, () => {
 
   test('steady writes see no error; the spool grows while the secondary is down and drains after; every row arrives once', async () => {
     const beforeFirstWrite = new Date();
-    const writer = await createDualWriter({ primary, secondary, spool: join(dir, 'steady'), writerId: 'ingest-1', secondaryTimeoutMs: 2000, replay: { retryMs: 100 } });
+    const writer = await createDualWriter({ primary, secondary, spool: join(dir, 'steady'), writerId: 'ingest-1', secondaryTimeoutMs: 10_000, replay: { retryMs: 100 } });
     const written: number[] = [];
     const errors: unknown[] = [];
     const progress = new EventEmitter();
@@ -124,7 +124,7 @@ describeNative('dual-write while the secondary is down', {}, () => {
   });
 
   test('a transaction committed while the secondary is down is spooled as one record and arrives whole; a failed one nowhere', async () => {
-    const writer = await createDualWriter({ primary, secondary, spool: join(dir, 'tx'), writerId: 'orders-1', secondaryTimeoutMs: 1000, replay: { retryMs: 100 } });
+    const writer = await createDualWriter({ primary, secondary, spool: join(dir, 'tx'), writerId: 'orders-1', secondaryTimeoutMs: 10_000, replay: { retryMs: 100 } });
     await writer.transaction(async (tx) => {
       await tx.query('INSERT INTO orders VALUES ($1, $2)', [1, '10.50']);
       await tx.query('INSERT INTO orders VALUES ($1, $2)', [2, '20.25']);

@@ -40,13 +40,13 @@ const ceilToSecond = (ms: number) => Math.ceil(ms / 1000) * 1000;
 
 test('plan puts T after the last writer began, status lists the writers; a restarted writer keeps its first start', async () => {
   // Writer A begins, writing rows whose time is their event time (here: an hour ago).
-  const a = await createDualWriter({ primary: source, secondary: target, spool: join(dir, 'a'), writerId: 'host-a', controlSchema: 'migration' });
+  const a = await createDualWriter({ primary: source, secondary: target, spool: join(dir, 'a'), writerId: 'host-a', controlSchema: 'migration', secondaryTimeoutMs: 30_000 });
   const aBefore = Date.now();
   await a.query('INSERT INTO app.metrics VALUES ($1, $2, $3)', [new Date(aBefore - 3_600_000), 'a', 1]);
   const aAfter = Date.now();
   await new Promise((resolve) => setTimeout(resolve, 1100));
   // Writer B begins later; rows before its start are in the target only from A.
-  const b = await createDualWriter({ primary: source, secondary: target, spool: join(dir, 'b'), writerId: 'host-b', controlSchema: 'migration' });
+  const b = await createDualWriter({ primary: source, secondary: target, spool: join(dir, 'b'), writerId: 'host-b', controlSchema: 'migration', secondaryTimeoutMs: 30_000 });
   const bBefore = Date.now();
   await b.query('INSERT INTO "app"."metrics" (time, host, v) VALUES (now(), $1, $2)', ['b', 2]);
   const bAfter = Date.now();
@@ -70,7 +70,7 @@ test('plan puts T after the last writer began, status lists the writers; a resta
   assert.match(suggestion.warnings.join('\n'), /in the future/);
 
   // A restarted writer A: its start stays the first one.
-  const again = await createDualWriter({ primary: source, secondary: target, spool: join(dir, 'a'), writerId: 'host-a', controlSchema: 'migration' });
+  const again = await createDualWriter({ primary: source, secondary: target, spool: join(dir, 'a'), writerId: 'host-a', controlSchema: 'migration', secondaryTimeoutMs: 30_000 });
   await again.query('INSERT INTO app.metrics VALUES (now(), $1, $2)', ['a', 3]);
   await again.close();
   const kept = await server.query(`SELECT first_write_at FROM migration.dual_write_first WHERE writer_id = 'host-a'`, [], 'target');

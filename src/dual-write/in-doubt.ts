@@ -31,16 +31,24 @@ export class InDoubtWrites {
     });
   }
 
-  /** True when the secondary committed record `seq` after all; waits for the answer within the limit. */
-  async committedAfterAll(seq: number): Promise<boolean> {
+  /**
+   * True when the secondary committed record `seq` after all; waits for the answer within the
+   * limit. Rejects when `signal` aborts first (the writer is closing: nothing is to be applied).
+   */
+  async committedAfterAll(seq: number, signal?: AbortSignal): Promise<boolean> {
     if (this.committedLate.has(seq)) return true;
     const pending = this.pending.get(seq);
     if (!pending) return false;
     let timer: NodeJS.Timeout | undefined;
-    const verdict = await Promise.race([pending.settled, new Promise<undefined>((resolve) => {
+    let onAbort: (() => void) | undefined;
+    const verdict = await Promise.race([pending.settled, new Promise<undefined>((resolve, reject) => {
       timer = setTimeout(() => resolve(undefined), Math.max(0, this.waitMs - (Date.now() - pending.since)));
-    })]);
-    clearTimeout(timer);
+      onAbort = () => reject(new Error('closing'));
+      signal?.addEventListener('abort', onAbort);
+    })]).finally(() => {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    });
     if (verdict !== undefined) return verdict;
     this.events.gaveUp(seq);
     return false;

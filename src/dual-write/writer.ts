@@ -338,7 +338,7 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
     const progress = await replaySpool({
       journal: this.journal, target: this.replayTarget(), control: this.control, conflictKeys: this.conflictKeys,
       batchRecords: options.batchRecords, signal: this.stop.signal, scanMarkers: !this.scannedMarkers,
-      alreadyCommitted: (seq) => this.inDoubt.committedAfterAll(seq),
+      alreadyCommitted: (seq) => this.inDoubt.committedAfterAll(seq, this.stop.signal),
       onProgress: (p) => {
         this.counters.replayed += p.records - counted;
         counted = p.records;
@@ -369,8 +369,9 @@ export class DualWriter extends EventEmitter<DualWriterEvents> {
         // batch, new writes wait at the gate (within their timeout) while the rest is applied.
         if (this.journal.lastSeq - applied <= options.batchRecords && !this.closed) await this.drain();
       } catch (err) {
-        this.replayFailed(err);
         if (this.mode === 'draining') this.endDrain(false);
+        if (this.closed) break;
+        this.replayFailed(err);
         await this.sleep(delay);
         delay = Math.min(delay * 2, MAX_RETRY_MS);
       }

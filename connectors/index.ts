@@ -1,5 +1,5 @@
 /** Every source connector, by URL scheme. Adding one is one line here. */
-import type { Source, SourceFactory } from '../src/source.js';
+import type { Source, SourceFactory, SourceOpenOptions } from '../src/source.js';
 import { HyperfillError } from '../src/errors.js';
 import { postgresSource } from './postgres/index.js';
 import { clickhouseSource } from './clickhouse/index.js';
@@ -15,7 +15,7 @@ export const SOURCES: SourceFactory[] = [
   csvFilesSource,
 ];
 
-export async function openSource(url: string, options: { parallel: number }): Promise<Source> {
+export async function openSource(url: string, options: SourceOpenOptions): Promise<Source> {
   const factory = SOURCES.find((f) => f.accepts(url));
   if (!factory) {
     const scheme = /^([a-z0-9+.-]+):/i.exec(url)?.[1] ?? '(none)';

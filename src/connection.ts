@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { HyperfillError } from './errors.js';
+import { isRetryable } from './pg-errors.js';
 
 export type ConnectionConfig = pg.ClientConfig;
 
@@ -79,9 +80,14 @@ export function describeConnection(config: ConnectionConfig): string {
   return `${user ? `${user}@` : ''}${host}:${port}/${database ?? user ?? ''}`;
 }
 
+/** "hyperfill" or "hyperfill control": what each connection does shows in pg_stat_activity (unless the user named it). */
+function applicationName(config: ConnectionConfig, purpose: string | undefined): string {
+  return config.application_name ?? (purpose ? `hyperfill ${purpose}` : 'hyperfill');
+}
+
 /** Opens one client with errors a person can act on. */
-export async function connect(config: ConnectionConfig, role = 'target'): Promise<pg.Client> {
-  const client = new pg.Client({ ...config, application_name: config.application_name ?? 'hyperfill' });
+export async function connect(config: ConnectionConfig, role = 'target', purpose?: string): Promise<pg.Client> {
+  const client = new pg.Client({ ...config, application_name: applicationName(config, purpose) });
   // An idle client whose server goes away emits 'error'; the next query reports it.
   client.on('error', () => undefined);
   try {
@@ -107,6 +113,16 @@ export function connectionError(err: unknown, config: ConnectionConfig, role: st
   return new HyperfillError(code, `cannot connect to the ${role}: ${reason}`, where, 'check that the server runs and the host and port are right', err);
 }
 
+/**
+ * A connection that was up and went away (restart, crash, pg_terminate_backend, network),
+ * as an error that says which server; retryable (pg-errors.ts), so a retried step reconnects.
+ */
+export function lostConnection(err: unknown, config: ConnectionConfig, role: string): HyperfillError {
+  if (err instanceof HyperfillError) return err;
+  return new HyperfillError('E_CONNECTION_LOST', `lost the connection to the ${role}: ${(err as Error).message ?? String(err)}`,
+    { [role]: describeConnection(config) }, `hyperfill reconnects for --retry-timeout; check that the ${role} runs, then rerun the same command`, err);
+}
+
 /** Opens, uses and always closes one client (errors are made readable by `connect`). */
 export async function withClient<T>(config: ConnectionConfig, use: (client: pg.Client) => Promise<T>, role = 'target'): Promise<T> {
   const client = await connect(config, role);
@@ -117,29 +133,90 @@ export async function withClient<T>(config: ConnectionConfig, use: (client: pg.C
   }
 }
 
+export interface LazyClientOptions {
+  /** Runs once after each connect, e.g. SET TIME ZONE. */
+  setup?: string | undefined;
+  /** 'target' or 'source': named in lost-connection errors. */
+  role?: string | undefined;
+  /** Shown in pg_stat_activity as "hyperfill <purpose>". */
+  purpose?: string | undefined;
+}
+
 /**
- * A worker's connection: opened on first use, dropped after a lost connection and
- * opened again on the next use. Connect errors stay raw so retry logic can classify them.
+ * One connection of a command: opened on first use, forgotten once lost (the server
+ * closed it, or a query failed for a lost connection) and opened again on the next
+ * use. Connect errors stay raw so retry logic can classify them.
  */
 export class LazyClient {
   private client: pg.Client | undefined;
+  private connecting: pg.Client | undefined;
+  private readonly options: LazyClientOptions;
 
-  /** `setup` runs once after each connect, e.g. SET TIME ZONE. */
-  constructor(private readonly config: ConnectionConfig, private readonly setup?: string) {}
+  /** `setup` (or options.setup) runs once after each connect, e.g. SET TIME ZONE. */
+  constructor(private readonly config: ConnectionConfig, options: string | LazyClientOptions = {}) {
+    this.options = typeof options === 'string' ? { setup: options } : options;
+  }
 
   async get(): Promise<pg.Client> {
     if (this.client) return this.client;
-    const client = new pg.Client({ ...this.config, application_name: this.config.application_name ?? 'hyperfill' });
+    const client = new pg.Client({ ...this.config, application_name: applicationName(this.config, this.options.purpose) });
     client.on('error', () => undefined);
+    // A connection the server closed is forgotten at once: the next use opens a new one.
+    client.once('end', () => {
+      if (this.client === client) this.client = undefined;
+    });
+    this.connecting = client;
     try {
       await client.connect();
-      if (this.setup) await client.query(this.setup);
+      if (this.options.setup) await client.query(this.options.setup);
     } catch (err) {
       await client.end().catch(() => undefined);
       throw err;
+    } finally {
+      this.connecting = undefined;
     }
     this.client = client;
     return client;
+  }
+
+  /**
+   * Runs `use` on the connection. A lost connection is dropped, and its error says which
+   * server was lost (E_CONNECTION_LOST, retryable); other errors pass unchanged.
+   */
+  async use<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
+    const role = this.options.role ?? 'target';
+    let client: pg.Client;
+    try {
+      client = await this.get();
+    } catch (err) {
+      throw isRetryable(err) ? lostConnection(err, this.config, role) : connectionError(err, this.config, role);
+    }
+    try {
+      return await use(client);
+    } catch (err) {
+      if (!isRetryable(err)) throw err;
+      const ours = (client as unknown as { _ended?: boolean })._ended === true || this.client !== client;
+      this.drop();
+      throw ours ? lostConnection(err, this.config, role) : err;
+    }
+  }
+
+  /**
+   * Asks the server to cancel the statement in flight, if any (it fails with SQLSTATE
+   * 57014 and its transaction can be rolled back); a connection still opening is closed.
+   * For stopping at once on a signal: the server would otherwise finish a long
+   * statement before it noticed the client had gone.
+   */
+  cancel(): void {
+    this.connecting?.end().catch(() => undefined);
+    const client = this.client as unknown as { processID?: number; secretKey?: number; host?: string; port?: number } | undefined;
+    if (!client?.processID || client.secretKey === undefined) return;
+    const con = new pg.Connection() as pg.Connection & { connect(port: number | string, host?: string): void; cancel(pid: number, key: number): void };
+    con.on('error', () => undefined);
+    con.on('connect', () => con.cancel(client.processID!, client.secretKey!));
+    const host = client.host ?? 'localhost';
+    if (host.startsWith('/')) con.connect(`${host}/.s.PGSQL.${client.port ?? 5432}`);
+    else con.connect(client.port ?? 5432, host);
   }
 
   /** Forgets a connection that failed; it is closed in the background. */
@@ -152,6 +229,7 @@ export class LazyClient {
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
+    this.connecting?.end().catch(() => undefined);
     await client?.end().catch(() => undefined);
   }
 }

@@ -1,4 +1,5 @@
 /** What a PostgreSQL or socket error means for the pipeline: retry, or stop and report. */
+import { HyperfillError } from './errors.js';
 
 interface PgLikeError {
   /** A SQLSTATE or a Node socket error name; other drivers' codes may be numbers. */
@@ -24,6 +25,8 @@ const RETRYABLE_ERROR_NAMES = new Set(['MongoNetworkError', 'MongoNetworkTimeout
 
 /** True when the server or the network went away: the work can be retried on a new connection. */
 export function isRetryable(err: unknown): boolean {
+  // hyperfill's own errors say it by their code: a lost connection (connection.ts), nothing else.
+  if (err instanceof HyperfillError) return err.code === 'E_CONNECTION_LOST';
   const e = err as PgLikeError & { name?: string };
   if (!e || typeof e !== 'object') return false;
   if (e.name && RETRYABLE_ERROR_NAMES.has(e.name)) return true;

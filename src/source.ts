@@ -91,6 +91,12 @@ export interface Source {
   naturalBoundaries?(table: SourceTableInfo, range: TimeRange): Promise<bigint[] | undefined>;
   /** Rows in the range, cheaply estimated (planner statistics); for choosing window sizes and ETAs. */
   estimateRows(table: SourceTableInfo, range: TimeRange): Promise<number>;
+  /**
+   * How estimateRows finds its number for this table, when a person should know that it
+   * is not the usual cheap estimate (e.g. "counted: the table was never analyzed").
+   * Optional: without it, nothing is said.
+   */
+  estimateBasis?(table: SourceTableInfo): Promise<string | undefined>;
   /** Earliest and latest time present in the range, or undefined when it is empty. */
   extent(table: SourceTableInfo, range: TimeRange): Promise<TimeRange | undefined>;
   /** Exact row count in a window. */
@@ -145,9 +151,16 @@ export interface CompressedChunkWindow {
   close(): Promise<void>;
 }
 
+export interface SourceOpenOptions {
+  /** Readers the caller will run at once. */
+  parallel: number;
+  /** Notes for the user while the source is in use (e.g. a snapshot lost to a restart), one line each. */
+  log?: ((line: string) => void) | undefined;
+}
+
 export interface SourceFactory {
   kind: string;
   /** True when this factory handles the URL (by scheme). */
   accepts(url: string): boolean;
-  open(url: string, options: { parallel: number }): Promise<Source>;
+  open(url: string, options: SourceOpenOptions): Promise<Source>;
 }

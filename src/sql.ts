@@ -1,11 +1,18 @@
-/** SQL text helpers. Every identifier and literal from a user goes through here. */
+/**
+ * SQL text helpers. Every identifier, literal and comment that carries a name from a
+ * user goes through here: names are untrusted (a newline, a quote or a backslash in a
+ * table name must stay inside it).
+ */
+import { HyperfillError } from './errors.js';
 import type { OrderTerm, TimeRange } from './source.js';
 import { formatTimeValue, type TimeType } from './time-value.js';
 
 /** Quotes one identifier: `my"table` becomes `"my""table"`. */
 export function quoteIdent(name: string): string {
-  if (name.length === 0) throw new Error('empty SQL identifier');
-  if (name.includes('\0')) throw new Error('SQL identifier contains a NUL byte');
+  if (name.length === 0) throw new HyperfillError('E_IDENTIFIER', 'an empty name cannot be a table, schema or column name', {}, 'check the names given');
+  if (name.includes('\0')) {
+    throw new HyperfillError('E_IDENTIFIER', `the name ${JSON.stringify(name)} holds a NUL byte, which PostgreSQL names cannot`, {}, 'rename it on the way (--map)');
+  }
   return `"${name.replace(/"/g, '""')}"`;
 }
 
@@ -14,10 +21,24 @@ export function qualifiedName(schema: string, table: string): string {
   return `${quoteIdent(schema)}.${quoteIdent(table)}`;
 }
 
-/** A standard-conforming string literal (`E'...'` is never needed: we double quotes only). */
+/**
+ * A string literal that reads back the same whatever `standard_conforming_strings` is:
+ * with a backslash inside, the `E'...'` form with backslashes doubled (as PostgreSQL's
+ * own quote_literal does), since a plain '...' would read `\'` as an escape where it is off.
+ */
 export function quoteLiteral(value: string): string {
-  if (value.includes('\0')) throw new Error('SQL literal contains a NUL byte');
-  return `'${value.replace(/'/g, "''")}'`;
+  if (value.includes('\0')) throw new HyperfillError('E_IDENTIFIER', `the value ${JSON.stringify(value)} holds a NUL byte, which PostgreSQL text cannot`);
+  const quoted = value.replace(/'/g, "''");
+  return value.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
+}
+
+/**
+ * Text as SQL comment lines: every line starts with `-- `. A comment ends at a line
+ * break (\n or \r, for the server and psql alike), so a name holding one must not end
+ * the comment and leave the rest of the name to run as SQL.
+ */
+export function sqlComment(text: string): string {
+  return text.split(/\r\n|\r|\n/).map((line) => `-- ${line}`).join('\n');
 }
 
 /** A comma-separated, quoted column list, or '' when no columns are given. */

@@ -298,6 +298,11 @@ export function toHyperfillError(err: unknown, config: ClickHouseConfig, what: '
   const message = (err as Error | undefined)?.message ?? String(err);
   const where = { ...context, source: config.display };
   if (isNetworkError(err) || /Timeout error|socket hang up/i.test(message)) {
+    // Once connected, a network failure is a lost connection: retryable, so the step (a count, a window) runs again.
+    if (what !== 'connect') {
+      return new HyperfillError('E_CONNECTION_LOST', `lost the connection to the ClickHouse source at ${config.display}: ${message}`, where,
+        'hyperfill retries for --retry-timeout; check that the server runs, then rerun the same command', err);
+    }
     return new HyperfillError('E_SOURCE_UNREACHABLE', `cannot reach ClickHouse at ${config.display}: ${message}`, where,
       'check that the server runs and that the URL names its HTTP port (8123, or 8443 for https)', err);
   }

@@ -6,7 +6,7 @@ import { PostgresSource } from './source.js';
 export const postgresSource: SourceFactory = {
   kind: 'postgres',
   accepts: (url) => /^postgres(ql)?:\/\//i.test(url) || (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && url.includes('=')),
-  open: (url) => PostgresSource.open(parseConnection(url, 'source')),
+  open: (url, options) => PostgresSource.open(parseConnection(url, 'source'), { log: options.log }),
 };
 
 export { PostgresSource };

@@ -3,10 +3,15 @@
  * `COPY (SELECT ... WHERE t >= a AND t < b) TO STDOUT`, binary when both sides have
  * the same built-in types, text otherwise: the bytes go to the target undecoded.
  * All reads share one exported snapshot while the pinning transaction stays open.
+ *
+ * Every connection survives the source going away: a lost one is forgotten and the next
+ * call opens another (callers retry the step, see src/control-connection.ts); a lost
+ * snapshot (its connection died) is said once, and later reads take their own.
  */
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { type ConnectionConfig, connect, connectionError, describeConnection } from '../../src/connection.js';
+import { type ConnectionConfig, connect, connectionError, describeConnection, LazyClient, lostConnection } from '../../src/connection.js';
+import { isRetryable } from '../../src/pg-errors.js';
 import { HyperfillError } from '../../src/errors.js';
 import { orderByList, qualifiedName, quoteIdent, quoteLiteral, timeRangeCondition } from '../../src/sql.js';
 import type { CompressedChunkSource, CompressedChunkWindow, PinnedSnapshot, ReadRequest, Source, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
@@ -16,6 +21,7 @@ import { timeTypeOf, timeValueFromDriver } from '../../src/time-value.js';
 import { type CatalogColumn, tableColumns, tablesLike } from '../../src/pg/catalog.js';
 import { type TableName, displayName, parseTableName } from '../../src/pg/table-name.js';
 import { windowChecksum } from '../../src/pg/checksum.js';
+import { describeEstimateMethod, estimateMethod, estimateRows } from '../../src/pg/row-estimate.js';
 import { CopyOutFrames } from '../../src/pg/copy-out-frames.js';
 
 interface PostgresTableInfo extends SourceTableInfo {
@@ -23,18 +29,38 @@ interface PostgresTableInfo extends SourceTableInfo {
   catalog: CatalogColumn[];
 }
 
+export interface PostgresSourceOptions {
+  /** Notes for the user (a lost snapshot), on stderr. */
+  log?: ((line: string) => void) | undefined;
+}
+
 export class PostgresSource implements Source {
   readonly kind = 'postgres';
   private snapshotId: string | undefined;
   private pin: pg.Client | undefined;
   private idle: pg.Client[] = [];
+  /** Every reader connection open now, idle or busy: close() ends them all. */
+  private readonly readers = new Set<pg.Client>();
+  private readonly control: LazyClient;
 
-  private constructor(private readonly config: ConnectionConfig, private readonly control: pg.Client) {}
+  private constructor(private readonly config: ConnectionConfig, private readonly options: PostgresSourceOptions) {
+    this.control = new LazyClient(config, { setup: `SET TIME ZONE 'UTC'`, role: 'source', purpose: 'source' });
+  }
 
-  static async open(config: ConnectionConfig): Promise<PostgresSource> {
-    const control = await connect(config, 'source');
-    await control.query(`SET TIME ZONE 'UTC'`);
-    return new PostgresSource(config, control);
+  /** Connects now: a source that cannot be reached fails at once, with a readable error. */
+  static async open(config: ConnectionConfig, options: PostgresSourceOptions = {}): Promise<PostgresSource> {
+    const source = new PostgresSource(config, options);
+    try {
+      await source.control.get();
+    } catch (err) {
+      throw connectionError(err, config, 'source');
+    }
+    return source;
+  }
+
+  /** One step on the source's own connection (catalog, estimates); a lost one is reopened next time. */
+  private meta<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
+    return this.control.use(use);
   }
 
   get description(): string {
@@ -43,19 +69,18 @@ export class PostgresSource implements Source {
 
   /** The server's major version number (e.g. 15), for preflight checks. */
   async serverMajor(): Promise<number> {
-    const r = await this.control.query('SHOW server_version_num');
+    const r = await this.meta((c) => c.query('SHOW server_version_num'));
     return Math.floor(Number(r.rows[0].server_version_num) / 10000);
   }
 
   async timescaleVersion(): Promise<string | undefined> {
-    const r = await this.control.query(`SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'`);
+    const r = await this.meta((c) => c.query(`SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'`));
     return r.rows[0]?.extversion;
   }
 
   async describe(table: string, timeColumn?: string): Promise<PostgresTableInfo> {
     const ref = parseTableName(table);
-    const catalog = await tableColumns(this.control, ref, 'source');
-    const dimension = await hypertableTimeDimension(this.control, ref);
+    const [catalog, dimension] = await this.meta(async (c) => [await tableColumns(c, ref, 'source'), await hypertableTimeDimension(c, ref)] as const);
     const time = timeColumn ?? dimension?.column;
     if (!time) {
       throw new HyperfillError('E_TIME_COLUMN_REQUIRED', `source table ${displayName(ref)} is not a hypertable, so its time column is not known`,
@@ -75,24 +100,31 @@ export class PostgresSource implements Source {
   }
 
   listTables(pattern: string): Promise<string[]> {
-    return tablesLike(this.control, pattern);
+    return this.meta((c) => tablesLike(c, pattern));
   }
 
   async naturalBoundaries(table: SourceTableInfo, range: TimeRange): Promise<bigint[] | undefined> {
     const info = table as PostgresTableInfo;
-    if (!(await hypertableTimeDimension(this.control, info.ref))) return undefined;
-    const chunks = await chunksOverlapping(this.control, info.ref, info.timeType, range);
-    return chunks.flatMap((c) => [c.start, c.end]);
+    return this.meta(async (c) => {
+      if (!(await hypertableTimeDimension(c, info.ref))) return undefined;
+      const chunks = await chunksOverlapping(c, info.ref, info.timeType, range);
+      return chunks.flatMap((chunk) => [chunk.start, chunk.end]);
+    });
   }
 
+  /** The planner's estimate, or a count or sample where the table was never analyzed (src/pg/row-estimate.ts). */
   async estimateRows(table: SourceTableInfo, range: TimeRange): Promise<number> {
-    const r = await this.control.query(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${from(table)} WHERE ${between(table, range)}`);
-    return Number(r.rows[0]['QUERY PLAN'][0].Plan['Plan Rows']);
+    const ref = (table as PostgresTableInfo).ref;
+    return this.meta(async (c) => estimateRows(c, ref, between(table, range), await estimateMethod(c, ref)));
+  }
+
+  async estimateBasis(table: SourceTableInfo): Promise<string | undefined> {
+    return describeEstimateMethod(await this.meta((c) => estimateMethod(c, (table as PostgresTableInfo).ref)));
   }
 
   async extent(table: SourceTableInfo, range: TimeRange): Promise<TimeRange | undefined> {
     const t = quoteIdent(table.timeColumn);
-    const r = await this.control.query(`SELECT min(${t}) AS lo, max(${t}) AS hi FROM ${from(table)} WHERE ${between(table, range)}`);
+    const r = await this.meta((c) => c.query(`SELECT min(${t}) AS lo, max(${t}) AS hi FROM ${from(table)} WHERE ${between(table, range)}`));
     const row = r.rows[0];
     if (row.lo === null) return undefined;
     return { start: timeValueFromDriver(row.lo, table.timeType), end: timeValueFromDriver(row.hi, table.timeType) };
@@ -123,7 +155,7 @@ export class PostgresSource implements Source {
    */
   async pinSnapshot(shared?: string): Promise<PinnedSnapshot> {
     try {
-      this.pin = await connect(this.config, 'source');
+      this.pin = await connect(this.config, 'source', 'snapshot');
       await this.pin.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       let imported = false;
       if (shared) {
@@ -135,6 +167,7 @@ export class PostgresSource implements Source {
       }
       const r = await this.pin.query('SELECT pg_export_snapshot() AS id');
       this.snapshotId = r.rows[0].id as string;
+      this.pin.once('end', () => this.snapshotLost());
       const note = imported ? `all windows read source snapshot ${shared}, shared with the other processes of this run`
         : shared ? `the run's shared source snapshot ${shared} is gone (the processes holding it ended): this process reads snapshot ${this.snapshotId}`
           : `all windows read source snapshot ${this.snapshotId}`;
@@ -144,6 +177,20 @@ export class PostgresSource implements Source {
       this.pin = undefined;
       return { id: undefined, note: `the source could not export a snapshot (${(err as Error).message}); each window reads its own snapshot` };
     }
+  }
+
+  /**
+   * The connection holding the snapshot is gone (a restart, a terminated backend), and the
+   * snapshot with it: later windows read their own snapshot, as with --no-snapshot. Rows
+   * older than the completion point do not change in a dual-write migration, so the
+   * windows still agree; the user is told.
+   */
+  private snapshotLost(): void {
+    if (this.snapshotId === undefined) return;
+    this.options.log?.(`the source connection holding snapshot ${this.snapshotId} was lost; the remaining windows read their own snapshots (as with --no-snapshot)`);
+    this.snapshotId = undefined;
+    this.pin?.end().catch(() => undefined);
+    this.pin = undefined;
   }
 
   async read(request: ReadRequest): Promise<WindowStream> {
@@ -207,7 +254,7 @@ export class PostgresSource implements Source {
       version,
       layout: async (table) => {
         const ref = (table as PostgresTableInfo).ref;
-        return (await hypertableTimeDimension(this.control, ref)) ? hypertableLayout(this.control, ref) : undefined;
+        return this.meta(async (c) => ((await hypertableTimeDimension(c, ref)) ? hypertableLayout(c, ref) : undefined));
       },
       openWindow: (table, window) => this.openCompressedWindow(table as PostgresTableInfo, window),
     };
@@ -237,9 +284,14 @@ export class PostgresSource implements Source {
     }
   }
 
+  /** Ends every connection, busy ones too (a read or count still waiting then fails): nothing keeps the process alive. */
   async close(): Promise<void> {
-    const clients = [this.control, ...this.idle.splice(0), ...(this.pin ? [this.pin] : [])];
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    this.snapshotId = undefined;
+    this.idle.length = 0;
+    const clients = [...this.readers, ...(this.pin ? [this.pin] : [])];
+    this.readers.clear();
+    this.pin = undefined;
+    await Promise.all([this.control.close(), ...clients.map((c) => c.end().catch(() => undefined))]);
   }
 
   /** A connection inside a read-only transaction on the pinned snapshot. */
@@ -247,11 +299,20 @@ export class PostgresSource implements Source {
     const client = this.idle.pop() ?? (await this.newClient());
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      if (this.snapshotId) await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(this.snapshotId)}`);
+      const snapshot = this.snapshotId;
+      if (snapshot) {
+        await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`).catch(async (err: { code?: string }) => {
+          // 22023: the snapshot is gone though its connection has not said so yet.
+          if (err.code !== '22023') throw err;
+          if (this.snapshotId === snapshot) this.snapshotLost();
+          await client.query('ROLLBACK');
+          await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        });
+      }
       return client;
     } catch (err) {
       await client.end().catch(() => undefined);
-      throw err;
+      throw this.lost(err);
     }
   }
 
@@ -264,22 +325,34 @@ export class PostgresSource implements Source {
       return result;
     } catch (err) {
       await client.end().catch(() => undefined);
-      throw err;
+      throw this.lost(err);
     }
   }
 
   private async newClient(): Promise<pg.Client> {
-    const client = new pg.Client({ ...this.config, application_name: 'hyperfill' });
+    const client = new pg.Client({ ...this.config, application_name: this.config.application_name ?? 'hyperfill source' });
     client.on('error', () => undefined);
+    // An idle connection the server closed is forgotten, not handed to the next window.
+    this.readers.add(client);
+    client.once('end', () => {
+      this.readers.delete(client);
+      const at = this.idle.indexOf(client);
+      if (at >= 0) this.idle.splice(at, 1);
+    });
     try {
       await client.connect();
+      await client.query(`SET TIME ZONE 'UTC'`);
     } catch (err) {
-      // Retryable errors stay as they are so the window is retried; others get a clear message.
-      if ((err as { code?: string }).code?.startsWith('28') || (err as { code?: string }).code === '3D000') throw connectionError(err, this.config, 'source');
-      throw err;
+      await client.end().catch(() => undefined);
+      // Retryable errors stay retryable so the window is retried; others get a clear message.
+      throw isRetryable(err) ? lostConnection(err, this.config, 'source') : connectionError(err, this.config, 'source');
     }
-    await client.query(`SET TIME ZONE 'UTC'`);
     return client;
+  }
+
+  /** A lost connection, said to be the source's (still retryable); other errors as they are. */
+  private lost(err: unknown): unknown {
+    return isRetryable(err) ? lostConnection(err, this.config, 'source') : err;
   }
 }
 

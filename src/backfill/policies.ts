@@ -2,7 +2,8 @@
  * Pausing and restoring the target's compression and retention jobs around a
  * backfill. The state before pausing is written to the progress table first, so a
  * restore after any failure (or `hyperfill restore-policies` after a SIGKILL) puts
- * back exactly what was scheduled.
+ * back exactly what was scheduled. Each is one transaction (under the policy lock), so
+ * a step cut short by a lost connection is simply run again.
  */
 import type pg from 'pg';
 import type { TableName } from '../pg/table-name.js';

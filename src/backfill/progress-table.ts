@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import { HyperfillError } from '../errors.js';
+import { isRetryable } from '../pg-errors.js';
 import { qualifiedName, quoteIdent } from '../sql.js';
 import type { TimeRange } from '../source.js';
 
@@ -66,6 +67,7 @@ export class ProgressTable {
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
+      if (isRetryable(err)) throw err; // a lost connection: the step is retried
       throw new HyperfillError('E_CONTROL_SCHEMA', `cannot create the progress tables in schema "${this.schema}" of the target: ${(err as Error).message}`, {},
         'grant CREATE on the database to this user, or choose a schema with --control-schema', err);
     }
@@ -104,6 +106,12 @@ export class ProgressTable {
   async load(client: pg.Client): Promise<PlannedWindow[]> {
     const r = await client.query(`SELECT table_name, idx, start_value::text AS s, end_value::text AS e FROM ${this.windows} WHERE run_id = $1 ORDER BY table_name, idx`, [this.runId]);
     return r.rows.map((row) => ({ table: row.table_name, index: row.idx, start: BigInt(row.s), end: BigInt(row.e) }));
+  }
+
+  /** The stored plan, or none when the progress tables do not exist (no backfill ran here). */
+  async loadIfExists(client: pg.Client): Promise<PlannedWindow[]> {
+    const r = await client.query('SELECT to_regclass($1) IS NOT NULL AS ok', [this.windows]);
+    return r.rows[0].ok ? this.load(client) : [];
   }
 
   async doneCount(client: pg.Client): Promise<{ done: number; total: number; rows: number }> {

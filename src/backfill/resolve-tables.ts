@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import { tableColumns } from '../pg/catalog.js';
-import { type TableName, displayName, parseTableName } from '../pg/table-name.js';
+import { type TableName, displayName, parseTableName, splitOutsideQuotes } from '../pg/table-name.js';
 import { HyperfillError } from '../errors.js';
 import type { Source } from '../source.js';
 import { hypertableTimeDimension, timescaleVersion, versionAtLeast } from '../target/timescale.js';
@@ -15,10 +15,12 @@ export interface TableSpec {
   target: string;
 }
 
-/** "src:dst" or "src" (same name on both sides). */
+/** "src:dst" or "src" (same name on both sides), split at the last colon outside double quotes. */
 export function parseTableSpec(text: string): TableSpec {
-  const i = text.lastIndexOf(':');
-  return i > 0 ? { source: text.slice(0, i), target: text.slice(i + 1) } : { source: text, target: text };
+  const parts = splitOutsideQuotes(text, ':');
+  const target = parts.pop() ?? '';
+  const source = parts.join(':');
+  return source !== '' && target !== '' ? { source, target } : { source: text, target: text };
 }
 
 /** With `transformed`, source columns may be renamed or dropped on the way: only the transform's output must fit. */

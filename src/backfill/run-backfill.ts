@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { openSource } from '../../connectors/index.js';
-import { type ConnectionConfig, connect, withClient } from '../connection.js';
+import type { ConnectionConfig } from '../connection.js';
+import { ControlConnection } from '../control-connection.js';
 import { HyperfillError } from '../errors.js';
 import { serverMessage } from '../pg-errors.js';
 import { ProgressReporter } from '../progress.js';
@@ -30,6 +31,10 @@ import { type BackfillTable, WindowCopier, WindowFailure } from './window-copier
 export interface RangeSelection {
   source: string;
   target: ConnectionConfig;
+  /** The target may lack TimescaleDB (backfill refuses one otherwise). */
+  allowPlainTarget: boolean;
+  /** Lost connections are retried this long, control connections included. */
+  retry: RetryPolicy;
   tables: TableSpec[];
   tablePattern: string | undefined;
   timeColumn: string | undefined;
@@ -43,10 +48,8 @@ export interface RangeSelection {
 
 export interface BackfillOptions extends RangeSelection {
   refreshCaggs: boolean;
-  allowPlainTarget: boolean;
   /** Pin one source snapshot for the whole run (holds back the source's vacuum meanwhile). */
   snapshot: boolean;
-  retry: RetryPolicy;
   reportingPeriodMs: number;
   /** Rows go through the transform stage (see src/transform/). */
   transform?: TransformSettings | undefined;
@@ -85,64 +88,97 @@ export interface BackfillIO {
 
 export async function runBackfill(options: BackfillOptions, io: BackfillIO): Promise<BackfillResult> {
   const started = performance.now();
-  const source = await openSource(options.source, { parallel: options.parallel });
-  let control: pg.Client | undefined;
+  // The run's own target connection: checks, plan, policies, completion. Every step on it
+  // is retried across a lost connection, like the windows themselves.
+  const control = new ControlConnection(options.target, {
+    role: 'target', retry: options.retry, signal: io.signal, setup: `SET TIME ZONE 'UTC'`,
+    onRetry: (err, delay) => io.stderr.write(`backfill: target connection lost (${serverMessage(err)}); retrying in ${delay} ms\n`),
+  });
   const transforms: TransformRun[] = [];
+  let source: Source | undefined;
   try {
-    control = await connect(options.target);
-    await control.query(`SET TIME ZONE 'UTC'`);
-    const notes = await preflight(source, control, options.allowPlainTarget);
-    const specs = options.tablePattern ? await expandPattern(source, options.tablePattern) : options.tables;
-    if (specs.length === 0) throw new HyperfillError('E_USAGE', 'no table to backfill', {}, 'name tables with --table src[:dst] or --tables PATTERN');
-    const tables = await resolveTables(source, control, specs, options.timeColumn, options.transform !== undefined);
-    checkOneTimeType(tables);
+    source = await openSource(options.source, { parallel: options.parallel, log: (line) => io.stderr.write(`backfill: ${line}\n`) });
+    const src = source;
+    await control.open();
+    const { notes, tables, until, from } = await control.run(async (c) => {
+      const notes = await preflight(src, c, options.allowPlainTarget);
+      const specs = options.tablePattern ? await expandPattern(src, options.tablePattern) : options.tables;
+      if (specs.length === 0) throw new HyperfillError('E_USAGE', 'no table to backfill', {}, 'name tables with --table src[:dst] or --tables PATTERN');
+      const tables = await resolveTables(src, c, specs, options.timeColumn, options.transform !== undefined);
+      checkOneTimeType(tables);
+      const timeType = tables[0]?.timeType ?? 'timestamptz';
+      const until = parseUntil(options.until, timeType);
+      const from = options.from === undefined ? undefined : parseTimeValue(options.from, timeType, '--from');
+      if (from !== undefined && from >= until) throw new HyperfillError('E_USAGE', '`--from` must be before `--until`');
+      return { notes, tables, until, from };
+    });
     if (options.transform) await startTransforms(tables, options.transform, transforms);
-    const timeType = tables[0]?.timeType ?? 'timestamptz';
-    const until = parseUntil(options.until, timeType);
-    const from = options.from === undefined ? undefined : parseTimeValue(options.from, timeType, '--from');
-    if (from !== undefined && from >= until) throw new HyperfillError('E_USAGE', '`--from` must be before `--until`');
-    for (const table of tables) {
-      const direct = await prepareDirectCompress(control, table, options.directCompress ?? 'auto', until);
-      const chunks = options.compressedChunks !== false ? await prepareChunkCopy(control, source, table) : {};
-      table.directCompress = direct.setting;
-      table.chunkCopy = chunks.setting;
-      notes.push(...[direct.note, chunks.note].filter((n): n is string => n !== undefined));
-    }
+    notes.push(...await control.run(async (c) => {
+      const found: string[] = [];
+      for (const table of tables) {
+        const direct = await prepareDirectCompress(c, table, options.directCompress ?? 'auto', until);
+        const chunks = options.compressedChunks !== false ? await prepareChunkCopy(c, src, table) : {};
+        table.directCompress = direct.setting;
+        table.chunkCopy = chunks.setting;
+        found.push(...[direct.note, chunks.note].filter((n): n is string => n !== undefined));
+      }
+      return found;
+    }));
 
-    const runId = options.runId ?? defaultRunId(source.kind, options.source, tables, from, until, options.window);
+    const runId = options.runId ?? defaultRunId(src.kind, options.source, tables, from, until, options.window);
     const progress = new ProgressTable(options.controlSchema, runId);
-    await progress.create(control);
-    const { windows, created } = await progress.ensurePlan(control, { source: describeSource(options.source), tables: tables.map((t) => t.key), until: options.until, from: options.from },
-      () => planWindows(source, tables, from, until, options));
+    await control.run((c) => progress.create(c));
+    const { windows, created } = await control.run((c) => progress.ensurePlan(c,
+      { source: describeSource(options.source), tables: tables.map((t) => t.key), until: options.until, from: options.from },
+      () => planWindows(src, tables, from, until, options)));
     notes.push(`${created ? 'planned' : 'resuming'} run ${runId}: ${windows.length} windows`);
 
     const hypertables = tables.filter((t) => t.hypertable);
-    const paused = await pausePolicies(control, progress, hypertables.map((t) => t.target));
+    const paused = await control.run((c) => pausePolicies(c, progress, hypertables.map((t) => t.target))).catch(async (err) => {
+      // Some jobs may be paused already: put them back before reporting.
+      const restored = await restoreUnlessBusy(control, progress, hypertables.length > 0 ? 'unknown' : []);
+      throw explainFailure(err, restored.note, runId, tables, undefined);
+    });
     if (paused.length > 0) notes.push(`paused policy jobs ${paused.join(', ')} until the backfill ends`);
-    if (options.snapshot && source.pinSnapshot) {
-      const pinned = await source.pinSnapshot(await progress.sharedSnapshot(control));
-      if (pinned.id) await progress.shareSnapshot(control, pinned.id);
+    if (options.snapshot && src.pinSnapshot) {
+      const pinned = await src.pinSnapshot(await control.run((c) => progress.sharedSnapshot(c)));
+      const id = pinned.id;
+      if (id) await control.run((c) => progress.shareSnapshot(c, id));
       notes.push(pinned.note);
     }
     else if (!options.snapshot) notes.push('--no-snapshot: each window reads its own source snapshot');
     for (const note of notes) io.stderr.write(`backfill: ${note}\n`);
 
-    const done = await copyAllWindows(source, progress, tables, windows, options, io).catch(async (err) => {
-      const restored = await restoreUnlessBusy(control!, progress);
-      throw explainFailure(err, restored, runId, tables);
+    // Windows done, as this process knows them: for the line that says what is committed.
+    const known = { done: 0, total: windows.length };
+    const done = await copyAllWindows(src, control, progress, tables, windows, options, io, known).catch(async (err) => {
+      const restored = await restoreUnlessBusy(control, progress, paused);
+      throw explainFailure(err, restored.note, runId, tables, known);
     });
 
     const after: string[] = [];
-    // Several processes may finish one plan at once: the first to get here refreshes and marks it complete.
-    const state = await progress.withRunLock(control, async () => {
-      const counted = await progress.doneCount(control!);
-      if (counted.done === counted.total && !(await progress.isComplete(control!))) {
-        if (options.refreshCaggs) await refreshCaggs(control!, hypertables, windows, compressedCopies(done.results), after);
-        await progress.markComplete(control!);
-      }
-      after.push(await restoreUnlessBusy(control!, progress));
-      return counted;
-    });
+    let state: { done: number; total: number };
+    try {
+      // Several processes may finish one plan at once: the first to get here refreshes and marks it
+      // complete. One step: after a lost connection (its session lock gone with it) it runs again.
+      const end = await control.run((c) => progress.withRunLock(c, async () => {
+        const counted = await progress.doneCount(c);
+        const refreshed: string[] = [];
+        if (counted.done === counted.total && !(await progress.isComplete(c))) {
+          if (options.refreshCaggs) refreshed.push(...await refreshCaggs(c, hypertables, windows, compressedCopies(done.results)));
+          await progress.markComplete(c);
+        }
+        return { counted, refreshed };
+      }));
+      state = end.counted;
+      after.push(...end.refreshed);
+    } catch (err) {
+      const restored = await restoreUnlessBusy(control, progress, paused);
+      throw explainFailure(err, restored.note, runId, tables, known);
+    }
+    const restored = await restoreUnlessBusy(control, progress, paused);
+    if (restored.error !== undefined) throw policiesLeftPaused(restored, runId, state);
+    after.push(restored.note);
     for (const note of after.filter(Boolean)) io.stderr.write(`backfill: ${note}\n`);
     notes.push(...after.filter(Boolean));
     return {
@@ -151,8 +187,8 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     };
   } finally {
     await Promise.all(transforms.map((t) => t.close()));
-    await control?.end().catch(() => undefined);
-    await source.close();
+    await control.close();
+    await source?.close();
   }
 }
 
@@ -182,13 +218,14 @@ async function startTransforms(tables: BackfillTable[], settings: TransformSetti
 const TEXT_INPUT = { format: 'text', delimiter: '\t', quote: '"', escape: '"', nullString: '\\N' } as const;
 
 /** Runs `parallel` copiers over the plan; the first failure (or a signal) stops the others. */
-async function copyAllWindows(source: Source, progress: ProgressTable, tables: BackfillTable[], windows: PlannedWindow[],
-  options: BackfillOptions, io: BackfillIO): Promise<{ rows: number; results: Array<[PlannedWindow, WindowResult]> }> {
+async function copyAllWindows(source: Source, control: ControlConnection, progress: ProgressTable, tables: BackfillTable[], windows: PlannedWindow[],
+  options: BackfillOptions, io: BackfillIO, known: { done: number }): Promise<{ rows: number; results: Array<[PlannedWindow, WindowResult]> }> {
   const results: Array<[PlannedWindow, WindowResult]> = [];
   let rows = 0;
   let bytes = 0;
-  const before = await withClient(options.target, (c) => progress.doneCount(c));
+  const before = await control.run((c) => progress.doneCount(c));
   let doneWindows = before.done;
+  known.done = doneWindows;
   const reporter = new ProgressReporter({ stream: io.stderr, periodMs: options.reportingPeriodMs, label: 'backfill' },
     () => ({ rows, bytes, inputDone: doneWindows, inputTotal: windows.length, detail: `windows ${doneWindows}/${windows.length}` }));
   const decompressed = new Set<string>();
@@ -198,22 +235,27 @@ async function copyAllWindows(source: Source, progress: ProgressTable, tables: B
       results.push([w, result]);
       rows += result.rows;
       doneWindows++;
+      known.done = doneWindows;
     },
     onBytes: (n) => { bytes += n; },
     onRetry: (w, err, delay) => reporter.log(`backfill: window ${w.index} of ${w.table}: connection lost (${serverMessage(err)}); retrying in ${delay} ms`),
   }));
   const stopAll = (reason: Error) => copiers.forEach((c) => c.stop(reason));
-  const onAbort = () => stopAll(new HyperfillError('E_INTERRUPTED', 'interrupted by a signal'));
-  io.signal?.addEventListener('abort', onAbort, { once: true });
+  const onAbort = () => stopAll(interruption(io.signal));
+  if (io.signal?.aborted) onAbort();
+  else io.signal?.addEventListener('abort', onAbort, { once: true });
   reporter.start();
   try {
-    const outcomes = await Promise.allSettled(copiers.map((c) => c.run().catch((err) => {
+    // The first failure stops the other copiers; theirs, caused by the stop, are not the story.
+    let first: { reason: unknown } | undefined;
+    await Promise.allSettled(copiers.map((c) => c.run().catch((err) => {
+      first ??= { reason: err };
       stopAll(err instanceof Error ? err : new Error(String(err)));
-      throw err;
     })));
-    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-    if (failed) throw failed.reason;
-    if (decompressed.size > 0) await withClient(options.target, async (c) => {
+    // Copiers stopped by the signal fail with whatever their statement said: the signal is the reason.
+    if (io.signal?.aborted) throw interruption(io.signal);
+    if (first) throw first.reason;
+    if (decompressed.size > 0) await control.run(async (c) => {
       for (const chunk of decompressed) await c.query('SELECT compress_chunk($1::regclass, if_not_compressed => true)', [chunk]);
     });
     return { rows, results };
@@ -289,7 +331,9 @@ function compressedCopies(results: Array<[PlannedWindow, WindowResult]>): Set<st
   return new Set(results.filter(([, r]) => r.method === COMPRESSED_CHUNKS).map(([w]) => w.table));
 }
 
-async function refreshCaggs(control: pg.Client, tables: BackfillTable[], windows: PlannedWindow[], force: Set<string>, notes: string[]): Promise<void> {
+/** Refreshing a range again is harmless, so a lost connection just runs it again. */
+async function refreshCaggs(control: pg.Client, tables: BackfillTable[], windows: PlannedWindow[], force: Set<string>): Promise<string[]> {
+  const notes: string[] = [];
   for (const table of tables) {
     const mine = windows.filter((w) => w.table === table.key);
     const first = mine[0];
@@ -301,21 +345,62 @@ async function refreshCaggs(control: pg.Client, tables: BackfillTable[], windows
       notes.push(`refreshed continuous aggregate ${view.schema}.${view.table} for the backfilled range`);
     }
   }
+  return notes;
 }
 
-async function restoreUnlessBusy(control: pg.Client, progress: ProgressTable): Promise<string> {
+interface RestoreOutcome {
+  note: string;
+  /** Set when restoring failed: the jobs stay paused. */
+  error?: unknown;
+  jobs?: number[];
+}
+
+/**
+ * Puts the paused jobs back unless another process still copies this plan (it restores
+ * them when it ends). A cleanup step: retried across lost connections, also after a signal.
+ * `paused`: the jobs this run paused (or found paused by an earlier one), 'unknown' when
+ * pausing failed part way; none: nothing to do.
+ */
+async function restoreUnlessBusy(control: ControlConnection, progress: ProgressTable, paused: number[] | 'unknown'): Promise<RestoreOutcome> {
+  if (paused !== 'unknown' && paused.length === 0) return { note: '' };
   try {
-    if ((await progress.busyElsewhere(control)) > 0) return 'policies stay paused: another hyperfill process is still copying this plan';
-    const restored = await restorePolicies(control, progress);
-    return restored.length > 0 ? `policy jobs restored: ${restored.map((j) => `${j.jobId} (scheduled=${j.scheduled})`).join(', ')}` : '';
+    return await control.cleanup(async (c) => {
+      if ((await progress.busyElsewhere(c)) > 0) return { note: 'policies stay paused: another hyperfill process is still copying this plan' };
+      const restored = await restorePolicies(c, progress);
+      return { note: restored.length > 0 ? `policy jobs restored: ${restored.map((j) => `${j.jobId} (scheduled=${j.scheduled})`).join(', ')}` : '' };
+    });
   } catch (err) {
-    return `could not restore policies (${(err as Error).message}): run \`hyperfill restore-policies --target ...\``;
+    const jobs = paused === 'unknown' ? undefined : paused;
+    const which = jobs === undefined ? 'the paused policy jobs' : `policy jobs ${jobs.join(', ')}`;
+    return {
+      note: `${which} are STILL PAUSED: restoring them failed (${serverMessage(err)}); rerun the same command, or run \`hyperfill restore-policies --target ...\``,
+      error: err, jobs,
+    };
   }
 }
 
-function explainFailure(err: unknown, restoreNote: string, runId: string, tables: BackfillTable[]): HyperfillError {
+/** Every window is copied, but the policies could not be put back: not a success. */
+function policiesLeftPaused(restored: RestoreOutcome, runId: string, state: { done: number; total: number }): HyperfillError {
+  const which = restored.jobs ? `policy jobs ${restored.jobs.join(', ')}` : 'the paused policy jobs';
+  return new HyperfillError('E_POLICIES_PAUSED', `${state.done} of ${state.total} windows are copied, but ${which} are still paused: restoring them failed: ${serverMessage(restored.error)}`,
+    {}, `rerun the same command (run ${runId}): it finds the windows done and restores the jobs; or run \`hyperfill restore-policies --target ...\``, restored.error);
+}
+
+/** The signal's reason: E_INTERRUPTED naming the signal (bin.ts), or a plain one. */
+function interruption(signal: AbortSignal | undefined): HyperfillError {
+  const reason = signal?.reason;
+  return reason instanceof HyperfillError ? reason : new HyperfillError('E_INTERRUPTED', 'interrupted by a signal');
+}
+
+function explainFailure(err: unknown, restoreNote: string, runId: string, tables: BackfillTable[], state: { done: number; total: number } | undefined): HyperfillError {
   const rerun = `rerun the same command to finish: completed windows are kept and only the rest is copied (run ${runId})`;
-  const hint = (h: string | undefined) => [h, restoreNote, rerun].filter(Boolean).join('\n  hint: ');
+  const committed = state ? `${state.done} of ${state.total} windows are committed; windows in flight were rolled back` : undefined;
+  const hint = (h: string | undefined) => [h, committed, restoreNote, rerun].filter(Boolean).join('\n  hint: ');
+  if (err instanceof HyperfillError && err.code === 'E_INTERRUPTED') {
+    // The line an orchestrator's log keeps: what is committed, in the message itself.
+    return new HyperfillError(err.code, `${err.message}${committed ? `: ${committed}` : ''}`, err.context,
+      [restoreNote, rerun].filter(Boolean).join('\n  hint: '), err);
+  }
   if (err instanceof WindowFailure) {
     const inner = err.error;
     const type = tables.find((t) => t.key === err.window.table)?.timeType ?? 'timestamptz';

@@ -91,9 +91,11 @@ export class WindowCopier {
   private readonly client: LazyClient;
   private current: NodeJS.ReadableStream | undefined;
   private stopping = false;
+  /** Aborted by stop(): no retry waits on after it. */
+  private readonly stopped = new AbortController();
 
   constructor(private readonly s: CopierSettings) {
-    this.client = new LazyClient(s.target, `SET TIME ZONE 'UTC'`);
+    this.client = new LazyClient(s.target, { setup: `SET TIME ZONE 'UTC'`, role: 'target', purpose: 'window' });
   }
 
   /** Copies windows until none is pending, `stop()` is called, or one fails. */
@@ -103,12 +105,12 @@ export class WindowCopier {
       let found = true;
       try {
         await withRetry(async () => {
-          const client = await this.client.get();
-          found = await this.copyNext(client, (w) => { claimed = w; });
+          // use(): a lost target connection fails as E_CONNECTION_LOST, naming the target.
+          found = await this.client.use((client) => this.copyNext(client, (w) => { claimed = w; }));
         }, this.s.retry, (err, _attempt, delay) => {
           this.client.drop();
           if (claimed) this.s.onRetry(claimed, err, delay);
-        });
+        }, this.stopped.signal);
       } catch (err) {
         this.client.drop();
         if (this.stopping && !claimed) return;
@@ -120,11 +122,18 @@ export class WindowCopier {
     await this.close();
   }
 
-  /** Abandons the window in flight (it rolls back) and claims no more. */
+  /**
+   * Abandons the window in flight and claims no more: the source stream is destroyed and
+   * the target's statement in flight cancelled (a long DELETE too), so the window's
+   * transaction rolls back now rather than when the statement would have ended.
+   */
   stop(reason: Error): void {
+    if (this.stopping) return;
     this.stopping = true;
+    this.stopped.abort(reason);
     const stream = this.current as unknown as { destroy?: (e: Error) => void } | undefined;
     stream?.destroy?.(reason);
+    this.client.cancel();
   }
 
   close(): Promise<void> {

@@ -4,8 +4,8 @@
  * cell fails or the user interrupts. Source: for every reader count one read of the
  * same range. Progress and notes go to stderr; the caller prints the results.
  */
-import type pg from 'pg';
-import { type ConnectionConfig, connect, describeConnection } from '../connection.js';
+import { type ConnectionConfig, describeConnection } from '../connection.js';
+import { ControlConnection } from '../control-connection.js';
 import { HyperfillError } from '../errors.js';
 import { serverMessage } from '../pg-errors.js';
 import { formatCount, formatTable, ProgressReporter } from '../progress.js';
@@ -61,12 +61,14 @@ export async function runBench(options: BenchOptions, io: BenchIO): Promise<Benc
 async function runTargetBench(options: BenchOptions, config: ConnectionConfig, io: BenchIO): Promise<TargetBench> {
   const where = describeConnection(config);
   const log = (line: string) => io.stderr.write(`${line}\n`);
-  const control = await connect(config, 'target');
+  const control = controlConnection(config, 'target', options, io);
   let scratch: ScratchTable | undefined;
   try {
-    const info = await probeTarget(control);
-    const leftovers = await leftoverScratchTables(control, options.schema).catch(() => []);
-    scratch = await createScratchTable(control, options.schema, info);
+    await control.open();
+    const info = await control.run((c) => probeTarget(c));
+    const leftovers = await control.run((c) => leftoverScratchTables(c, options.schema)).catch(() => []);
+    const made = await control.run((c) => createScratchTable(c, options.schema, info));
+    scratch = made;
     const name = `${scratch.schema}.${scratch.table}`;
     if (scratch.hypertable) {
       log(`bench: target ${where}: PostgreSQL ${info.serverVersion}, TimescaleDB ${info.timescaledb}; scratch hypertable ${name}`);
@@ -92,7 +94,7 @@ async function runTargetBench(options: BenchOptions, config: ConnectionConfig, i
         const runs: CellResult[] = [];
         for (let run = 1; run <= options.repeat; run++) {
           if (io.signal?.aborted) throw interrupted();
-          await truncateScratchTable(control, scratch);
+          await control.run((c) => truncateScratchTable(c, made));
           let rows = 0;
           let bytes = 0;
           const label = `bench ${cells.length + 1}/${total}${options.repeat > 1 ? ` run ${run}/${options.repeat}` : ''} workers ${workers} batch ${batchSize}`;
@@ -123,32 +125,31 @@ async function runTargetBench(options: BenchOptions, config: ConnectionConfig, i
       cells, recommendation: recommend(cells),
     };
   } finally {
-    if (scratch) await cleanUp(control, config, scratch, options.keep, log);
-    await control.end().catch(() => undefined);
+    if (scratch) await cleanUp(control, scratch, options.keep, log);
+    await control.close();
   }
 }
 
-/** Drops the scratch table (on a new connection if the control one is gone), or says it was kept. */
-async function cleanUp(control: pg.Client, config: ConnectionConfig, scratch: ScratchTable, keep: boolean, log: (line: string) => void): Promise<void> {
+/** The benchmark's own connection: its steps retried within --retry-timeout (0 by default), stopped by a signal. */
+function controlConnection(config: ConnectionConfig, role: 'target' | 'source', options: BenchOptions, io: BenchIO): ControlConnection {
+  return new ControlConnection(config, {
+    role, retry: options.retry, signal: io.signal, setup: role === 'source' ? "SET TIME ZONE 'UTC'" : undefined,
+    onRetry: (err, delay) => io.stderr.write(`bench: ${role} connection lost (${serverMessage(err)}); retrying in ${delay} ms\n`),
+  });
+}
+
+/** Drops the scratch table (a cleanup step: also after a signal, on a new connection if needed), or says it was kept. */
+async function cleanUp(control: ControlConnection, scratch: ScratchTable, keep: boolean, log: (line: string) => void): Promise<void> {
   const name = `${scratch.schema}.${scratch.table}`;
   if (keep) {
     log(`bench: kept the scratch table ${name} with the last cell's rows (drop it with: DROP TABLE ${scratch.qualified})`);
     return;
   }
   try {
-    await dropScratchTable(control, scratch);
-  } catch {
-    try {
-      const fresh = await connect(config, 'target');
-      try {
-        await dropScratchTable(fresh, scratch);
-      } finally {
-        await fresh.end().catch(() => undefined);
-      }
-    } catch (err) {
-      log(`bench: could not drop the scratch table ${name}: ${serverMessage(err)}; drop it with: DROP TABLE ${scratch.qualified}`);
-      return;
-    }
+    await control.cleanup((c) => dropScratchTable(c, scratch));
+  } catch (err) {
+    log(`bench: could not drop the scratch table ${name}: ${serverMessage(err)}; drop it with: DROP TABLE ${scratch.qualified}`);
+    return;
   }
   log(`bench: dropped the scratch table ${name}`);
 }
@@ -157,12 +158,13 @@ async function runSourceBench(options: BenchOptions, config: ConnectionConfig, i
   const where = describeConnection(config);
   const log = (line: string) => io.stderr.write(`${line}\n`);
   if (options.table === undefined) throw new HyperfillError('E_USAGE', '`--source` needs `--table`', {}, 'see: hyperfill bench --help');
-  const control = await connect(config, 'source');
+  const control = controlConnection(config, 'source', options, io);
   try {
-    await control.query("SET TIME ZONE 'UTC'");
-    const version = (await control.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '?';
+    await control.open();
+    const version = (await control.run((c) => c.query<{ v: string }>("SELECT current_setting('server_version') AS v"))).rows[0]?.v ?? '?';
     const needWindows = options.workers.some((n) => n > 1);
-    const table = await describeSourceTable(control, options.table, options.timeColumn, options.rows, needWindows);
+    const tableName = options.table;
+    const table = await control.run((c) => describeSourceTable(c, tableName, options.timeColumn, options.rows, needWindows));
     log(`bench: source ${where}: PostgreSQL ${version}; reading ${table.name} (about ${formatCount(table.estimatedRows)} rows)` +
       `${Number.isFinite(options.rows) ? `, about ${options.rows} rows` : ''}${options.durationMs > 0 ? ` or ${options.durationMs / 1000} s` : ''} per cell` +
       `${table.timeColumn && table.extent ? `, cells reading consecutive ranges of ${table.timeColumn}` : ', without a time filter'}; nothing is written to the source`);
@@ -197,7 +199,7 @@ async function runSourceBench(options: BenchOptions, config: ConnectionConfig, i
       estimatedRows: table.estimatedRows, cells, recommendation: recommend(points, undefined, 'source'),
     };
   } finally {
-    await control.end().catch(() => undefined);
+    await control.close();
   }
 }
 

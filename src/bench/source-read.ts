@@ -17,6 +17,8 @@ import { to as copyTo } from 'pg-copy-streams';
 import { type ConnectionConfig, connect } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import { serverMessage } from '../pg-errors.js';
+import { estimateMethod, estimateRows } from '../pg/row-estimate.js';
+import { parseTableName } from '../pg/table-name.js';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../sql.js';
 import { formatTimeValue, isIntegerTime, parseTimeValue, type TimeType, timeTypeOf } from '../time-value.js';
 import { interrupted } from './sweep.js';
@@ -65,7 +67,7 @@ export interface SourceCellResult {
 /** Finds the table and its time column, and picks the range a cell reads. */
 export async function describeSourceTable(client: pg.Client, tableName: string, timeColumn: string | undefined,
   rowsPerCell: number, needWindows: boolean): Promise<SourceTable> {
-  const [schema, table] = splitName(tableName);
+  const { schema, table } = parseTableName(tableName);
   const found = await client.query<{ oid: number }>(
     `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`, [schema, table]);
@@ -92,7 +94,8 @@ export async function describeSourceTable(client: pg.Client, tableName: string, 
     throw new HyperfillError('E_USAGE', exists ? `column "${column}" of ${schema}.${table} is not a time column (timestamp, date or integer)` : `${schema}.${table} has no column "${column}"`,
       { table: `${schema}.${table}` }, 'give --time-column NAME of a timestamptz, timestamp, date or integer column');
   }
-  const estimatedRows = await estimateRows(client, oid, schema, table);
+  const ref = { schema, table };
+  const estimatedRows = await estimateRows(client, ref, 'true', await estimateMethod(client, ref));
   const source: SourceTable = { schema, table, name: `${schema}.${table}`, timeColumn: column, timeType, estimatedRows, extent: undefined, slice: undefined };
   if (column !== undefined && timeType !== undefined) {
     const c = quoteIdent(column);
@@ -194,33 +197,9 @@ export function readStatements(source: SourceTable, range: { start: bigint; end:
   return statements;
 }
 
-async function estimateRows(client: pg.Client, oid: number, schema: string, table: string): Promise<number> {
-  const hypertable = await client.query<{ n: string }>(
-    `SELECT approximate_row_count(${quoteLiteral(qualifiedName(schema, table))}::regclass)::text AS n
-      WHERE EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
-        AND EXISTS (SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = $1 AND hypertable_name = $2)`,
-    [schema, table]).catch(() => undefined);
-  const fromTimescale = Number(hypertable?.rows[0]?.n ?? 0);
-  if (fromTimescale > 0) return fromTimescale;
-  const stats = await client.query<{ n: number }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = $1', [oid]);
-  const reltuples = Number(stats.rows[0]?.n ?? -1);
-  if (reltuples > 0) return reltuples;
-  // Never analyzed: count once (the table is probably small).
-  const counted = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${qualifiedName(schema, table)}`);
-  return Number(counted.rows[0]?.n ?? 0);
-}
-
 /** min/max as text (the session is UTC) to a time value. */
 function readTime(text: string, type: TimeType): bigint {
   if (isIntegerTime(type)) return BigInt(text);
   const iso = text.replace(' ', 'T').replace(/\+00$/, 'Z');
   return parseTimeValue(iso, type, 'the source time');
-}
-
-/** "schema.table" or "table" (public); a name with a dot inside it can be written "a.b"."c". */
-function splitName(name: string): [string, string] {
-  const quoted = /^"((?:[^"]|"")+)"\.(?:"((?:[^"]|"")+)"|([^".]+))$/.exec(name);
-  if (quoted) return [quoted[1]?.replace(/""/g, '"') ?? '', (quoted[2]?.replace(/""/g, '"') ?? quoted[3]) ?? ''];
-  const dot = name.indexOf('.');
-  return dot === -1 ? ['public', name] : [name.slice(0, dot), name.slice(dot + 1)];
 }

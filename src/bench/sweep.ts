@@ -72,7 +72,7 @@ export async function runCell(settings: CellSettings, context: CellContext): Pro
     await sink.abort(err);
     throw cellError(err, settings);
   }
-  const onAbort = () => void sink.abort(interrupted());
+  const onAbort = () => sink.interrupt(interrupted());
   signal?.addEventListener('abort', onAbort, { once: true });
   const cpuBefore = process.cpuUsage();
   const started = performance.now();

@@ -1,10 +1,11 @@
 /** `hyperfill backfill` and `hyperfill restore-policies`. */
 import { ProgressTable } from '../backfill/progress-table.js';
 import { type BackfillResult, runBackfill } from '../backfill/run-backfill.js';
-import { connect, parseConnection } from '../connection.js';
+import { ControlConnection } from '../control-connection.js';
+import { serverMessage } from '../pg-errors.js';
 import { RANGE_FLAGS, rangeSelection } from './range-flags.js';
+import { TARGET_FLAGS, TARGET_HELP, targetFlags } from './target-flags.js';
 import { formatCount, formatTable } from '../progress.js';
-import { DEFAULT_RETRY } from '../retry.js';
 import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
 import { DIRECT_COMPRESS_MODES } from '../target/direct-compress.js';
 import { choiceFlag, durationFlag, intFlag, parseFlags, usage } from './flags.js';
@@ -20,7 +21,6 @@ dual-write put there, COPY the source rows in, mark the window done. Rerun the s
 command after any failure: finished windows are kept.
 
   --source URL            postgres://... (also TimescaleDB), or another connector's URL
-  --target URL            the TimescaleDB target (default: DATABASE_URL, PG* variables)
   --table SRC[:DST]       a table to backfill, repeatable (DST defaults to SRC)
   --tables PATTERN        all source tables matching a LIKE pattern, e.g. "public.metrics_%"
   --time-column NAME      the time column (found on its own for hypertables)
@@ -31,7 +31,6 @@ command after any failure: finished windows are kept.
   --run-id ID             name of the plan in the target (default: derived from the arguments)
   --control-schema S      schema of the progress tables in the target (default hyperfill)
   --no-refresh-caggs      do not refresh continuous aggregates at the end
-  --allow-plain-target    allow a target without TimescaleDB
   --no-snapshot           do not hold one source snapshot for the whole run (each window reads its own;
                           use it when a long-lived snapshot would hold back vacuum on a busy source)
   --direct-compress M     auto (default), on or off: TimescaleDB's direct compress (2.21+) for the windows'
@@ -46,10 +45,11 @@ command after any failure: finished windows are kept.
                           same version, columns and compression settings on both sides and no dual-written
                           rows in the target, is copied as those compressed chunks are (no decompressing,
                           no compressing); any other window goes by rows, and the summary says why
-  --retry-timeout D       keep retrying lost connections this long (default 60s)
   --reporting-period D    progress line every D when stderr is not a terminal
   --json                  print a JSON summary
   -h, --help
+
+${TARGET_HELP}
 
 ${TRANSFORM_HELP}
   (backfill: --on-error stop or skip; a transform makes sources send text, not binary)`;
@@ -57,11 +57,9 @@ ${TRANSFORM_HELP}
 const SPEC = {
   ...RANGE_FLAGS,
   'no-refresh-caggs': { type: 'boolean' },
-  'allow-plain-target': { type: 'boolean' },
   'no-snapshot': { type: 'boolean' },
   'direct-compress': { type: 'string' },
   'no-compressed-chunks': { type: 'boolean' },
-  'retry-timeout': { type: 'string' },
   'reporting-period': { type: 'string' },
   ...TRANSFORM_FLAGS,
 } as const;
@@ -75,9 +73,7 @@ export async function backfillCommand(args: string[], io: CommandIO): Promise<nu
   const result = await runBackfill({
     ...rangeSelection(v, 'backfill'),
     refreshCaggs: !v['no-refresh-caggs'],
-    allowPlainTarget: v['allow-plain-target'] ?? false,
     snapshot: !v['no-snapshot'],
-    retry: { ...DEFAULT_RETRY, timeoutMs: durationFlag(v['retry-timeout'], 'retry-timeout', DEFAULT_RETRY.timeoutMs, 'backfill') },
     reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'backfill'),
     transform: parseTransformFlags(v, 'backfill'),
     directCompress: choiceFlag(v['direct-compress'], 'direct-compress', DIRECT_COMPRESS_MODES, 'auto', 'backfill'),
@@ -109,11 +105,13 @@ them). Without --run-id, restores for every run and the clone's jobs too.
   --catch-up                 first compress, chunk by chunk, what each paused compression policy
                              would have compressed by now (after a long backfill), with progress;
                              the jobs are restored once that is done
-  --max-chunks-per-minute N  start at most N chunk compressions a minute (default: no limit)`;
+  --max-chunks-per-minute N  start at most N chunk compressions a minute (default: no limit)
+
+${TARGET_HELP}`;
 
 export async function restorePoliciesCommand(args: string[], io: CommandIO): Promise<number> {
   const { values: v } = parseFlags(args, {
-    target: { type: 'string' }, 'run-id': { type: 'string' }, 'control-schema': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    ...TARGET_FLAGS, 'run-id': { type: 'string' }, 'control-schema': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     'catch-up': { type: 'boolean' }, 'max-chunks-per-minute': { type: 'string' },
   } as const, 'restore-policies');
   if (v.help) {
@@ -122,19 +120,26 @@ export async function restorePoliciesCommand(args: string[], io: CommandIO): Pro
   }
   if (v['max-chunks-per-minute'] !== undefined && !v['catch-up']) throw usage('`--max-chunks-per-minute` goes with `--catch-up`', 'restore-policies');
   const maxChunksPerMinute = v['max-chunks-per-minute'] === undefined ? undefined : intFlag(v['max-chunks-per-minute'], 'max-chunks-per-minute', 0, 'restore-policies');
-  const client = await connect(parseConnection(v.target));
+  const { target, retry } = targetFlags(v, 'restore-policies');
+  const control = new ControlConnection(target, {
+    role: 'target', retry, signal: io.signal,
+    onRetry: (err, delay) => io.stderr.write(`restore-policies: connection lost (${serverMessage(err)}); retrying in ${delay} ms\n`),
+  });
   try {
+    await control.open();
     const schema = v['control-schema'] ?? 'hyperfill';
     const progress = new ProgressTable(schema, v['run-id'] ?? '');
-    await progress.create(client);
-    const { restored, compressedChunks } = await restoreAllPolicies(client, progress, new CloneRecords(schema), {
+    await control.run((c) => progress.create(c));
+    // Every part can run again after a lost connection: the catch-up compresses only what is not
+    // compressed, and each restore is one transaction with its mark.
+    const { restored, compressedChunks } = await control.run((c) => restoreAllPolicies(c, progress, new CloneRecords(schema), {
       anyRun: v['run-id'] === undefined, catchUp: v['catch-up'] ?? false, maxChunksPerMinute, log: (line) => io.stderr.write(`${line}\n`), signal: io.signal,
-    });
+    }));
     if (v['catch-up']) io.stdout.write(`caught up: ${compressedChunks} chunks compressed\n`);
     io.stdout.write(restored.length === 0 ? 'no paused policy jobs to restore\n'
       : `${restored.map((j) => `job ${j.jobId}: scheduled=${j.scheduled}`).join('\n')}\n`);
     return 0;
   } finally {
-    await client.end().catch(() => undefined);
+    await control.close();
   }
 }

@@ -1,10 +1,10 @@
 /** `hyperfill bench`: what a target can ingest (and a source can give), and which flags to use. */
 import { parseConnection } from '../connection.js';
+import { TARGET_FLAGS, targetFlags } from './target-flags.js';
 import { reportFormat, writeReport } from '../bench/report.js';
 import { type BenchResult, resultJson } from '../bench/result.js';
 import { type BenchOptions, formatSourceTable, formatTargetTable, runBench } from '../bench/run-bench.js';
 import { DEFAULT_BENCH_SCHEMA } from '../bench/scratch-table.js';
-import { DEFAULT_RETRY } from '../retry.js';
 import { durationFlag, intFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 
@@ -24,6 +24,9 @@ With --source, measures how fast a PostgreSQL/TimescaleDB source table can be re
 
 Target
       --target URL         postgres://... or "host=... dbname=..." (default: DATABASE_URL, PG* variables)
+      --allow-plain-target accepted as by every command: a target without TimescaleDB is
+                           benchmarked as a plain table anyway, and said so
+      --retry-timeout D    retry lost connections this long (default 0: a lost connection fails the cell)
       --schema NAME        schema for the scratch table (default ${DEFAULT_BENCH_SCHEMA}; created
                            when missing and dropped again)
       --keep               keep the scratch table (with the last cell's rows)
@@ -54,7 +57,7 @@ Output
 stdout carries the results (table and recommendation, or JSON); stderr the progress.`;
 
 const SPEC = {
-  target: { type: 'string' },
+  ...TARGET_FLAGS,
   schema: { type: 'string' },
   keep: { type: 'boolean' },
   scale: { type: 'string' },
@@ -102,8 +105,10 @@ export function parseBenchArgs(args: string[]): BenchArgs | 'help' {
   const durationMs = durationFlag(v.duration, 'duration', 0, 'bench');
   if (v.duration !== undefined && durationMs <= 0) throw usage('`--duration` must be greater than zero', 'bench');
   const rows = v.rows !== undefined ? intFlag(v.rows, 'rows', 1, 'bench') : durationMs > 0 ? Infinity : 500_000;
+  // A benchmark does not wait out an outage unless asked: a lost connection fails the cell at once.
+  const { target, retry } = targetFlags(v, 'bench', { retryMs: 0 });
   return {
-    target: sourceOnly ? undefined : parseConnection(v.target),
+    target: sourceOnly ? undefined : target,
     source: v.source === undefined ? undefined : parseConnection(v.source, 'source'),
     table: v.table,
     timeColumn: v['time-column'],
@@ -115,8 +120,7 @@ export function parseBenchArgs(args: string[]): BenchArgs | 'help' {
     durationMs,
     workers,
     batchSizes: intListFlag(v['batch-size'], 'batch-size', [1000, 5000, 20_000]),
-    // A benchmark does not wait out an outage: a lost connection fails the cell at once.
-    retry: { ...DEFAULT_RETRY, timeoutMs: 0 },
+    retry,
     reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'bench'),
     report: v.report,
     json: v.json ?? false,

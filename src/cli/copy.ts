@@ -1,14 +1,13 @@
 /** `hyperfill copy`: CSV or text-format input into one table over parallel COPY. */
 import { availableParallelism } from 'node:os';
-import { parseConnection } from '../connection.js';
 import { type CopyOptions, type CopyResult, runCopy } from '../copy/run-copy.js';
 import { formatCount, formatTable } from '../progress.js';
-import { DEFAULT_RETRY } from '../retry.js';
 import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
 import { reasonsPath } from '../transform/rejects.js';
 import { DIRECT_COMPRESS_MODES } from '../target/direct-compress.js';
 import { bytesFlag, charFlag, choiceFlag, durationFlag, intFlag, listFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
+import { TARGET_FLAGS, targetFlags } from './target-flags.js';
 
 export const COPY_HELP = `Usage: hyperfill copy --table NAME [options] [--file PATH ...]
 
@@ -25,18 +24,22 @@ Input
       --skip-lines N       skip N lines at the start of each input (before the header)
       --limit N            load at most N rows in all
 Target
-      --connection URL     postgres://... or "host=... dbname=..." (default: DATABASE_URL, PG* variables)
+      --connection URL     postgres://... or "host=... dbname=..." (default: DATABASE_URL, PG* variables);
+                           --target URL is the same flag
+      --allow-plain-target accepted as by every command (copy works on any PostgreSQL table)
       --schema NAME        default public
       --table NAME         target table (required)
       --columns a,b,c      target columns, in input order (with a transform: the names
-                           of the input's fields, in order; default: the table's columns)
+                           of the input's fields, in order; default: the table's columns);
+                           a name holding a comma or a double quote in double quotes: "a,b","say ""hi"""
       --copy-options OPTS  extra COPY options, e.g. "NULL 'NA', FORCE_NULL (cpu)" (not HEADER)
       --truncate           empty the table first
 Throughput
       --workers N          parallel COPY connections (default: the core count, 2 to 8)
       --batch-size N       rows per batch (default 20000)
       --batch-byte-size S  bytes per batch at most, e.g. 16MB (default 16MB)
-      --retry-timeout D    keep retrying lost connections this long (default 60s)
+      --retry-timeout D    keep retrying lost connections this long (default 60s); a server
+                           restart within it costs a retry, nothing else
       --direct-compress M  auto (default), on or off: TimescaleDB's direct compress (2.21+) for each
                            batch's COPY, so a hypertable with compression gets compressed chunks with
                            no compress_chunk afterwards (auto: on for such a hypertable)
@@ -61,6 +64,7 @@ const SPEC = {
   'skip-lines': { type: 'string' },
   limit: { type: 'string' },
   connection: { type: 'string' },
+  ...TARGET_FLAGS,
   schema: { type: 'string' },
   table: { type: 'string' },
   columns: { type: 'string' },
@@ -69,7 +73,6 @@ const SPEC = {
   workers: { type: 'string' },
   'batch-size': { type: 'string' },
   'batch-byte-size': { type: 'string' },
-  'retry-timeout': { type: 'string' },
   'direct-compress': { type: 'string' },
   'import-id': { type: 'string' },
   'control-schema': { type: 'string' },
@@ -90,9 +93,10 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
   const delimiter = v.split === undefined ? (format === 'csv' ? ',' : undefined) : charFlag(v.split, 'split', ',', 'copy');
   if (format === 'text' && (v.quote !== undefined || v.escape !== undefined)) throw usage('`--quote` and `--escape` apply to --format csv only', 'copy');
   if (delimiter !== undefined && delimiter === quote && format === 'csv') throw usage('`--split` and `--quote` must differ', 'copy');
+  const target = targetFlags(v, 'copy', { alias: ['connection', v.connection] });
   return {
     inputs: v.file ?? [],
-    connection: parseConnection(v.connection),
+    connection: target.target,
     schema: v.schema ?? 'public',
     table: v.table,
     columns: listFlag(v.columns),
@@ -110,7 +114,7 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
     truncate: v.truncate ?? false,
     importId: v['import-id'],
     controlSchema: v['control-schema'] ?? 'hyperfill',
-    retry: { ...DEFAULT_RETRY, timeoutMs: durationFlag(v['retry-timeout'], 'retry-timeout', DEFAULT_RETRY.timeoutMs, 'copy') },
+    retry: target.retry,
     reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'copy'),
     logBatches: v['log-batches'] ?? false,
     transform: parseTransformFlags(v, 'copy'),

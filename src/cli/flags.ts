@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HyperfillError } from '../errors.js';
+import { splitOutsideQuotes, unquoteName } from '../pg/table-name.js';
 
 export type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -58,10 +59,13 @@ export function charFlag(value: string | undefined, name: string, fallback: stri
   return decoded;
 }
 
-/** "a,b,c" → ['a','b','c']; names are kept as typed (quoted later, never trusted). */
+/**
+ * "a,b,c" → ['a','b','c']; `"x,y",b` → ['x,y','b']: a name in double quotes may hold a
+ * comma (quotes inside doubled). Names are kept as typed otherwise (quoted later, never trusted).
+ */
 export function listFlag(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const items = splitOutsideQuotes(value, ',').map(unquoteName).filter((s) => s.length > 0);
   return items.length > 0 ? items : undefined;
 }
 

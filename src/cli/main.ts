@@ -1,5 +1,6 @@
 /** The `hyperfill` command: dispatches to one file per command, prints errors without stacks. */
 import { describeError, HyperfillError } from '../errors.js';
+import { isRetryable, serverMessage } from '../pg-errors.js';
 import type { CommandIO } from './io.js';
 
 type Command = (args: string[], io: CommandIO) => Promise<number>;
@@ -39,7 +40,12 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   }
   try {
     return await (await command.load())(args, io);
-  } catch (err) {
+  } catch (caught) {
+    // A driver's lost-connection error that no step labelled is still a lost connection, not a bug.
+    const err = !(caught instanceof HyperfillError) && isRetryable(caught)
+      ? new HyperfillError('E_CONNECTION_LOST', `a connection to a server was lost: ${serverMessage(caught)}`, {},
+        'hyperfill reconnects for --retry-timeout; check that the servers run, then rerun the same command', caught)
+      : caught;
     io.stderr.write(`${describeError(err)}\n`);
     if (process.env.HYPERFILL_DEBUG && err instanceof Error) io.stderr.write(`${err.stack}\n`);
     return err instanceof HyperfillError && err.code === 'E_USAGE' ? 2 : 1;

@@ -3,12 +3,15 @@ import { checkOneTimeType } from '../backfill/preflight.js';
 import { expandPattern, parseTableSpec, resolveTables } from '../backfill/resolve-tables.js';
 import { defaultAlignment, suggestUntil } from '../backfill/suggest-until.js';
 import { openSource } from '../../connectors/index.js';
-import { connect, parseConnection } from '../connection.js';
+import { ControlConnection } from '../control-connection.js';
 import { DEFAULT_CONTROL_SCHEMA, DualWriteControl } from '../dual-write/control-tables.js';
+import { serverMessage } from '../pg-errors.js';
+import type { Source } from '../source.js';
 import { formatTable } from '../progress.js';
 import { isIntegerTime, parseWindowSize } from '../time-value.js';
 import { parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
+import { TARGET_FLAGS, TARGET_HELP, targetFlags } from './target-flags.js';
 
 export const PLAN_HELP = `Usage: hyperfill plan --source URL --target URL --table SRC[:DST] ... [--max-lateness 1h]
 
@@ -22,10 +25,12 @@ it (dual-write had not fully begun).
   --max-lateness SIZE     how late rows may arrive, e.g. 30m, 1h, 1d (integer columns: an integer); default 1h / 0
   --align SIZE            window boundary for plain tables (default 1h; integer columns: 1)
   --control-schema S      where the dual writers' records are (default hyperfill)
-  --time-column, --tables, --json as for backfill`;
+  --time-column, --tables, --json as for backfill
+
+${TARGET_HELP}`;
 
 const SPEC = {
-  source: { type: 'string' }, target: { type: 'string' }, table: { type: 'string', multiple: true }, tables: { type: 'string' },
+  source: { type: 'string' }, ...TARGET_FLAGS, table: { type: 'string', multiple: true }, tables: { type: 'string' },
   'time-column': { type: 'string' }, 'control-schema': { type: 'string' }, 'max-lateness': { type: 'string' }, align: { type: 'string' }, json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -38,21 +43,32 @@ export async function planCommand(args: string[], io: CommandIO): Promise<number
   }
   if (!v.source) throw usage('`--source` is required', 'plan');
   if (!v.table && !v.tables) throw usage('name the tables with `--table SRC[:DST]` or `--tables PATTERN`', 'plan');
-  const source = await openSource(v.source, { parallel: 1 });
-  const target = await connect(parseConnection(v.target));
+  const sourceUrl = v.source;
+  const { target: config, retry } = targetFlags(v, 'plan');
+  const target = new ControlConnection(config, {
+    role: 'target', retry, signal: io.signal, setup: `SET TIME ZONE 'UTC'`,
+    onRetry: (err, delay) => io.stderr.write(`plan: connection lost (${serverMessage(err)}); retrying in ${delay} ms\n`),
+  });
+  let source: Source | undefined;
   try {
-    await target.query(`SET TIME ZONE 'UTC'`);
-    const specs = v.tables ? await expandPattern(source, v.tables) : (v.table ?? []).map(parseTableSpec);
-    const tables = await resolveTables(source, target, specs, v['time-column']);
-    checkOneTimeType(tables);
+    source = await openSource(sourceUrl, { parallel: 1 });
+    const src = source;
+    await target.open();
     const control = new DualWriteControl(v['control-schema'] ?? DEFAULT_CONTROL_SCHEMA);
-    const suggestions = [];
-    for (const table of tables) {
-      const integer = isIntegerTime(table.timeType);
-      const lateness = v['max-lateness'] === undefined ? (integer ? 0n : 3_600_000_000n) : parseWindowSize(v['max-lateness'], table.timeType);
-      const align = v.align === undefined ? defaultAlignment(table.timeType) : parseWindowSize(v.align, table.timeType);
-      suggestions.push(await suggestUntil(source, target, table, lateness, align, await control.readFirstWrites(target, table.target)));
-    }
+    // Read-only from start to end: after a lost connection the whole plan is made again.
+    const suggestions = await target.run(async (c) => {
+      const specs = v.tables ? await expandPattern(src, v.tables) : (v.table ?? []).map(parseTableSpec);
+      const tables = await resolveTables(src, c, specs, v['time-column']);
+      checkOneTimeType(tables);
+      const made = [];
+      for (const table of tables) {
+        const integer = isIntegerTime(table.timeType);
+        const lateness = v['max-lateness'] === undefined ? (integer ? 0n : 3_600_000_000n) : parseWindowSize(v['max-lateness'], table.timeType);
+        const align = v.align === undefined ? defaultAlignment(table.timeType) : parseWindowSize(v.align, table.timeType);
+        made.push(await suggestUntil(src, c, table, lateness, align, await control.readFirstWrites(c, table.target)));
+      }
+      return made;
+    });
     if (v.json) io.stdout.write(`${JSON.stringify(suggestions)}\n`);
     else {
       io.stdout.write(`${formatTable(['table', 'dual-write since', 'suggested --until', 'dual writers'], suggestions.map((s) => [
@@ -62,7 +78,7 @@ export async function planCommand(args: string[], io: CommandIO): Promise<number
     }
     return 0;
   } finally {
-    await target.end().catch(() => undefined);
-    await source.close();
+    await target.close();
+    await source?.close();
   }
 }

@@ -5,12 +5,12 @@
  */
 import { parseTableSpec } from '../backfill/resolve-tables.js';
 import type { RangeSelection } from '../backfill/run-backfill.js';
-import { parseConnection } from '../connection.js';
 import { intFlag, usage } from './flags.js';
+import { TARGET_FLAGS, type TargetFlagValues, targetFlags } from './target-flags.js';
 
 export const RANGE_FLAGS = {
   source: { type: 'string' },
-  target: { type: 'string' },
+  ...TARGET_FLAGS,
   table: { type: 'string', multiple: true },
   tables: { type: 'string' },
   'time-column': { type: 'string' },
@@ -24,9 +24,8 @@ export const RANGE_FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export interface RangeFlagValues {
+export interface RangeFlagValues extends TargetFlagValues {
   source?: string | undefined;
-  target?: string | undefined;
   table?: string[] | undefined;
   tables?: string | undefined;
   'time-column'?: string | undefined;
@@ -45,7 +44,7 @@ export function rangeSelection(v: RangeFlagValues, command: string): RangeSelect
   if (!v.table && !v.tables) throw usage('name the tables with `--table SRC[:DST]` or `--tables PATTERN`', command);
   return {
     source,
-    target: parseConnection(v.target),
+    ...targetFlags(v, command),
     tables: (v.table ?? []).map(parseTableSpec),
     tablePattern: v.tables,
     timeColumn: v['time-column'],

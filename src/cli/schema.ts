@@ -1,11 +1,13 @@
 /** `hyperfill schema`: prints, or with --apply runs, the target DDL for source tables. */
 import type pg from 'pg';
 import { openSource } from '../../connectors/index.js';
-import { parseTableName } from '../pg/table-name.js';
+import { displayName, parseTableName } from '../pg/table-name.js';
 import { parseTableSpec } from '../backfill/resolve-tables.js';
-import { connect, describeConnection, parseConnection } from '../connection.js';
+import { describeConnection } from '../connection.js';
+import { ControlConnection } from '../control-connection.js';
+import { retryStep } from '../retry.js';
 import { HyperfillError } from '../errors.js';
-import { serverMessage } from '../pg-errors.js';
+import { isRetryable, serverMessage } from '../pg-errors.js';
 import { type ChunkInterval, type SchemaPlan, renderDdl } from '../schema/ddl.js';
 import { DEFAULT_CHUNK_ROWS, parseChunkInterval, suggestChunkInterval, suggestSegmentBy } from '../schema/suggest.js';
 import type { Source, SourceTableInfo } from '../source.js';
@@ -13,6 +15,7 @@ import { timescaleVersion, versionAtLeast } from '../target/timescale.js';
 import { intFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 import { connectionFlagsNote } from './shared-help.js';
+import { TARGET_FLAGS, TARGET_HELP, targetFlags } from './target-flags.js';
 
 export const SCHEMA_HELP = `Usage: hyperfill schema --source URL --table SRC[:DST] ... [--time-column C] [--target URL [--apply]]
                        [--plain] [--compression] [--chunk-interval SIZE]
@@ -26,6 +29,7 @@ With --apply, runs it on the target in one transaction.
   --table SRC[:DST]       a source table, repeatable; DST (default SRC) is the target's schema.table
   --time-column NAME      the time column (found on its own for hypertables and CSV files)
   --target URL            the target; its TimescaleDB version picks the create_hypertable form
+                          (--allow-plain-target: plain tables when it has no TimescaleDB)
   --apply                 run the DDL on the target (one transaction: all or nothing)
   --plain                 CREATE TABLE only, for a target without TimescaleDB
   --compression           include the compression settings and policy as statements
@@ -33,11 +37,13 @@ With --apply, runs it on the target in one transaction.
   --chunk-rows N          rows a suggested chunk aims at (default ${DEFAULT_CHUNK_ROWS})
   --sample N              rows sampled per column for the segmentby suggestion (default 100000)
   -h, --help
+
+${TARGET_HELP}
 ${connectionFlagsNote}`;
 
 const SPEC = {
   source: { type: 'string' },
-  target: { type: 'string' },
+  ...TARGET_FLAGS,
   table: { type: 'string', multiple: true },
   'time-column': { type: 'string' },
   apply: { type: 'boolean' },
@@ -62,38 +68,50 @@ export async function schemaCommand(args: string[], io: CommandIO): Promise<numb
   const chunkRows = intFlag(v['chunk-rows'], 'chunk-rows', DEFAULT_CHUNK_ROWS, 'schema');
   const sampleRows = intFlag(v.sample, 'sample', 100_000, 'schema');
   const specs = v.table.map(parseTableSpec);
-
-  const targetConfig = v.target !== undefined || v.apply ? parseConnection(v.target) : undefined;
-  const target = targetConfig ? await connect(targetConfig) : undefined;
+  const sourceUrl = v.source;
+  const flags = targetFlags(v, 'schema');
+  const onRetry = (err: unknown, delay: number) => {
+    io.stderr.write(`schema: connection lost (${serverMessage(err)}); retrying in ${delay} ms\n`);
+  };
+  const target = v.target !== undefined || v.apply
+    ? new ControlConnection(flags.target, { role: 'target', retry: flags.retry, signal: io.signal, onRetry }) : undefined;
+  let source: Source | undefined;
   try {
-    const tsVersion = target ? await timescaleVersion(target) : undefined;
-    if (target && !tsVersion && !v.plain) {
+    await target?.open();
+    const tsVersion = target ? await target.run((c) => timescaleVersion(c)) : undefined;
+    // No TimescaleDB in the target: plain tables, if the user allows a plain target.
+    const plain = (v.plain ?? false) || (target !== undefined && !tsVersion && flags.allowPlainTarget);
+    if (target && !tsVersion && !plain) {
       throw new HyperfillError('E_TARGET_NOT_TIMESCALE', 'the target has no timescaledb extension, so it cannot create hypertables', {},
-        'pass --plain for plain PostgreSQL tables (CREATE TABLE only), or run CREATE EXTENSION timescaledb in the target first');
+        'pass --plain (or --allow-plain-target) for plain PostgreSQL tables (CREATE TABLE only), or run CREATE EXTENSION timescaledb in the target first');
     }
+    if (plain && v.compression) throw usage('`--compression` needs a hypertable, and the target has no TimescaleDB', 'schema');
     const byRange = tsVersion === undefined || versionAtLeast(tsVersion, '2.13.0');
-    const source = await openSource(v.source, { parallel: 1 });
+    source = await openSource(sourceUrl, { parallel: 1 });
+    const src = source;
     const plans: SchemaPlan[] = [];
-    try {
-      for (const spec of specs) {
-        const info = await source.describe(spec.source, v['time-column']);
-        plans.push(await planTable(source, info, spec.target, {
-          plain: v.plain ?? false, compression: v.compression ?? false, chunkInterval: v['chunk-interval'], chunkRows, sampleRows, byRange,
-        }));
-      }
-    } finally {
-      await source.close();
+    for (const spec of specs) {
+      // Reads only: after a lost source connection, the table is described again.
+      plans.push(await retryStep(async () => {
+        const info = await src.describe(spec.source, v['time-column']);
+        return planTable(src, info, spec.target, {
+          plain, compression: v.compression ?? false, chunkInterval: v['chunk-interval'], chunkRows, sampleRows, byRange,
+        });
+      }, flags.retry, io.signal, onRetry));
     }
+    await source.close();
     const ddl = plans.map(renderDdl);
     io.stdout.write(ddl.map((d) => d.text).join('\n'));
     if (v.apply && target) {
-      await apply(target, plans.flatMap((p, i) => ddl[i]!.statements.map((sql) => ({ sql, table: `${p.target.schema}.${p.target.table}` }))));
-      const what = v.plain ? 'plain tables' : 'hypertables';
-      io.stderr.write(`schema: created ${plans.map((p) => `${p.target.schema}.${p.target.table}`).join(', ')} (${what}) in ${describeConnection(targetConfig!)}\n`);
+      const statements = plans.flatMap((p, i) => ddl[i]!.statements.map((sql) => ({ sql, table: displayName(p.target) })));
+      await target.run((c) => apply(c, statements));
+      const what = plain ? 'plain tables' : 'hypertables';
+      io.stderr.write(`schema: created ${plans.map((p) => displayName(p.target)).join(', ')} (${what}) in ${describeConnection(flags.target)}\n`);
     }
     return 0;
   } finally {
-    await target?.end().catch(() => undefined);
+    await target?.close();
+    await source?.close();
   }
 }
 
@@ -137,6 +155,7 @@ async function apply(client: pg.Client, statements: Array<{ sql: string; table: 
       try {
         await client.query(sql);
       } catch (err) {
+        if (isRetryable(err)) throw err; // a lost connection: nothing was created, the step runs again
         const code = (err as { code?: string }).code;
         const nothing = 'nothing was created (the DDL runs in one transaction)';
         if (code === '42P07') {

@@ -4,6 +4,7 @@ import { formatTable } from '../progress.js';
 import { type VerifyMode, runVerify } from '../verify/run-verify.js';
 import { parseFlags, usage } from './flags.js';
 import { RANGE_FLAGS, rangeSelection } from './range-flags.js';
+import { TARGET_HELP } from './target-flags.js';
 import type { CommandIO } from './io.js';
 
 export const VERIFY_HELP = `Usage: hyperfill verify --source URL --target URL --until T --table SRC[:DST] ... [--approx | --checksum]
@@ -13,13 +14,15 @@ same arguments): exact row counts by default, planner estimates after ANALYZE wi
 --approx (within --tolerance), or an order-independent digest of every row's content
 with --checksum. Prints the mismatches; exits 0 only when everything matches.
 
-  --source URL, --target URL, --table SRC[:DST], --tables PATTERN, --time-column NAME,
+  --source URL, --table SRC[:DST], --tables PATTERN, --time-column NAME,
   --until T, --from S, --window SIZE, --run-id ID, --control-schema S   as for backfill
   --approx                compare planner estimates (fast, for very large tables)
   --tolerance F           relative difference --approx accepts (default 0.1)
   --checksum              compare row contents, not just counts
   --parallel N            windows checked at once (default 2)
   --json                  print a JSON result
+
+${TARGET_HELP}
 ${connectionFlagsNote}`;
 
 const SPEC = {
@@ -37,7 +40,7 @@ export async function verifyCommand(args: string[], io: CommandIO): Promise<numb
   const tolerance = v.tolerance === undefined ? 0.1 : Number(v.tolerance);
   if (!(tolerance >= 0 && tolerance < 1)) throw usage('`--tolerance` must be a fraction between 0 and 1, e.g. 0.05', 'verify');
   const mode: VerifyMode = v.approx ? 'approx' : v.checksum ? 'checksum' : 'exact';
-  const result = await runVerify({ ...selection, mode, tolerance });
+  const result = await runVerify({ ...selection, mode, tolerance }, io);
   if (result.notRecorded) io.stderr.write(`verify: the result was not recorded in the target for \`hyperfill status\`: ${result.notRecorded}\n`);
   if (v.json) io.stdout.write(`${JSON.stringify(result)}\n`);
   else {

@@ -10,11 +10,12 @@ import { openInput } from '../csv/input.js';
 import { RecordScanner, type ScanDialect } from '../csv/record-scanner.js';
 import type { EncodedBatch } from '../batch.js';
 import { describeLines } from '../batch.js';
-import { type ConnectionConfig, describeConnection, withClient } from '../connection.js';
+import { type ConnectionConfig, describeConnection } from '../connection.js';
+import { ControlConnection } from '../control-connection.js';
 import { HyperfillError } from '../errors.js';
 import { copyErrorPosition, serverMessage } from '../pg-errors.js';
 import { ProgressReporter } from '../progress.js';
-import { type RetryPolicy, withRetry } from '../retry.js';
+import type { RetryPolicy } from '../retry.js';
 import { qualifiedName } from '../sql.js';
 import { copyDirectCompress, type DirectCompressMode } from '../target/direct-compress.js';
 import { copyFromStatement } from '../sink/copy-statement.js';
@@ -97,6 +98,7 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
   const committed = new CommittedRanges();
   const result: CopyResult = { rows: 0, bytes: 0, batches: 0, seconds: 0, skippedBatches: 0, skippedRows: 0, workers: [] };
   let inputDone = 0;
+  let stopListening = () => undefined as void;
   let inputTotal: number | undefined = 0;
   const progress = new ProgressReporter({ stream: io.stderr, periodMs: options.reportingPeriodMs, label: 'copy' },
     () => ({ rows: result.rows, bytes: result.bytes, inputDone, inputTotal }));
@@ -111,29 +113,33 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     if (rejects && t.problems.length > 0) rejects.add(batch.inputName, t.problems);
   };
 
+  // The command's own connection: checks and the ledger before the run, the completion
+  // mark after. Each step is retried across a lost connection, as the workers' batches are.
+  const control = new ControlConnection(options.connection, {
+    role: 'target', retry: options.retry, signal: io.signal,
+    onRetry: (err, delay) => progress.log(`copy: connection lost (${serverMessage(err)}); retrying in ${delay} ms`),
+  });
   try {
-    // The control connection is used before and after the run only, so a server restart
-    // in the middle costs the workers a retry and nothing else.
-    await withClient(options.connection, async (control) => {
-      const where = describeConnection(options.connection);
-      // With a transform, --columns names the input's fields; the output columns are checked below.
-      const tableColumns = await checkTargetTable(control, options.transform ? { schema: target.schema, table: target.table } : target, where);
-      if (options.transform && decodeDialect) {
-        const types = Object.fromEntries(tableColumns.map((c) => [c.name, c.pgType]));
-        transform = await startTransform(options.transform, { columns: options.columns ?? tableColumns.map((c) => c.name), types, dialect: decodeDialect });
-        requireColumns({ ...target, columns: transform.outputColumns }, tableColumns);
-        statement = copyFromStatement({ ...target, columns: transform.outputColumns }, { format: 'text' });
-      }
-      const direct = await copyDirectCompress(control, target, options.directCompress ?? 'auto');
-      transactionSetup = direct.setup;
-      if (direct.note) io.stderr.write(`copy: ${direct.note}\n`);
-      if (options.importId !== undefined) {
-        ledger = await ImportLedger.open(control, options.importId, options.controlSchema, ledgerSettings(options, transform));
-      }
-      if (options.truncate && (ledger?.committedBatches ?? 0) === 0) {
-        await control.query(`TRUNCATE ${qualifiedName(options.schema, options.table)}`);
-      }
-    });
+    await control.open();
+    const where = describeConnection(options.connection);
+    // With a transform, --columns names the input's fields; the output columns are checked below.
+    const tableColumns = await control.run((c) => checkTargetTable(c, options.transform ? { schema: target.schema, table: target.table } : target, where));
+    if (options.transform && decodeDialect) {
+      const types = Object.fromEntries(tableColumns.map((c) => [c.name, c.pgType]));
+      transform = await startTransform(options.transform, { columns: options.columns ?? tableColumns.map((c) => c.name), types, dialect: decodeDialect });
+      requireColumns({ ...target, columns: transform.outputColumns }, tableColumns);
+      statement = copyFromStatement({ ...target, columns: transform.outputColumns }, { format: 'text' });
+    }
+    const direct = await control.run((c) => copyDirectCompress(c, target, options.directCompress ?? 'auto'));
+    transactionSetup = direct.setup;
+    if (direct.note) io.stderr.write(`copy: ${direct.note}\n`);
+    if (options.importId !== undefined) {
+      const settings = ledgerSettings(options, transform);
+      ledger = await control.run((c) => ImportLedger.open(c, options.importId!, options.controlSchema, settings));
+    }
+    if (options.truncate && (ledger?.committedBatches ?? 0) === 0) {
+      await control.run((c) => c.query(`TRUNCATE ${qualifiedName(options.schema, options.table)}`));
+    }
     if (options.transform?.rejects !== undefined) rejects = RejectsFile.open(options.transform.rejects);
 
     const sink = new CopySink({
@@ -154,6 +160,10 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
         result.skippedRows += batch.rows;
       },
     });
+    // A signal stops the workers at once: batches in flight roll back, the error says what is committed.
+    const onSignal = () => sink.interrupt(interruption(io.signal));
+    io.signal?.addEventListener('abort', onSignal, { once: true });
+    stopListening = () => io.signal?.removeEventListener('abort', onSignal);
     await sink.start();
     const run = transform;
     const stage = run && new TransformStage(run.runner, async (t) => {
@@ -169,17 +179,20 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     } catch (err) {
       stage?.fail(err);
       await sink.abort(err);
-      throw explainFailure(err, committed, dialect, options, transformed, run);
+      // Workers stopped by the signal fail with whatever their statement said: the signal is the reason.
+      throw explainFailure(io.signal?.aborted ? interruption(io.signal) : err, committed, dialect, options, transformed, run);
     } finally {
       progress.stop();
     }
+    if (ledger) {
+      const done = ledger;
+      await control.run((c) => done.markComplete(c, result.rows + result.skippedRows));
+    }
   } finally {
+    stopListening();
     rejects?.close();
     await transform?.close();
-  }
-  if (ledger) {
-    const done = ledger;
-    await withRetry(() => withClient(options.connection, (c) => done.markComplete(c, result.rows + result.skippedRows)), options.retry);
+    await control.close();
   }
   if (transform) result.transform = { ...totals, rejectsFile: rejects?.path };
   result.seconds = (performance.now() - started) / 1000;
@@ -206,7 +219,7 @@ async function feed(options: CopyOptions, io: CopyIO, dialect: ScanDialect, writ
       }
     };
     for await (const chunk of input.chunks()) {
-      if (io.signal?.aborted) throw interrupted();
+      if (io.signal?.aborted) throw interruption(io.signal);
       await send(scanner.push(chunk));
       onInput(before + input.bytesRead(), total);
       if (scanner.done) break;
@@ -217,8 +230,11 @@ async function feed(options: CopyOptions, io: CopyIO, dialect: ScanDialect, writ
   }
 }
 
-function interrupted(): HyperfillError {
-  return new HyperfillError('E_INTERRUPTED', 'interrupted by a signal; batches in flight were allowed to finish');
+/** The signal's reason (bin.ts names the signal), said to have rolled back the batches in flight. */
+function interruption(signal: AbortSignal | undefined): HyperfillError {
+  const reason = signal?.reason;
+  const message = reason instanceof HyperfillError ? reason.message : 'interrupted by a signal';
+  return new HyperfillError('E_INTERRUPTED', `${message}: the batches in flight were rolled back`);
 }
 
 function ledgerSettings(o: CopyOptions, transform: TransformRun | undefined): LedgerSettings {

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { HyperfillError } from '../errors.js';
 import { qualifiedName } from '../sql.js';
 import type { SourceColumn } from '../source.js';
-import { type TableName, displayName } from './table-name.js';
+import { type TableName, displayName, splitOutsideQuotes, unquoteName } from './table-name.js';
 
 export interface CatalogColumn extends SourceColumn {
   /** Built-in types (oid < 16384) have the same binary COPY form on every server. */
@@ -30,13 +30,17 @@ export async function tableColumns(client: pg.Client, t: TableName, role: string
   return columns;
 }
 
-/** Tables whose "schema.table" matches a LIKE pattern (a bare pattern matches in public). */
+/**
+ * Tables whose "schema.table" matches a LIKE pattern (a bare pattern matches in public;
+ * a part in double quotes may hold a dot), as names parseTableName reads back.
+ */
 export async function tablesLike(client: pg.Client, pattern: string): Promise<string[]> {
-  const [schema, table] = pattern.includes('.') ? pattern.split('.', 2) : ['public', pattern];
+  const parts = splitOutsideQuotes(pattern, '.').map(unquoteName);
+  const [schema, table] = parts.length === 1 ? ['public', parts[0]] : [parts[0], parts.slice(1).join('.')];
   const r = await client.query(
     `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p') AND n.nspname LIKE $1 AND c.relname LIKE $2
        AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'hyperfill') AND n.nspname NOT LIKE '\\_timescaledb%'
      ORDER BY 1, 2`, [schema, table]);
-  return r.rows.map((row) => `${row.schema}.${row.name}`);
+  return r.rows.map((row) => displayName({ schema: row.schema, table: row.name }));
 }

@@ -2,10 +2,11 @@
  * The target DDL for one source table, as text: CREATE TABLE with the mapped types,
  * create_hypertable on the time column, and compression settings. Pure: everything
  * it needs is in the SchemaPlan, so it is tested without a database. Identifiers are
- * always quoted; types are printed as the source mapped them (format_type names).
+ * always quoted, and comments that carry one go through sqlComment (a newline in a
+ * name must not end the comment); types are printed as the source mapped them.
  */
 import type { SourceColumn } from '../source.js';
-import { qualifiedName, quoteIdent, quoteLiteral } from '../sql.js';
+import { qualifiedName, quoteIdent, quoteLiteral, sqlComment } from '../sql.js';
 import { type TimeType, isIntegerTime } from '../time-value.js';
 
 export interface ChunkInterval {
@@ -83,8 +84,8 @@ export function renderDdl(plan: SchemaPlan): Ddl {
     statements.push(sql);
     lines.push(sql);
   };
-  lines.push(`-- ${oneLine(`${plan.target.schema}.${plan.target.table}: from ${plan.source.kind} table ${plan.source.name}`)}`);
-  for (const c of plan.comments) lines.push(`-- ${oneLine(c)}`);
+  lines.push(sqlComment(`${plan.target.schema}.${plan.target.table}: from ${plan.source.kind} table ${plan.source.name}`));
+  for (const c of plan.comments) lines.push(sqlComment(c));
   if (plan.target.schema !== 'public') emit(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(plan.target.schema)};`);
 
   const width = Math.max(...plan.columns.map((c) => quoteIdent(c.name).length));
@@ -94,11 +95,11 @@ export function renderDdl(plan: SchemaPlan): Ddl {
     return `  ${quoteIdent(c.name).padEnd(width)} ${c.pgType}${notNull}${comma}`;
   };
   statements.push(`CREATE TABLE ${table} (\n${plan.columns.map(column).join('\n')}\n);`);
-  lines.push(`CREATE TABLE ${table} (\n${plan.columns.map((c, i) => column(c, i) + (c.note ? ` -- ${oneLine(c.note)}` : '')).join('\n')}\n);`);
+  lines.push(`CREATE TABLE ${table} (\n${plan.columns.map((c, i) => column(c, i) + (c.note ? ` ${sqlComment(c.note)}` : '')).join('\n')}\n);`);
 
   const h = plan.hypertable;
   if (!h) return { statements, text: `${lines.join('\n')}\n` };
-  lines.push(`-- chunk interval ${intervalLabel(h.interval.value, plan.timeType)}: ${oneLine(h.interval.reason)}`);
+  lines.push(sqlComment(`chunk interval ${intervalLabel(h.interval.value, plan.timeType)}: ${h.interval.reason}`));
   emit(`${createHypertableSql(plan.target, plan.timeColumn, plan.timeType, h.interval.value, h.byRange)};`);
 
   const c = h.compression;
@@ -110,15 +111,16 @@ export function renderDdl(plan: SchemaPlan): Ddl {
   const alter = `ALTER TABLE ${table} SET (${settings.join(', ')});`;
   const after = compressAfter(h.interval.value, plan.timeType);
   const policy = after === undefined ? undefined : `SELECT add_compression_policy(${regclass}, compress_after => ${intervalSql(after, plan.timeType)});`;
-  lines.push(`-- compression: ${oneLine(c.segmentReason)}`);
+  lines.push(sqlComment(`compression: ${c.segmentReason}`));
   if (c.enabled) {
     emit(alter);
     if (policy) emit(policy);
     else lines.push('-- an integer time column needs set_integer_now_func() before add_compression_policy(): add the policy by hand');
   } else {
     lines.push('-- (not applied: add --compression to include these)');
-    lines.push(`-- ${alter}`);
-    if (policy) lines.push(`-- ${policy}`);
+    // Commented out line by line: uncommenting gives back the statement, names intact.
+    lines.push(sqlComment(alter));
+    if (policy) lines.push(sqlComment(policy));
   }
   return { statements, text: `${lines.join('\n')}\n` };
 }
@@ -136,9 +138,6 @@ export function createHypertableSql(table: { schema: string; table: string }, ti
     ? `SELECT ${fn('create_hypertable')}(${regclass}, ${fn('by_range')}(${quoteLiteral(timeColumn)}, ${size}))`
     : `SELECT ${fn('create_hypertable')}(${regclass}, ${quoteLiteral(timeColumn)}, chunk_time_interval => ${size})`;
 }
-
-/** A comment stays one line, whatever a name holds. */
-const oneLine = (text: string) => text.replace(/[\r\n]+/g, ' ');
 
 /** Compress chunks once they are older than two chunk intervals, and at least a week (timestamps); none for integers. */
 export function compressAfter(interval: bigint, type: TimeType): bigint | undefined {

@@ -62,7 +62,9 @@ export async function suggestChunkInterval(source: Source, info: SourceTableInfo
   const span = extent ? extent.end - extent.start : 0n;
   const interval = chooseChunkInterval(info.timeType, span, rows, chunkRows);
   const rowsPerChunk = extent && rows > 0 && span > 0n ? (rows * Number(interval.value)) / Number(span) : Infinity;
-  const basis = extent ? `source rows from ${formatTimeValue(extent.start, info.timeType)} to ${formatTimeValue(extent.end, info.timeType)}, about ${Math.round(rows)} rows` : undefined;
+  // How the rows were found, when it is not the planner's usual estimate (a never-analyzed table: counted or sampled).
+  const how = extent ? await source.estimateBasis?.(info) : undefined;
+  const basis = extent ? `source rows from ${formatTimeValue(extent.start, info.timeType)} to ${formatTimeValue(extent.end, info.timeType)}, about ${Math.round(rows)} rows${how ? ` (${how})` : ''}` : undefined;
   return { ...interval, rowsPerChunk, basis };
 }
 

@@ -33,7 +33,14 @@ export class CopySink {
 
   /** Connects every worker; fails before any input is read when the target is not usable. */
   async start(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.connect()));
+    const connected = await Promise.allSettled(this.workers.map((w) => w.connect()));
+    const failed = connected.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    if (failed) {
+      // The workers that did connect must not keep the process alive.
+      this.queue.fail(failed.reason);
+      await Promise.all(this.workers.map((w) => w.close()));
+      throw failed.reason;
+    }
     this.running = this.workers.map((w) => this.loop(w));
   }
 
@@ -57,6 +64,15 @@ export class CopySink {
     this.queue.fail(reason);
     await Promise.all(this.running);
     await Promise.all(this.workers.map((w) => w.close()));
+  }
+
+  /**
+   * Stops at once (a signal): nothing more is taken, batches in flight are rolled back
+   * (except one whose COMMIT is on the way), no retry waits on. Then call abort().
+   */
+  interrupt(reason: unknown): void {
+    this.queue.fail(reason);
+    for (const worker of this.workers) worker.interrupt(reason);
   }
 
   stats(): WorkerStats[] {

@@ -35,15 +35,28 @@ export interface WorkerSettings {
 export class CopyWorker {
   readonly stats: WorkerStats;
   private readonly client: LazyClient;
+  /** Aborted by interrupt(): no retry waits on after it. */
+  private readonly stopped = new AbortController();
+  /** COMMIT sent: the batch is left to finish, so that its fate stays known. */
+  private committing = false;
 
   constructor(readonly id: number, private readonly settings: WorkerSettings) {
     this.stats = { worker: id, rows: 0, batches: 0, busyMs: 0, retries: 0 };
-    this.client = new LazyClient(settings.connection);
+    this.client = new LazyClient(settings.connection, { role: 'target', purpose: 'copy' });
   }
 
   /** Opens the connection now, so a bad target fails before any input is read. */
   async connect(): Promise<void> {
-    await withRetry(() => this.client.get(), this.settings.retry, (err, attempt, delay) => this.noteRetry(err, attempt, delay));
+    await withRetry(() => this.client.get(), this.settings.retry, (err, attempt, delay) => this.noteRetry(err, attempt, delay), this.stopped.signal);
+  }
+
+  /**
+   * Stops now: the batch in flight is cancelled in the server (it rolls back) unless its
+   * COMMIT is already on the way, and no retry waits on.
+   */
+  interrupt(reason: unknown): void {
+    this.stopped.abort(reason);
+    if (!this.committing) this.client.cancel();
   }
 
   /**
@@ -53,14 +66,14 @@ export class CopyWorker {
   async copy(batch: EncodedBatch): Promise<boolean> {
     const started = performance.now();
     let reconnected = false;
-    const landed = await withRetry(async () => {
-      const client = await this.client.get();
+    // use(): a lost connection fails as E_CONNECTION_LOST, naming the target, not as a rejected batch.
+    const landed = await withRetry(() => this.client.use(async (client) => {
       if (reconnected && this.settings.ledger && (await this.settings.ledger.wasRecorded(client, batch))) return true;
       return this.copyOnce(client, batch);
-    }, this.settings.retry, (err, attempt, delay) => {
+    }), this.settings.retry, (err, attempt, delay) => {
       reconnected = true;
       this.noteRetry(err, attempt, delay);
-    });
+    }, this.stopped.signal);
     if (!landed) return false;
     this.stats.rows += batch.rows;
     this.stats.batches++;
@@ -73,7 +86,7 @@ export class CopyWorker {
   }
 
   private async copyOnce(client: pg.Client, batch: EncodedBatch): Promise<boolean> {
-    let committing = false;
+    this.committing = false;
     try {
       await client.query('BEGIN');
       if (this.settings.transactionSetup) await client.query(this.settings.transactionSetup);
@@ -89,13 +102,13 @@ export class CopyWorker {
         await client.query('ROLLBACK');
         return false;
       }
-      committing = true;
+      this.committing = true;
       await client.query('COMMIT');
       return true;
     } catch (err) {
       if (isRetryable(err)) {
         this.client.drop();
-        if (committing && !this.settings.ledger) {
+        if (this.committing && !this.settings.ledger) {
           throw new HyperfillError('E_COMMIT_UNKNOWN',
             `the connection was lost while committing batch ${batch.seq} (${describeLines(batch)}): it may or may not be in the target`,
             { file: batch.inputName, line: batch.firstLine, batch: batch.seq },
@@ -105,6 +118,8 @@ export class CopyWorker {
       }
       await client.query('ROLLBACK').catch(() => this.client.drop());
       throw err;
+    } finally {
+      this.committing = false;
     }
   }
 

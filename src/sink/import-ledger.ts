@@ -8,6 +8,7 @@ import { crc32 } from 'node:zlib';
 import type pg from 'pg';
 import type { EncodedBatch } from '../batch.js';
 import { HyperfillError } from '../errors.js';
+import { isRetryable } from '../pg-errors.js';
 import { qualifiedName, quoteIdent } from '../sql.js';
 
 export interface LedgerSettings {
@@ -102,6 +103,7 @@ export class ImportLedger {
       await control.query('COMMIT');
     } catch (err) {
       await control.query('ROLLBACK').catch(() => undefined);
+      if (isRetryable(err)) throw err; // a lost connection: the step is retried
       throw new HyperfillError('E_CONTROL_SCHEMA', `cannot create the control tables in schema "${this.schema}": ${(err as Error).message}`, {},
         'grant CREATE on the database to this user, or pick a writable schema with --control-schema', err);
     }

@@ -11,7 +11,7 @@ import { CloneRecords, type CloneRun } from '../clone/records.js';
 import { DualWriteControl } from '../dual-write/control-tables.js';
 import { HyperfillError } from '../errors.js';
 import { controlTableExists } from '../pg/control-schema.js';
-import { parseTableName } from '../pg/table-name.js';
+import { displayName, parseTableName } from '../pg/table-name.js';
 import type { Source } from '../source.js';
 import { continuousAggregatesOn } from '../target/continuous-aggregates.js';
 import { hypertableTimeDimension } from '../target/timescale.js';
@@ -89,7 +89,8 @@ export async function gatherStatus(source: Source, target: pg.Client, o: StatusO
   const statuses: TableStatus[] = [];
   for (const t of tables) {
     const ref = parseTableName(t.target);
-    const key = `${ref.schema}.${ref.table}`;
+    // The backfill's key for the table (quoted where a name needs it, so it reads back the same).
+    const key = displayName(ref);
     const status: TableStatus = {
       table: key, sourceTable: t.source, hypertable: false, timeColumn: t.timeColumn, problem: undefined,
       cloned: !clone ? 'no record' : clone.finishedAt && inClone(clone, key) ? 'done' : inClone(clone, key) ? 'unfinished' : 'no record',

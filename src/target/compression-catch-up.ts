@@ -9,7 +9,7 @@
  */
 import type pg from 'pg';
 import { HyperfillError } from '../errors.js';
-import { serverMessage } from '../pg-errors.js';
+import { isRetryable, serverMessage } from '../pg-errors.js';
 import { qualifiedName, quoteIdent } from '../sql.js';
 
 export interface CatchUpPlan {
@@ -85,6 +85,7 @@ export async function runCatchUp(client: pg.Client, timescaleSchema: string, pla
     try {
       await client.query(`SELECT ${quoteIdent(timescaleSchema)}.compress_chunk($1::regclass, if_not_compressed => true)`, [chunk]);
     } catch (err) {
+      if (isRetryable(err)) throw err; // a lost connection: the step runs again, compressing what is left
       throw new HyperfillError('E_COMPRESS_FAILED', `compress_chunk(${chunk}) failed: ${serverMessage(err)}`, { table: plan.hypertable },
         `the policies stay paused; ${done} chunks were compressed: fix the cause and rerun restore-policies --catch-up`, err);
     }

@@ -3,7 +3,7 @@
  * default, planner estimates with --approx, an order-independent digest of the row
  * contents with --checksum. The windows are the backfill's plan when it exists.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { openSource } from '../../connectors/index.js';
 import { windowChecksum } from '../pg/checksum.js';
 import { type RangeSelection, defaultRunId, parseUntil, planWindows } from '../backfill/run-backfill.js';
@@ -11,7 +11,8 @@ import { ProgressTable, type PlannedWindow } from '../backfill/progress-table.js
 import { checkOneTimeType } from '../backfill/preflight.js';
 import { type TableSpec, expandPattern, resolveTables } from '../backfill/resolve-tables.js';
 import type { BackfillTable } from '../backfill/window-copier.js';
-import { type ConnectionConfig, connect } from '../connection.js';
+import { ControlConnection } from '../control-connection.js';
+import { serverMessage } from '../pg-errors.js';
 import { HyperfillError } from '../errors.js';
 import type { Source } from '../source.js';
 import { qualifiedName, timeRangeCondition } from '../sql.js';
@@ -47,21 +48,46 @@ export interface VerifyResult {
   notRecorded?: string;
 }
 
-export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
-  const source = await openSource(options.source, { parallel: options.parallel });
-  const control = await connect(options.target);
+export interface VerifyIO {
+  stderr?: NodeJS.WritableStream | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export async function runVerify(options: VerifyOptions, io: VerifyIO = {}): Promise<VerifyResult> {
+  const log = (line: string) => io.stderr?.write(`verify: ${line}\n`);
+  // Stops every worker at the first failure, or at a signal.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort(io.signal?.reason);
+  if (io.signal?.aborted) onSignal();
+  else io.signal?.addEventListener('abort', onSignal, { once: true });
+  const connection = (purpose: string) => new ControlConnection(options.target, {
+    role: 'target', retry: options.retry, signal: stop.signal, setup: `SET TIME ZONE 'UTC'`, purpose,
+    onRetry: (err, delay) => log(`connection lost (${serverMessage(err)}); retrying in ${delay} ms`),
+  });
+  const control = connection('control');
+  let source: Source | undefined;
+  const workers: ControlConnection[] = [];
   try {
-    await control.query(`SET TIME ZONE 'UTC'`);
-    const specs = options.tablePattern ? await expandPattern(source, options.tablePattern) : options.tables;
-    const tables = await resolveTables(source, control, specs, options.timeColumn);
-    checkOneTimeType(tables);
-    const type = tables[0]?.timeType ?? 'timestamptz';
-    const until = parseUntil(options.until, type);
-    const from = options.from === undefined ? undefined : parseTimeValue(options.from, type, '--from');
-    const runId = options.runId ?? defaultRunId(source.kind, options.source, tables, from, until, options.window);
-    const stored = await new ProgressTable(options.controlSchema, runId).load(control).catch(() => [] as PlannedWindow[]);
-    const windows = stored.length > 0 ? stored : await planWindows(source, tables, from, until, { window: options.window, parallel: options.parallel });
-    if (options.mode === 'approx') await Promise.all(tables.map((t) => control.query(`ANALYZE ${qualifiedName(t.target.schema, t.target.table)}`)));
+    source = await openSource(options.source, { parallel: options.parallel, log });
+    const src = source;
+    await control.open();
+    const { tables, windows, stored, runId } = await control.run(async (c) => {
+      const specs = options.tablePattern ? await expandPattern(src, options.tablePattern) : options.tables;
+      const tables = await resolveTables(src, c, specs, options.timeColumn);
+      checkOneTimeType(tables);
+      const type = tables[0]?.timeType ?? 'timestamptz';
+      const until = parseUntil(options.until, type);
+      const from = options.from === undefined ? undefined : parseTimeValue(options.from, type, '--from');
+      const runId = options.runId ?? defaultRunId(src.kind, options.source, tables, from, until, options.window);
+      const stored = await new ProgressTable(options.controlSchema, runId).loadIfExists(c);
+      const windows = stored.length > 0 ? stored : await planWindows(src, tables, from, until, { window: options.window, parallel: options.parallel });
+      return { tables, windows, stored, runId };
+    });
+    if (options.mode === 'approx') {
+      await control.run(async (c) => {
+        for (const t of tables) await c.query(`ANALYZE ${qualifiedName(t.target.schema, t.target.table)}`);
+      });
+    }
 
     const byKey = new Map(tables.map((t) => [t.key, t]));
     // Planner estimates are too coarse for small windows: --approx compares whole tables.
@@ -70,37 +96,43 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
     let sourceRows = 0;
     let targetRows = 0;
     const queue = [...units];
-    const worker = async () => {
-      const client = new pg.Client({ ...options.target, application_name: 'hyperfill' });
-      client.on('error', () => undefined);
-      await client.connect();
-      await client.query(`SET TIME ZONE 'UTC'`);
-      try {
-        for (let w = queue.shift(); w; w = queue.shift()) {
-          const table = byKey.get(w.table);
-          if (!table) throw new HyperfillError('E_PLAN_MISMATCH', `the stored plan names table ${w.table}, which this check does not include`, {}, 'pass the same --table list as the backfill');
-          const check = await checkWindow(source, client, table, w, options);
-          sourceRows += Number(check.source.split(':')[0]);
-          targetRows += Number(check.target.split(':')[0]);
-          checks.push(check);
-        }
-      } finally {
-        await client.end().catch(() => undefined);
+    const worker = async (conn: ControlConnection) => {
+      for (let w = queue.shift(); w; w = queue.shift()) {
+        const table = byKey.get(w.table);
+        if (!table) throw new HyperfillError('E_PLAN_MISMATCH', `the stored plan names table ${w.table}, which this check does not include`, {}, 'pass the same --table list as the backfill');
+        // Counting again after a lost connection is harmless: the whole check is the retried step.
+        const unit = w;
+        const check = await conn.run((c) => checkWindow(src, c, table, unit, options));
+        sourceRows += Number(check.source.split(':')[0]);
+        targetRows += Number(check.target.split(':')[0]);
+        checks.push(check);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(options.parallel, Math.max(units.length, 1)) }, worker));
+    workers.push(...Array.from({ length: Math.min(options.parallel, Math.max(units.length, 1)) }, () => connection('verify')));
+    let first: { reason: unknown } | undefined;
+    await Promise.allSettled(workers.map((conn) => worker(conn).catch((err) => {
+      first ??= { reason: err };
+      stop.abort(err);
+    })));
+    if (io.signal?.aborted) {
+      const reason = io.signal.reason instanceof HyperfillError ? io.signal.reason : new HyperfillError('E_INTERRUPTED', 'interrupted by a signal');
+      throw new HyperfillError(reason.code, `${reason.message}: ${checks.length} of ${units.length} windows were checked, nothing was written`, reason.context,
+        'rerun verify to check them all', reason);
+    }
+    if (first) throw first.reason;
     const order = new Map(units.map((w, i) => [`${w.table}#${w.index}`, i]));
     checks.sort((a, b) => (order.get(a.window) ?? 0) - (order.get(b.window) ?? 0));
     const verdicts = tableVerdicts(checks);
-    const notRecorded = await new VerifyRecords(options.controlSchema).record(control, runId, options.mode, options.until, verdicts)
+    const notRecorded = await control.run((c) => new VerifyRecords(options.controlSchema).record(c, runId, options.mode, options.until, verdicts))
       .then(() => undefined, (err: Error) => err.message);
     return {
       mode: options.mode, windows: units.length, mismatches: checks.filter((c) => !c.matches), sourceRows, targetRows,
       planSource: stored.length > 0 ? 'backfill plan' : 'planned for this check', tables: verdicts, ...(notRecorded ? { notRecorded } : {}),
     };
   } finally {
-    await control.end().catch(() => undefined);
-    await source.close();
+    io.signal?.removeEventListener('abort', onSignal);
+    await Promise.all([control, ...workers].map((c) => c.close()));
+    await source?.close();
   }
 }
 

@@ -9,6 +9,8 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** The child did not exit by itself within `hangAfterMs` and was killed. */
+  hung: boolean;
 }
 
 export interface CliOptions {
@@ -16,6 +18,11 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Called once the child is running, e.g. to kill it. */
   onSpawn?: (child: ChildProcess) => void;
+  /**
+   * A guard against hangs, not a timing: a child still running this long after it started
+   * (or after `hangClockFrom` was called) is killed and reported `hung`.
+   */
+  hangAfterMs?: number;
 }
 
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
@@ -25,10 +32,18 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
     });
     let stdout = '';
     let stderr = '';
+    let hung = false;
+    const guard = options.hangAfterMs === undefined ? undefined : setTimeout(() => {
+      hung = true;
+      child.kill('SIGKILL');
+    }, options.hangAfterMs);
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      clearTimeout(guard);
+      resolve({ code, signal, stdout, stderr, hung });
+    });
     child.stdin.on('error', () => undefined);
     if (options.stdin !== undefined) child.stdin.end(options.stdin);
     else child.stdin.end();
@@ -50,4 +65,26 @@ export function killWhen(condition: () => Promise<boolean>): (child: ChildProces
     }, 5);
     child.on('close', () => clearInterval(timer));
   };
+}
+
+/**
+ * Runs hyperfill while `during` acts on the servers (waits for a moment, injects a fault);
+ * `alive()` tells `during` whether the run is still going. Resolves once both are done;
+ * a failure of `during` is reported with what the run printed.
+ */
+export async function runCliDuring(args: string[], during: (alive: () => boolean, child: ChildProcess) => Promise<void>, options: CliOptions = {}): Promise<CliResult> {
+  let running = true;
+  let acting: Promise<void> = Promise.resolve();
+  const run = await runCli(args, {
+    ...options,
+    onSpawn: (child) => {
+      child.on('close', () => { running = false; });
+      acting = during(() => running, child);
+      options.onSpawn?.(child);
+    },
+  });
+  await acting.catch((err: Error) => {
+    throw new Error(`${err.message}; the run said (exit ${run.code}): ${run.stderr}`);
+  });
+  return run;
 }

@@ -39,15 +39,17 @@ export class Watcher {
     for (;;) {
       const row = await this.query<R>(text, params).then((r) => r.rows[0], () => undefined);
       if (row && done(row)) return row;
-      if (!alive()) throw new Error(`the run ended before ${what}; hyperfill's sessions then: ${await this.activity()}`);
+      if (!alive()) throw new Error(`the run ended before ${what}; the sessions then: ${await this.activity()}`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }
 
-  /** What hyperfill's sessions on this server are doing, for a failure message. */
+  /** What the sessions on this server are doing, for a failure message. */
   async activity(): Promise<string> {
-    const r = await this.query<{ a: string }>(`SELECT coalesce(string_agg(format('%s %s %s %s', application_name, state, wait_event_type, left(query, 50)), '; '), 'none') AS a
-      FROM pg_stat_activity WHERE application_name LIKE 'hyperfill%'`).catch((err: Error) => ({ rows: [{ a: `unknown (${err.message})` }] }));
+    // Every session but this one (TimescaleDB's job workers too: one may hold what hyperfill waits for).
+    const r = await this.query<{ a: string }>(`SELECT coalesce(string_agg(format('[%s %s %s %s %s]', coalesce(nullif(application_name, ''), backend_type), state,
+        wait_event_type, wait_event, left(query, 60)), ' '), 'none') AS a
+      FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'`).catch((err: Error) => ({ rows: [{ a: `unknown (${err.message})` }] }));
     return r.rows[0]?.a ?? 'none';
   }
 

@@ -53,7 +53,7 @@ describeNative('many processes on one plan', { timescale: true }, () => {
       throw new Error(`timed out waiting for ${what}`);
     };
     const waitingOnLocks = async () => Number((await watch.query(
-      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'dst' AND application_name = 'hyperfill' AND wait_event_type = 'Lock'`)).rows[0].n);
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'dst' AND application_name LIKE 'hyperfill%' AND wait_event_type = 'Lock'`)).rows[0].n);
     const doneWindows = async () => Number((await watch.query(
       `SELECT count(*) AS n FROM hyperfill.backfill_window WHERE state = 'done'`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n);
     const started = (parallel: number) => {

@@ -143,7 +143,7 @@ export default function (row) {
     '--window', '1000000', '--allow-plain-target', '--transform', transform, '--transform-workers', '1'], {
     onSpawn: (child) => {
       opened = watchChild(child, target, async (c) => (await c.query(`SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE datname = 't_refused' AND application_name = 'hyperfill' AND state = 'idle in transaction (aborted)'`)).rows[0].n > 0,
+        WHERE datname = 't_refused' AND application_name LIKE 'hyperfill%' AND state = 'idle in transaction (aborted)'`)).rows[0].n > 0,
       () => writeFileSync(gate, ''));
     },
   });

@@ -180,7 +180,7 @@ describeNative('clone from PostgreSQL into TimescaleDB', { timescale: true }, ()
     const before = await digest(target, 'app', 'hosts');
     const again = await clone(['--hypertable', 'metrics:time:1d']);
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /E_TARGET_HAS_SCHEMA: the target already holds 5 of the source's 5 tables \(public\.alerts, public\.events, public\.hosts, public\.metrics, public\.odd "name"\)/);
+    assert.match(again.stderr, /E_TARGET_HAS_SCHEMA: the target already holds 5 of the source's 5 tables \(public\.alerts, public\.events, public\.hosts, public\.metrics, public\."odd ""name"""\)/);
     // A libpq key=value source this time: pg_dumpall gets it without the password.
     const keyValue = `host=127.0.0.1 port=${source.port} dbname=app user=postgres password=${source.password}`;
     const skip = await runMain(['clone', '--source', keyValue, '--target', target.url('app'), '--hypertable', 'metrics:time:1d', '--if-exists', 'skip']);
@@ -250,7 +250,7 @@ describeNative('clone from PostgreSQL into TimescaleDB', { timescale: true }, ()
     const run = await runMain(['clone', '--source', source.url('app'), '--target', target.url('app'), '--data-only', '--table', 'hosts', '--table', '"odd ""name"""']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /public\.hosts\s+100\s+merge by primary key/);
-    assert.match(run.stdout, /public\.odd "name"\s+50\s+truncate \+ copy/);
+    assert.match(run.stdout, /public\."odd ""name"""\s+50\s+truncate \+ copy/);
     for (const table of ['hosts', '"odd ""name"""']) assert.deepEqual(await digest(target, 'app', table), await digest(source, 'app', table), table);
 
     // A host the target's metrics still reference cannot go: the table stays as it was.

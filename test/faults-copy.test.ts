@@ -123,9 +123,10 @@ describeNative('fault suite: copy', {}, () => {
         checkRun(run);
         assert.equal(run.code, 0, run.stderr);
         assert.equal(run.stdout, `COPY ${ROWS}\n`);
-        assert.match(run.stderr, /connection lost/, 'the fault was seen and retried');
         await assertExact(table);
-        matrix.push(`| copy${withImportId ? ' --import-id' : ''} | ${fault} | ${moment} | complete and exact by itself |`);
+        // A statement the fault cut short is retried (and said); one that had just finished is not.
+        const retried = /connection lost/.test(run.stderr) ? ', after a retry' : '';
+        matrix.push(`| copy${withImportId ? ' --import-id' : ''} | ${fault} | ${moment} | complete and exact by itself${retried} |`);
       });
     }
   }

@@ -118,11 +118,12 @@ async function openPostgresSource(url: string): Promise<Source> {
 }
 
 async function cloneSettings(from: pg.Client, candidates: Candidate[], tables: TableName[], timescaleSource: boolean): Promise<CloneSettings> {
-  const hypertables = candidates.map((c) => ({ table: `${c.table.schema}.${c.table.table}`, timeColumn: c.timeColumn }));
+  // Names as displayName writes them (quoted where needed), as status and backfill read them back.
+  const hypertables = candidates.map((c) => ({ table: displayName(c.table), timeColumn: c.timeColumn }));
   if (timescaleSource) {
-    const r = await from.query(`SELECT format('%s.%s', d.hypertable_schema, d.hypertable_name) AS t, d.column_name AS c FROM timescaledb_information.dimensions d
-      WHERE d.dimension_number = 1 AND d.hypertable_schema NOT LIKE '\\_timescaledb%' ORDER BY 1`);
-    hypertables.push(...r.rows.map((row) => ({ table: row.t as string, timeColumn: row.c as string })));
+    const r = await from.query(`SELECT d.hypertable_schema AS s, d.hypertable_name AS n, d.column_name AS c FROM timescaledb_information.dimensions d
+      WHERE d.dimension_number = 1 AND d.hypertable_schema NOT LIKE '\\_timescaledb%' ORDER BY 1, 2`);
+    hypertables.push(...r.rows.map((row) => ({ table: displayName({ schema: row.s as string, table: row.n as string }), timeColumn: row.c as string })));
   }
   const timeSeries = new Set(hypertables.map((h) => h.table));
   return { hypertables, relational: tables.map(displayName).filter((t) => !timeSeries.has(t)), timescaleSource };

@@ -11,12 +11,12 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { killWhen, runCli } from './helpers/cli.js';
 import { describeNative, type NativeServer, startNativePostgres } from './helpers/native-postgres.js';
 import { runMain } from './helpers/run-main.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const UNTIL = '2024-01-06T12:00:00Z';
 const ROWS = 20_160; // one row every 30 s from Jan 1 to Jan 8
@@ -136,7 +136,7 @@ describeNative('backfill and copy with direct compress', { timescale: true }, ()
   });
 
   test('copy --direct-compress: chunks compressed as they load; a unique index makes it load normally and say so', async () => {
-    const csv = join(tmpdir(), `hyperfill-dc-${process.pid}.csv`);
+    const csv = join(tempDir('dc'), 'metrics.csv');
     const rows = await server.query(`SELECT time, host, cpu, n FROM metrics ORDER BY n`, [], 'source');
     writeFileSync(csv, rows.rows.map((r) => `${(r.time as Date).toISOString()},${r.host},${r.cpu},${r.n}`).join('\n') + '\n');
     const url = await server.createDatabase('t_copy');

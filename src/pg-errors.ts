@@ -20,6 +20,10 @@ const LOST_CONNECTION_MESSAGES = [
   'the database system is shutting down',
 ];
 
+// Transient conflicts worth running the step again: TimescaleDB's scheduler updating a job's
+// catalog row while alter_job does (XX000, seen on a real 2.28 when a policy starts as it is paused).
+const TRANSIENT_MESSAGES = ['tuple concurrently updated'];
+
 // Source drivers' own names for a lost server (the MongoDB driver's, for one).
 const RETRYABLE_ERROR_NAMES = new Set(['MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoServerSelectionError']);
 
@@ -32,7 +36,7 @@ export function isRetryable(err: unknown): boolean {
   if (e.name && RETRYABLE_ERROR_NAMES.has(e.name)) return true;
   if (typeof e.code === 'string' && (RETRYABLE_SQLSTATES.has(e.code) || e.code.startsWith('08') || RETRYABLE_SOCKET.has(e.code))) return true;
   const message = e.message ?? '';
-  return LOST_CONNECTION_MESSAGES.some((m) => message.includes(m));
+  return [...LOST_CONNECTION_MESSAGES, ...TRANSIENT_MESSAGES].some((m) => message.includes(m));
 }
 
 /** Where inside a COPY the server stopped: `COPY t, line 3, column cpu: "abc"`. */

@@ -147,3 +147,40 @@ describeNative('backfill between real TimescaleDB databases', { timescale: true 
     await assertTargetEqualsSource();
   });
 });
+
+describeNative('backfill into TimescaleDB installed in its own schema', { timescale: true }, () => {
+  let server: NativeServer;
+  before(async () => {
+    server = await startNativePostgres({ timescale: true });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('the extension in schema "ts", off the search path: policies paused and restored, aggregate refreshed', async () => {
+    const sourceUrl = await server.createDatabase('src');
+    await server.query(`${HYPERTABLE}; INSERT INTO metrics SELECT '2024-01-01'::timestamptz + i * interval '1 minute', 'h' || (i % 4), i / 10.0, i FROM generate_series(0, 8639) i`, [], 'src');
+    await server.query(`CREATE DATABASE dst TEMPLATE template0`);
+    const targetUrl = server.url('dst');
+    await server.query(`CREATE SCHEMA ts; CREATE EXTENSION timescaledb WITH SCHEMA ts;
+      CREATE TABLE metrics (time timestamptz NOT NULL, host text NOT NULL, cpu float8, n int);
+      SELECT ts.create_hypertable('metrics', ts.by_range('time', INTERVAL '1 day'));
+      ALTER TABLE metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'host');
+      CREATE MATERIALIZED VIEW metrics_hourly WITH (timescaledb.continuous) AS
+        SELECT ts.time_bucket('1 hour', time) AS bucket, count(*) AS n FROM metrics GROUP BY 1 WITH NO DATA`, [], 'dst');
+    const job = (await server.query(`SELECT ts.add_compression_policy('metrics', INTERVAL '1 day', initial_start => now() + interval '1 day') AS id`, [], 'dst')).rows[0].id;
+    const run = await runMain(['backfill', '--source', sourceUrl, '--target', targetUrl, '--table', 'metrics', '--until', UNTIL]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, new RegExp(`paused policy jobs ${job}`));
+    assert.match(run.stderr, /refreshed continuous aggregate public\.metrics_hourly/);
+    const state = await server.query(`SELECT scheduled FROM timescaledb_information.jobs WHERE job_id = $1`, [job], 'dst');
+    assert.equal(state.rows[0].scheduled, true);
+    const [s, t] = await Promise.all([
+      server.query(`SELECT count(*)::int AS n, sum(n)::bigint AS s FROM metrics WHERE time < $1`, [UNTIL], 'src'),
+      server.query(`SELECT count(*)::int AS n, sum(n)::bigint AS s FROM metrics`, [], 'dst'),
+    ]);
+    assert.deepEqual(t.rows[0], s.rows[0]);
+    const cagg = await server.query(`SELECT sum(n)::int AS n FROM metrics_hourly`, [], 'dst');
+    assert.equal(cagg.rows[0].n, s.rows[0].n);
+  });
+});

@@ -15,6 +15,7 @@ import type { RetryPolicy } from '../retry.js';
 import type { Source, TimeRange } from '../source.js';
 import { continuousAggregatesOn, refreshContinuousAggregate } from '../target/continuous-aggregates.js';
 import type { DirectCompressMode } from '../target/direct-compress.js';
+import { timescaleFunction } from '../target/timescale.js';
 import { type TimeType, formatTimeValue, isIntegerTime, nowTimeValue, parseTimeValue, parseWindowSize } from '../time-value.js';
 import type { TransformSettings } from '../transform/options.js';
 import { startTransform, type TransformRun } from '../transform/setup.js';
@@ -256,7 +257,8 @@ async function copyAllWindows(source: Source, control: ControlConnection, progre
     if (io.signal?.aborted) throw interruption(io.signal);
     if (first) throw first.reason;
     if (decompressed.size > 0) await control.run(async (c) => {
-      for (const chunk of decompressed) await c.query('SELECT compress_chunk($1::regclass, if_not_compressed => true)', [chunk]);
+      const compress = await timescaleFunction(c, 'compress_chunk');
+      for (const chunk of decompressed) await c.query(`SELECT ${compress}($1::regclass, if_not_compressed => true)`, [chunk]);
     });
     return { rows, results };
   } finally {

@@ -18,7 +18,7 @@ import { type RetryPolicy, withRetry } from '../retry.js';
 import type { Source, SourceTableInfo, WindowStream } from '../source.js';
 import { columnList, qualifiedName, timeRangeCondition } from '../sql.js';
 import { directCompressStatements } from '../target/direct-compress.js';
-import { chunksOverlapping } from '../target/timescale.js';
+import { chunksOverlapping, timescaleFunction } from '../target/timescale.js';
 import type { TimeType } from '../time-value.js';
 import type { TransformRun } from '../transform/setup.js';
 import { transformChunks } from '../transform/transform-stream.js';
@@ -260,7 +260,7 @@ export class WindowCopier {
     for (const chunk of await chunksOverlapping(client, table.target, table.timeType, window)) {
       if (!chunk.compressed) continue;
       const name = qualifiedName(chunk.schema, chunk.name);
-      await client.query('SELECT decompress_chunk($1::regclass, if_compressed => true)', [name]);
+      await client.query(`SELECT ${await timescaleFunction(client, 'decompress_chunk')}($1::regclass, if_compressed => true)`, [name]);
       this.s.decompressed.add(name);
     }
   }

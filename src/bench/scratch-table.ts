@@ -9,13 +9,15 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { HyperfillError } from '../errors.js';
 import { serverMessage } from '../pg-errors.js';
-import { qualifiedName, quoteIdent, quoteLiteral } from '../sql.js';
+import { qualifiedName, quoteIdent } from '../sql.js';
+import { createHypertableSql } from '../schema/ddl.js';
+import { timescaleInstall, versionAtLeast } from '../target/timescale.js';
 import { CPU_COLUMNS, cpuTableDdl } from './tsbs-cpu.js';
 
 export const DEFAULT_BENCH_SCHEMA = 'hyperfill_bench';
 export const SCRATCH_PREFIX = 'hyperfill_bench_cpu_';
 /** TSBS creates its hypertables with 12-hour chunks. */
-const CHUNK_INTERVAL = '12 hours';
+const CHUNK_INTERVAL_US = 12n * 3_600_000_000n;
 
 export interface TargetInfo {
   serverVersion: string;
@@ -81,7 +83,10 @@ export async function createScratchTable(client: pg.Client, schema: string, info
     }
     await client.query(cpuTableDdl(schema, table));
     // TSBS's indexes: time (create_hypertable makes it on a hypertable) and (hostname, time).
-    if (scratch.hypertable) await client.query(createHypertableSql(scratch, info.timescaledb ?? ''));
+    if (scratch.hypertable) {
+      const install = await timescaleInstall(client);
+      await client.query(createHypertableSql(scratch, 'time', 'timestamptz', CHUNK_INTERVAL_US, versionAtLeast(info.timescaledb ?? '', '2.13.0'), install?.schema));
+    }
     else await client.query(`CREATE INDEX ON ${scratch.qualified} ("time" DESC)`);
     await client.query(`CREATE INDEX ON ${scratch.qualified} (hostname, "time" DESC)`);
   } catch (err) {
@@ -93,15 +98,6 @@ export async function createScratchTable(client: pg.Client, schema: string, info
     throw new HyperfillError('E_BENCH_SETUP', `cannot create the benchmark's table ${schema}.${table}: ${serverMessage(err)}`, where, undefined, err);
   }
   return scratch;
-}
-
-function createHypertableSql(scratch: ScratchTable, version: string): string {
-  const relation = `${quoteLiteral(scratch.qualified)}::regclass`;
-  const [major = 0, minor = 0] = version.split('.').map((n) => Number.parseInt(n, 10));
-  // by_range() arrived in TimescaleDB 2.13; older versions take the column name.
-  return major > 2 || (major === 2 && minor >= 13)
-    ? `SELECT create_hypertable(${relation}, by_range('time', INTERVAL '${CHUNK_INTERVAL}'))`
-    : `SELECT create_hypertable(${relation}, 'time', chunk_time_interval => INTERVAL '${CHUNK_INTERVAL}')`;
 }
 
 /** Empties the table between cells, so every cell starts from the same state. */

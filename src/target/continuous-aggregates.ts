@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import type { TableName } from '../pg/table-name.js';
 import { qualifiedName } from '../sql.js';
+import { timescaleFunction } from './timescale.js';
 
 export async function continuousAggregatesOn(client: pg.Client, t: TableName): Promise<TableName[]> {
   const r = await client.query(
@@ -16,7 +17,7 @@ export async function continuousAggregatesOn(client: pg.Client, t: TableName): P
  * arrived as compressed chunks; `force` exists from TimescaleDB 2.17 on).
  */
 export async function refreshContinuousAggregate(client: pg.Client, view: TableName, start: string, end: string, castTo: string, force = false): Promise<void> {
-  await client.query(`CALL refresh_continuous_aggregate(${quoteRegclass(view)}, $1::${castTo}, $2::${castTo}${force ? ', force => true' : ''})`, [start, end]);
+  await client.query(`CALL ${await timescaleFunction(client, 'refresh_continuous_aggregate')}(${quoteRegclass(view)}, $1::${castTo}, $2::${castTo}${force ? ', force => true' : ''})`, [start, end]);
 }
 
 const quoteRegclass = (view: TableName) => `'${qualifiedName(view.schema, view.table).replace(/'/g, "''")}'::regclass`;

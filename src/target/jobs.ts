@@ -4,6 +4,7 @@
  */
 import type pg from 'pg';
 import type { TableName } from '../pg/table-name.js';
+import { timescaleFunction } from './timescale.js';
 
 export const PAUSED_PROCS = ['policy_compression', 'policy_retention'];
 
@@ -23,5 +24,5 @@ export async function policyJobs(client: pg.Client, t: TableName): Promise<Polic
 }
 
 export async function setJobScheduled(client: pg.Client, jobId: number, scheduled: boolean): Promise<void> {
-  await client.query('SELECT alter_job($1, scheduled => $2)', [jobId, scheduled]);
+  await client.query(`SELECT ${await timescaleFunction(client, 'alter_job')}($1, scheduled => $2)`, [jobId, scheduled]);
 }

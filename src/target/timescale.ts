@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import type { TableName } from '../pg/table-name.js';
+import { quoteIdent } from '../sql.js';
 import type { TimeRange } from '../source.js';
 import { type TimeType, formatTimeValue, isIntegerTime, timeValueFromDriver } from '../time-value.js';
 
@@ -23,6 +24,23 @@ export async function timescaleInstall(client: pg.Client): Promise<TimescaleInst
   const r = await client.query(`SELECT n.nspname AS schema, e.extversion AS version FROM pg_extension e
     JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'timescaledb'`);
   return r.rows[0];
+}
+
+const schemas = new WeakMap<pg.Client, Promise<string | undefined>>();
+
+/**
+ * `"schema".name` for one of TimescaleDB's API functions (alter_job, compress_chunk,
+ * refresh_continuous_aggregate, ...): the extension may live in a schema that is not on the
+ * search path (CREATE EXTENSION ... WITH SCHEMA ts). Looked up once per connection.
+ */
+export async function timescaleFunction(client: pg.Client, name: string): Promise<string> {
+  let schema = schemas.get(client);
+  if (!schema) {
+    schema = timescaleInstall(client).then((i) => i?.schema);
+    schemas.set(client, schema);
+  }
+  const found = await schema;
+  return found === undefined ? name : `${quoteIdent(found)}.${name}`;
 }
 
 /** 2.11.0-dev → [2, 11, 0]; for comparisons. */

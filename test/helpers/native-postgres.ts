@@ -137,12 +137,20 @@ export async function startNativePostgres(options: NativeOptions = {}): Promise<
     throw err;
   }
   const url = (database = 'postgres') => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}`;
-  const query = async <R extends pg.QueryResultRow>(text: string, params?: unknown[], database?: string) => {
+  const query = async <R extends pg.QueryResultRow>(text: string, params?: unknown[], database?: string): Promise<pg.QueryResult<R>> => {
     const client = new pg.Client({ connectionString: url(database) });
     client.on('error', () => undefined);
     await client.connect();
     try {
-      return await client.query<R>(text, params);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await client.query<R>(text, params);
+        } catch (err) {
+          // TimescaleDB's scheduler may update a job's row as a test's setup alters it: the
+          // statement (one implicit transaction, rolled back whole) can simply run again.
+          if (attempt === 5 || !/tuple concurrently updated/.test((err as Error).message)) throw err;
+        }
+      }
     } finally {
       await client.end().catch(() => undefined);
     }

@@ -91,3 +91,15 @@ test('plan puts T after the last writer began, status lists the writers; a resta
   assert.deepEqual(old.writers, []);
   assert.ok(Date.parse(String(old.suggestedUntil).replace(' ', 'T').replace(/\+00$/, 'Z')) <= ceilToSecond(aBefore - 3_600_000 + 2000));
 });
+
+test('backfill refuses a --until that is not after the last dual writer began', async () => {
+  const recorded = await server.query(`SELECT writer_id, first_write_at FROM migration.dual_write_first ORDER BY first_write_at DESC LIMIT 1`, [], 'target');
+  const last = recorded.rows[0] as { writer_id: string; first_write_at: Date };
+  const before = new Date(last.first_write_at.getTime() - 1000).toISOString();
+  const run = await runMain(['backfill', '--source', server.url('source'), '--target', server.url('target'), '--table', 'app.metrics',
+    '--time-column', 'time', '--until', before, '--control-schema', 'migration', '--allow-plain-target']);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, new RegExp(`error E_UNTIL_BEFORE_DUAL_WRITE: --until ${before.replace(/\./g, '\\.')} is not after dual writer "${last.writer_id}" began writing app\\.metrics`));
+  const control = await server.query(`SELECT to_regclass('migration.backfill_run') AS runs`, [], 'target');
+  assert.equal(control.rows[0].runs, null, 'refused before anything was written');
+});

@@ -16,6 +16,7 @@ import type { Source, TimeRange } from '../source.js';
 import { continuousAggregatesOn, refreshContinuousAggregate } from '../target/continuous-aggregates.js';
 import type { DirectCompressMode } from '../target/direct-compress.js';
 import { timescaleFunction } from '../target/timescale.js';
+import { DualWriteControl, type FirstWrite } from '../dual-write/control-tables.js';
 import { type TimeType, formatTimeValue, isIntegerTime, nowTimeValue, parseTimeValue, parseWindowSize } from '../time-value.js';
 import type { TransformSettings } from '../transform/options.js';
 import { startTransform, type TransformRun } from '../transform/setup.js';
@@ -111,6 +112,7 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
       const until = parseUntil(options.until, timeType);
       const from = options.from === undefined ? undefined : parseTimeValue(options.from, timeType, '--from');
       if (from !== undefined && from >= until) throw new HyperfillError('E_USAGE', '`--from` must be before `--until`');
+      await checkUntilAfterDualWriters(c, new DualWriteControl(options.controlSchema), tables, until, options.until);
       return { notes, tables, until, from };
     });
     if (options.transform) await startTransforms(tables, options.transform, transforms);
@@ -190,6 +192,23 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     await Promise.all(transforms.map((t) => t.close()));
     await control.close();
     await source?.close();
+  }
+}
+
+/**
+ * T must lie after every recorded dual writer began writing the table (src/dual-write records
+ * it): rows older than that writer's start may be missing from the target, and a backfill
+ * bounded by an earlier T would leave them missing. Integer time columns cannot be compared
+ * with a wall-clock start: `plan` warns about those.
+ */
+async function checkUntilAfterDualWriters(client: pg.Client, control: DualWriteControl, tables: BackfillTable[], until: bigint, text: string): Promise<void> {
+  for (const table of tables) {
+    if (isIntegerTime(table.timeType)) continue;
+    const last = (await control.readFirstWrites(client, table.target)).reduce<FirstWrite | undefined>((a, w) => (a && a.firstWriteAt >= w.firstWriteAt ? a : w), undefined);
+    if (last && until <= BigInt(last.firstWriteAt.getTime()) * 1000n) {
+      throw new HyperfillError('E_UNTIL_BEFORE_DUAL_WRITE', `--until ${text} is not after dual writer "${last.writerId}" began writing ${table.key} (${last.firstWriteAt.toISOString()})`,
+        { table: table.key }, 'rows older than the last writer\'s start may be missing from the target: choose a later --until (`hyperfill plan` suggests one)');
+    }
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import type { TableName } from '../pg/table-name.js';
-import { policyJobs, setJobScheduled } from '../target/jobs.js';
+import { policyJobs, restoreJobs, setJobScheduled } from '../target/jobs.js';
 import type { ProgressTable } from './progress-table.js';
 
 export async function pausePolicies(client: pg.Client, progress: ProgressTable, hypertables: TableName[]): Promise<number[]> {
@@ -26,17 +26,6 @@ export async function pausePolicies(client: pg.Client, progress: ProgressTable, 
 
 /** Restores every job this run (or, with `anyRun`, any run) paused and did not restore yet. */
 export async function restorePolicies(client: pg.Client, progress: ProgressTable, anyRun = false): Promise<Array<{ jobId: number; scheduled: boolean }>> {
-  return progress.withPolicyLock(client, async () => {
-    const restored: Array<{ jobId: number; scheduled: boolean }> = [];
-    for (const job of await progress.unrestoredJobs(client, anyRun)) {
-      await client.query('SAVEPOINT restore_job');
-      await setJobScheduled(client, job.jobId, job.wasScheduled).catch(async (err: { code?: string }) => {
-        if (err.code !== '42704') throw err; // the job was dropped meanwhile: nothing to restore
-        await client.query('ROLLBACK TO SAVEPOINT restore_job');
-      });
-      await progress.markRestored(client, job.jobId);
-      restored.push({ jobId: job.jobId, scheduled: job.wasScheduled });
-    }
-    return restored;
-  });
+  return progress.withPolicyLock(client, async () =>
+    restoreJobs(client, await progress.unrestoredJobs(client, anyRun), (jobId) => progress.markRestored(client, jobId)));
 }

@@ -5,9 +5,8 @@
  * rows are committed, and any number of processes can share one plan.
  */
 import type pg from 'pg';
-import { HyperfillError } from '../errors.js';
-import { isRetryable } from '../pg-errors.js';
-import { qualifiedName, quoteIdent } from '../sql.js';
+import { ensureControlTables } from '../pg/control-schema.js';
+import { qualifiedName } from '../sql.js';
 import type { TimeRange } from '../source.js';
 
 export interface PlannedWindow extends TimeRange {
@@ -44,33 +43,25 @@ export class ProgressTable {
   }
 
   async create(client: pg.Client): Promise<void> {
-    try {
-      // Concurrent CREATE ... IF NOT EXISTS still races in the catalog: serialize it.
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`hyperfill.schema:${this.schema}`]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.runs} (
+    await ensureControlTables(client, this.schema, [
+      `CREATE TABLE IF NOT EXISTS ${this.runs} (
         run_id text PRIMARY KEY, settings jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), completed_at timestamptz,
-        source_snapshot text)`);
+        source_snapshot text)`,
       // Added in a later version: a table made before has no such column (ALTER only then: it locks the table).
-      const snapshotColumn = await client.query(`SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'source_snapshot'`, [this.runs]);
-      if (snapshotColumn.rowCount === 0) await client.query(`ALTER TABLE ${this.runs} ADD COLUMN source_snapshot text`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.windows} (
+      async (c) => {
+        const column = await c.query(`SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'source_snapshot'`, [this.runs]);
+        if (column.rowCount === 0) await c.query(`ALTER TABLE ${this.runs} ADD COLUMN source_snapshot text`);
+      },
+      `CREATE TABLE IF NOT EXISTS ${this.windows} (
         run_id text NOT NULL REFERENCES ${this.runs} ON DELETE CASCADE, table_name text NOT NULL, idx int NOT NULL,
         start_value numeric NOT NULL, end_value numeric NOT NULL, state text NOT NULL DEFAULT 'pending',
-        rows bigint, deleted bigint, seconds float8, finished_at timestamptz, PRIMARY KEY (run_id, table_name, idx))`);
+        rows bigint, deleted bigint, seconds float8, finished_at timestamptz, PRIMARY KEY (run_id, table_name, idx))`,
       // claim() takes the first pending window in plan order: without this index each claim sorts the whole plan.
-      await client.query(`CREATE INDEX IF NOT EXISTS backfill_window_pending ON ${this.windows} (run_id, idx, table_name) WHERE state = 'pending'`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.jobs} (
+      `CREATE INDEX IF NOT EXISTS backfill_window_pending ON ${this.windows} (run_id, idx, table_name) WHERE state = 'pending'`,
+      `CREATE TABLE IF NOT EXISTS ${this.jobs} (
         run_id text NOT NULL REFERENCES ${this.runs} ON DELETE CASCADE, job_id int NOT NULL, proc_name text NOT NULL,
-        hypertable text NOT NULL, was_scheduled boolean NOT NULL, restored boolean NOT NULL DEFAULT false, PRIMARY KEY (run_id, job_id))`);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      if (isRetryable(err)) throw err; // a lost connection: the step is retried
-      throw new HyperfillError('E_CONTROL_SCHEMA', `cannot create the progress tables in schema "${this.schema}" of the target: ${(err as Error).message}`, {},
-        'grant CREATE on the database to this user, or choose a schema with --control-schema', err);
-    }
+        hypertable text NOT NULL, was_scheduled boolean NOT NULL, restored boolean NOT NULL DEFAULT false, PRIMARY KEY (run_id, job_id))`,
+    ]);
   }
 
   /**

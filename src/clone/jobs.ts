@@ -13,7 +13,8 @@
  */
 import type pg from 'pg';
 import { HyperfillError } from '../errors.js';
-import { qualifiedName, quoteIdent } from '../sql.js';
+import { qualifiedName } from '../sql.js';
+import { restoreJobs } from '../target/jobs.js';
 import type { CloneRecords } from './records.js';
 
 const OWN_SCHEMAS = ['_timescaledb_functions', '_timescaledb_internal'];
@@ -106,16 +107,7 @@ async function hypertableOwner(target: pg.Client, hypertableId: number): Promise
 }
 
 /** Puts every disabled job back as the source had it. Inside a transaction (the policy lock's). */
-export async function restoreCloneJobs(client: pg.Client, records: CloneRecords, timescaleSchema: string): Promise<Array<{ jobId: number; scheduled: boolean }>> {
-  const restored: Array<{ jobId: number; scheduled: boolean }> = [];
-  for (const job of (await records.allJobs(client)).filter((j) => !j.restored)) {
-    await client.query('SAVEPOINT restore_job');
-    await client.query(`SELECT ${quoteIdent(timescaleSchema)}.alter_job($1, scheduled => $2)`, [job.jobId, job.wasScheduled]).catch(async (err: { code?: string }) => {
-      if (err.code !== '42704') throw err; // the job was dropped meanwhile: nothing to restore
-      await client.query('ROLLBACK TO SAVEPOINT restore_job');
-    });
-    await records.markRestored(client, job.jobId);
-    restored.push({ jobId: job.jobId, scheduled: job.wasScheduled });
-  }
-  return restored;
+export async function restoreCloneJobs(client: pg.Client, records: CloneRecords): Promise<Array<{ jobId: number; scheduled: boolean }>> {
+  const unrestored = (await records.allJobs(client)).filter((j) => !j.restored);
+  return restoreJobs(client, unrestored, (jobId) => records.markRestored(client, jobId));
 }

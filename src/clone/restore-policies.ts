@@ -46,6 +46,6 @@ export async function restoreAllPolicies(client: pg.Client, progress: ProgressTa
     }
   }
   const restored = await restorePolicies(client, progress, o.anyRun);
-  if (o.anyRun && ts) restored.push(...(await progress.withPolicyLock(client, () => restoreCloneJobs(client, records, ts.schema))));
+  if (o.anyRun && ts) restored.push(...(await progress.withPolicyLock(client, () => restoreCloneJobs(client, records))));
   return { restored, compressedChunks };
 }

@@ -8,8 +8,8 @@ import { crc32 } from 'node:zlib';
 import type pg from 'pg';
 import type { EncodedBatch } from '../batch.js';
 import { HyperfillError } from '../errors.js';
-import { isRetryable } from '../pg-errors.js';
-import { qualifiedName, quoteIdent } from '../sql.js';
+import { ensureControlTables } from '../pg/control-schema.js';
+import { qualifiedName } from '../sql.js';
 
 export interface LedgerSettings {
   target: string;
@@ -88,25 +88,15 @@ export class ImportLedger {
   }
 
   private async createTables(control: pg.Client): Promise<void> {
-    try {
-      // Concurrent CREATE ... IF NOT EXISTS still races in the catalog: serialize it.
-      await control.query('BEGIN');
-      await control.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`hyperfill.schema:${this.schema}`]);
-      await control.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
-      await control.query(`CREATE TABLE IF NOT EXISTS ${this.imports} (
+    await ensureControlTables(control, this.schema, [
+      `CREATE TABLE IF NOT EXISTS ${this.imports} (
         import_id text PRIMARY KEY, settings jsonb NOT NULL, total_rows bigint,
-        started_at timestamptz NOT NULL DEFAULT now(), completed_at timestamptz)`);
-      await control.query(`CREATE TABLE IF NOT EXISTS ${this.batches} (
+        started_at timestamptz NOT NULL DEFAULT now(), completed_at timestamptz)`,
+      `CREATE TABLE IF NOT EXISTS ${this.batches} (
         import_id text NOT NULL REFERENCES ${this.imports} ON DELETE CASCADE, input_index int NOT NULL, batch int NOT NULL,
         input_name text NOT NULL, first_line bigint NOT NULL, last_line bigint NOT NULL, rows bigint NOT NULL, bytes bigint NOT NULL,
-        crc32 bigint NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (import_id, input_index, batch))`);
-      await control.query('COMMIT');
-    } catch (err) {
-      await control.query('ROLLBACK').catch(() => undefined);
-      if (isRetryable(err)) throw err; // a lost connection: the step is retried
-      throw new HyperfillError('E_CONTROL_SCHEMA', `cannot create the control tables in schema "${this.schema}": ${(err as Error).message}`, {},
-        'grant CREATE on the database to this user, or pick a writable schema with --control-schema', err);
-    }
+        crc32 bigint NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (import_id, input_index, batch))`,
+    ]);
   }
 
   private async checkSettings(control: pg.Client, settings: LedgerSettings): Promise<void> {

@@ -26,3 +26,27 @@ export async function policyJobs(client: pg.Client, t: TableName): Promise<Polic
 export async function setJobScheduled(client: pg.Client, jobId: number, scheduled: boolean): Promise<void> {
   await client.query(`SELECT ${await timescaleFunction(client, 'alter_job')}($1, scheduled => $2)`, [jobId, scheduled]);
 }
+
+export interface RecordedJob {
+  jobId: number;
+  wasScheduled: boolean;
+}
+
+/**
+ * Puts each recorded job's schedule back, inside the caller's transaction, marking each
+ * done with `markRestored` in the same transaction. A job dropped meanwhile has nothing to
+ * restore and is marked all the same.
+ */
+export async function restoreJobs(client: pg.Client, jobs: RecordedJob[], markRestored: (jobId: number) => Promise<void>): Promise<Array<{ jobId: number; scheduled: boolean }>> {
+  const restored: Array<{ jobId: number; scheduled: boolean }> = [];
+  for (const job of jobs) {
+    await client.query('SAVEPOINT restore_job');
+    await setJobScheduled(client, job.jobId, job.wasScheduled).catch(async (err: { code?: string }) => {
+      if (err.code !== '42704') throw err;
+      await client.query('ROLLBACK TO SAVEPOINT restore_job');
+    });
+    await markRestored(job.jobId);
+    restored.push({ jobId: job.jobId, scheduled: job.wasScheduled });
+  }
+  return restored;
+}

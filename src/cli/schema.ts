@@ -11,7 +11,8 @@ import { isRetryable, serverMessage } from '../pg-errors.js';
 import { type ChunkInterval, type SchemaPlan, renderDdl } from '../schema/ddl.js';
 import { DEFAULT_CHUNK_ROWS, parseChunkInterval, suggestChunkInterval, suggestSegmentBy } from '../schema/suggest.js';
 import type { Source, SourceTableInfo } from '../source.js';
-import { timescaleVersion, versionAtLeast } from '../target/timescale.js';
+import { hypertableTimeDimension, timescaleVersion, versionAtLeast } from '../target/timescale.js';
+import { readColumns } from '../pg/catalog.js';
 import { intFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 import { connectionFlagsNote } from './shared-help.js';
@@ -104,7 +105,15 @@ export async function schemaCommand(args: string[], io: CommandIO): Promise<numb
     io.stdout.write(ddl.map((d) => d.text).join('\n'));
     if (v.apply && target) {
       const statements = plans.flatMap((p, i) => ddl[i]!.statements.map((sql) => ({ sql, table: displayName(p.target) })));
-      await target.run((c) => apply(c, statements));
+      let attempts = 0;
+      await target.run(async (c) => {
+        // A retry after a lost connection: the COMMIT may have reached the server before it went.
+        if (++attempts > 1 && (await allCreated(c, plans))) {
+          io.stderr.write('schema: the tables exist as planned: the attempt whose connection was lost had committed\n');
+          return;
+        }
+        await apply(c, statements);
+      });
       const what = plain ? 'plain tables' : 'hypertables';
       io.stderr.write(`schema: created ${plans.map((p) => displayName(p.target)).join(', ')} (${what}) in ${describeConnection(flags.target)}\n`);
     }
@@ -146,6 +155,17 @@ async function planTable(source: Source, info: SourceTableInfo, targetName: stri
   const segment = await suggestSegmentBy(source, info, rowsPerChunk, o.sampleRows);
   plan.hypertable = { interval, byRange: o.byRange, compression: { segmentBy: segment.columns, segmentReason: segment.reason, enabled: o.compression } };
   return plan;
+}
+
+/** Every planned table exists with exactly the planned columns and types (and is a hypertable where planned). */
+async function allCreated(client: pg.Client, plans: SchemaPlan[]): Promise<boolean> {
+  for (const plan of plans) {
+    const columns = await readColumns(client, plan.target);
+    const same = columns.length === plan.columns.length && columns.every((c, i) => c.name === plan.columns[i]?.name && c.pgType === plan.columns[i]?.pgType);
+    if (!same) return false;
+    if (plan.hypertable && !(await hypertableTimeDimension(client, plan.target))) return false;
+  }
+  return true;
 }
 
 async function apply(client: pg.Client, statements: Array<{ sql: string; table: string }>): Promise<void> {

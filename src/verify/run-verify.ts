@@ -3,6 +3,7 @@
  * default, planner estimates with --approx, an order-independent digest of the row
  * contents with --checksum. The windows are the backfill's plan when it exists.
  */
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { openSource } from '../../connectors/index.js';
 import { windowChecksum } from '../pg/checksum.js';
@@ -123,7 +124,8 @@ export async function runVerify(options: VerifyOptions, io: VerifyIO = {}): Prom
     const order = new Map(units.map((w, i) => [`${w.table}#${w.index}`, i]));
     checks.sort((a, b) => (order.get(a.window) ?? 0) - (order.get(b.window) ?? 0));
     const verdicts = tableVerdicts(checks);
-    const notRecorded = await control.run((c) => new VerifyRecords(options.controlSchema).record(c, runId, options.mode, options.until, verdicts))
+    const verifyId = randomUUID();
+    const notRecorded = await control.run((c) => new VerifyRecords(options.controlSchema).record(c, verifyId, runId, options.mode, options.until, verdicts))
       .then(() => undefined, (err: Error) => err.message);
     return {
       mode: options.mode, windows: units.length, mismatches: checks.filter((c) => !c.matches), sourceRows, targetRows,

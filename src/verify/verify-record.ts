@@ -29,14 +29,20 @@ export class VerifyRecords {
     this.table = qualifiedName(schema, 'verify_result');
   }
 
-  async record(client: pg.Client, runId: string, mode: string, until: string, verdicts: TableVerdict[]): Promise<void> {
+  /**
+   * One statement for every table of one verify, keyed by `verifyId`: a step run again after
+   * a lost connection (whose first INSERT may have committed) adds nothing twice.
+   */
+  async record(client: pg.Client, verifyId: string, runId: string, mode: string, until: string, verdicts: TableVerdict[]): Promise<void> {
     await ensureControlTables(client, this.schema, [`CREATE TABLE IF NOT EXISTS ${this.table} (
-      checked_at timestamptz NOT NULL DEFAULT now(), run_id text NOT NULL, table_name text NOT NULL, mode text NOT NULL, until text NOT NULL,
-      windows int NOT NULL, mismatched int NOT NULL, source_rows bigint NOT NULL, target_rows bigint NOT NULL, matches boolean NOT NULL)`]);
-    for (const v of verdicts) {
-      await client.query(`INSERT INTO ${this.table} (run_id, table_name, mode, until, windows, mismatched, source_rows, target_rows, matches)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [runId, v.table, mode, until, v.windows, v.mismatched, v.sourceRows, v.targetRows, v.mismatched === 0]);
-    }
+      verify_id text NOT NULL, checked_at timestamptz NOT NULL DEFAULT now(), run_id text NOT NULL, table_name text NOT NULL, mode text NOT NULL,
+      until text NOT NULL, windows int NOT NULL, mismatched int NOT NULL, source_rows bigint NOT NULL, target_rows bigint NOT NULL,
+      matches boolean NOT NULL, PRIMARY KEY (verify_id, table_name))`]);
+    await client.query(`INSERT INTO ${this.table} (verify_id, run_id, table_name, mode, until, windows, mismatched, source_rows, target_rows, matches)
+      SELECT $1, $2, t, $3, $4, w, m, s, g, m = 0 FROM unnest($5::text[], $6::int[], $7::int[], $8::bigint[], $9::bigint[]) AS u(t, w, m, s, g)
+      ON CONFLICT (verify_id, table_name) DO NOTHING`,
+    [verifyId, runId, mode, until, verdicts.map((v) => v.table), verdicts.map((v) => v.windows), verdicts.map((v) => v.mismatched),
+      verdicts.map((v) => v.sourceRows), verdicts.map((v) => v.targetRows)]);
   }
 
   /** The newest verdict for a table; undefined when none (or no verify ever ran here). */

@@ -1,8 +1,8 @@
 /**
- * A TCP proxy in front of a PostgreSQL server that loses the answer to one COMMIT: the
- * first `COMMIT` (a simple Query) is forwarded, the server's reply is awaited, and then the
- * client's connection is cut without the reply. The server has committed; the client cannot
- * know. Later connections pass through untouched.
+ * A TCP proxy in front of a PostgreSQL server that loses the answer to one statement: the
+ * first client message holding `marker` (by default a simple-Query `COMMIT`) is forwarded,
+ * the server's reply is awaited, and then the client's connection is cut without it. The
+ * server has done the work (committed); the client cannot know. Later traffic passes untouched.
  */
 import { createServer, connect, type Server } from 'node:net';
 
@@ -13,13 +13,13 @@ export interface CommitDroppingProxy {
   close(): Promise<void>;
 }
 
-export async function startCommitDroppingProxy(port: number): Promise<CommitDroppingProxy> {
+export async function startCommitDroppingProxy(port: number, marker = 'COMMIT\0'): Promise<CommitDroppingProxy> {
   let dropped = 0;
   const server: Server = createServer((client) => {
     const upstream = connect(port, '127.0.0.1');
     let dropNextReply = false;
     client.on('data', (data: Buffer) => {
-      if (dropped === 0 && data[0] === 0x51 && data.subarray(5).toString('latin1').startsWith('COMMIT\0')) {
+      if (dropped === 0 && data.toString('latin1').includes(marker)) {
         dropped++;
         dropNextReply = true;
       }

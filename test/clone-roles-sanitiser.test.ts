@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { sanitiseRoles } from '../src/clone/roles.js';
-import { splitStatements, statementText } from '../src/clone/sql-tokens.js';
+import { splitStatements, statementText } from '../src/pg/sql-lexer.js';
 import { HyperfillError } from '../src/errors.js';
 
 const SKIP = new Map([['postgres', 'the bootstrap superuser']]);

@@ -9,7 +9,8 @@
  * - `GRANTED BY role` is removed: the grantor may not exist, or not be usable, there.
  * Every change is described for the user, never with a password.
  */
-import { type Statement, type Token, identifierName, isSignificant, splitStatements, statementText } from './sql-tokens.js';
+import { HyperfillError } from '../errors.js';
+import { type Statement, type Token, identifierName, isSignificant, SqlLexError, splitStatements, statementText } from '../pg/sql-lexer.js';
 
 export interface RoleStatement {
   sql: string;
@@ -35,7 +36,7 @@ const ROLE_NOUNS = new Set(['ROLE', 'USER', 'GROUP']);
 export function sanitiseRoles(dump: string, skipped: SkippedRoles, existing: ReadonlySet<string>): SanitisedRoles {
   const statements: RoleStatement[] = [];
   const changes: string[] = [];
-  for (const statement of splitStatements(dump)) {
+  for (const statement of dumpStatements(dump)) {
     if (statement.meta) continue; // \restrict and friends guard psql sessions; statements run one by one here
     const outcome = sanitiseStatement(statement, skipped, existing);
     changes.push(...outcome.changes);
@@ -43,6 +44,15 @@ export function sanitiseRoles(dump: string, skipped: SkippedRoles, existing: Rea
     statements.push({ sql: outcome.sql, line: statement.line, label: label(statement), ...(outcome.creates ? { creates: outcome.creates } : {}) });
   }
   return { statements, changes };
+}
+
+function dumpStatements(dump: string): Statement[] {
+  try {
+    return splitStatements(dump);
+  } catch (err) {
+    if (!(err instanceof SqlLexError)) throw err;
+    throw new HyperfillError(err.code, `${err.message} of the dump`, err.context, 'the dump is cut short or not SQL: run the dump again', err);
+  }
 }
 
 interface Outcome {
@@ -57,7 +67,6 @@ function sanitiseStatement(statement: Statement, skipped: SkippedRoles, existing
   const words = sig.map((t) => (t.kind === 'word' ? t.text.toUpperCase() : ''));
   const keep = (changes: string[] = []): Outcome => ({ sql: statementText({ ...statement, tokens }), changes });
   const leaveOut = (why: string): Outcome => ({ sql: undefined, changes: [why] });
-  if (sig.length === 0) return { sql: undefined, changes: [] };
 
   const roleCommand = (words[0] === 'CREATE' || words[0] === 'ALTER') && ROLE_NOUNS.has(words[1] ?? '');
   if (roleCommand) {

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { HyperfillError } from '../errors.js';
-import { afterGroup, SqlLexError, splitStatements, type Token, verbIndex } from '../pg/sql-lexer.js';
+import { afterGroup, readName, SqlLexError, splitStatements, type Token, verbIndex } from '../pg/sql-lexer.js';
 
 export interface CompareQuery {
   /** 1-based, in file order. */
@@ -46,14 +46,14 @@ export function parseQueries(sql: string, file = 'queries'): CompareQuery[] {
   } catch (err) {
     if (!(err instanceof SqlLexError)) throw err;
     throw new HyperfillError('E_COMPARE_QUERIES', `the queries file does not parse: ${err.message}`,
-      { file, line: sql.slice(0, err.offset).split('\n').length }, 'close the quote or comment that starts there');
+      { file, line: err.line }, 'close the quote or comment that starts there');
   }
   if (statements.length === 0) {
     throw new HyperfillError('E_COMPARE_QUERIES', 'the queries file holds no query', { file }, 'write one read query per statement, each ending with ;');
   }
   const lines = sql.split('\n');
   return statements.map((s, n) => {
-    const tokens = s.tokens;
+    const tokens = s.code;
     const first = tokens[0];
     const verb = first?.kind === 'open' ? 'SELECT' : first?.value;
     if (!first || first.kind === 'string' || !READ_VERBS.has(verb ?? '')) {
@@ -67,7 +67,7 @@ export function parseQueries(sql: string, file = 'queries'): CompareQuery[] {
     }
     const until = tokens.filter((t) => t.kind === 'placeholder' && t.value === 'until');
     let text = s.text;
-    for (const t of [...until].reverse()) text = `${text.slice(0, t.start)}$1${text.slice(t.end)}`;
+    for (const t of [...until].reverse()) text = `${text.slice(0, t.start - s.start)}$1${text.slice(t.end - s.start)}`;
     const order = orderBy(tokens);
     return {
       index: n + 1, name: queryName(lines, s.line) ?? `query ${n + 1}`, line: s.line, original: s.text, text,
@@ -110,10 +110,10 @@ function orderBy(tokens: readonly Token[]): { keys: Array<string | number> | und
   for (const item of items) {
     const words = trimDirection(item);
     const last = words[words.length - 1];
+    const name = readName(words, 0);
     if (words.length === 1 && last?.kind === 'number' && /^\d+$/.test(last.text)) keys.push(Number(last.text));
-    else if (last && (last.kind === 'word' || last.kind === 'quoted') && words.every((w, k) => (k % 2 === 0 ? w.kind === 'word' || w.kind === 'quoted' : w.kind === 'dot'))) {
-      keys.push(last.kind === 'word' ? last.text.toLowerCase() : last.value);
-    } else return { keys: undefined };
+    else if (name && name.next === words.length) keys.push(name.parts[name.parts.length - 1] as string);
+    else return { keys: undefined };
   }
   return { keys };
 }

@@ -31,7 +31,7 @@ export function writeTargets(sql: string): WriteTarget[] {
   const seen = new Set<string>();
   const targets: WriteTarget[] = [];
   for (const statement of statements) {
-    for (const target of statementTargets(statement.text, statement.tokens)) {
+    for (const target of statementTargets(sql, statement.code)) {
       if (!seen.has(target.key)) {
         seen.add(target.key);
         targets.push(target);
@@ -41,14 +41,15 @@ export function writeTargets(sql: string): WriteTarget[] {
   return targets;
 }
 
-function statementTargets(text: string, tokens: readonly Token[]): WriteTarget[] {
+/** The targets of one statement's code tokens; `sql` is the script they come from. */
+function statementTargets(sql: string, tokens: readonly Token[]): WriteTarget[] {
   let i = verbIndex(tokens);
   const verb = tokens[i]?.kind === 'word' ? tokens[i]?.value : undefined;
   const at = (n: number) => (tokens[n]?.kind === 'word' ? tokens[n]?.value : undefined);
   const name = (n: number): WriteTarget[] => {
     if (at(n) === 'ONLY') n++;
     const read = readName(tokens, n);
-    return read ? [target(verb as WriteTarget['verb'], read.parts, text.slice(read.start, read.end))] : [];
+    return read ? [target(verb as WriteTarget['verb'], read.parts, sql.slice(read.start, read.end))] : [];
   };
   switch (verb) {
     case 'INSERT':
@@ -66,7 +67,7 @@ function statementTargets(text: string, tokens: readonly Token[]): WriteTarget[]
         if (at(i) === 'ONLY') i++;
         const read = readName(tokens, i);
         if (!read) break;
-        targets.push(target('TRUNCATE', read.parts, text.slice(read.start, read.end)));
+        targets.push(target('TRUNCATE', read.parts, sql.slice(read.start, read.end)));
         i = read.next;
         if (tokens[i]?.kind === 'operator' && tokens[i]?.text === '*') i++;
         if (tokens[i]?.kind !== 'comma') break;
@@ -109,8 +110,8 @@ export function withOnConflictDoNothing(sql: string, keys: readonly ConflictKey[
   }
   const only = statements[0];
   if (statements.length !== 1 || !only) return undefined;
-  const tokens = only.tokens;
-  const targets = statementTargets(only.text, tokens);
+  const tokens = only.code;
+  const targets = statementTargets(sql, tokens);
   const target = targets[0];
   if (!target || target.verb !== 'INSERT') return undefined;
   const key = keys.find((k) => sameTable(target.parts, k.table));
@@ -120,6 +121,8 @@ export function withOnConflictDoNothing(sql: string, keys: readonly ConflictKey[
   const clause = ` ON CONFLICT (${key.columns.map(quoteIdent).join(', ')}) DO NOTHING`;
   const returning = top.find((t) => t.value === 'RETURNING');
   const text = only.text;
-  return returning ? `${text.slice(0, returning.start).trimEnd()}${clause} ${text.slice(returning.start)}` : `${text}${clause}`;
+  if (!returning) return `${text}${clause}`;
+  const cut = returning.start - only.start;
+  return `${text.slice(0, cut).trimEnd()}${clause} ${text.slice(cut)}`;
 }
 

@@ -1,9 +1,9 @@
 // The ClickHouse harness starts a real server that @clickhouse/client can
 // create tables in, insert into, and stream from in the formats hyperfill reads.
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient, type ClickHouseClient, type DataFormat } from '@clickhouse/client';
-import { startClickHouse, type ClickHouseServer } from './helpers/clickhouse-server.js';
+import { describeClickHouse, startClickHouse, type ClickHouseServer } from './helpers/clickhouse-server.js';
 
 const rows = [
   { ts: '2023-08-10 11:59:59', device: 'a', temp: 21.5, hits: -3 },
@@ -23,7 +23,7 @@ async function streamText(client: ClickHouseClient, query: string, format: DataF
   return text;
 }
 
-describe('clickhouse test server', () => {
+describeClickHouse('clickhouse test server', () => {
   let server: ClickHouseServer;
   let client: ClickHouseClient;
 

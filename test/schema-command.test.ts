@@ -18,7 +18,7 @@ import { chooseChunkInterval, parseChunkInterval } from '../src/schema/suggest.j
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
 import { createClient } from '@clickhouse/client';
-import { startClickHouse, type ClickHouseServer } from './helpers/clickhouse-server.js';
+import { describeClickHouse, startClickHouse, type ClickHouseServer } from './helpers/clickhouse-server.js';
 import { startMongoWireServer, type MongoWireServer } from './helpers/mongo-wire-server.js';
 import { describeNative, type NativeServer, startNativePostgres } from './helpers/native-postgres.js';
 
@@ -265,27 +265,29 @@ test('MongoDB source: sampled fields unified, missing ones nullable; the DDL acc
   }
 });
 
-test('ClickHouse source: mapped types, Nullable columns nullable; the DDL accepts the backfilled rows', async () => {
-  let ch: ClickHouseServer | undefined;
-  try {
-    ch = await startClickHouse();
-    const client = createClient({ url: ch.url });
+describeClickHouse('schema from a ClickHouse source', () => {
+  test('ClickHouse source: mapped types, Nullable columns nullable; the DDL accepts the backfilled rows', async () => {
+    let ch: ClickHouseServer | undefined;
     try {
-      await client.command({ query: `CREATE TABLE fleet (ts DateTime, host String, cpu Float64, n Int32, note Nullable(String))
-        ENGINE = MergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (host, ts)` });
-      await client.command({ query: `INSERT INTO fleet SELECT toDateTime(1704067200 + number * 60), concat('host_', toString(number % 5)), number / 7,
-        toInt32(number), if(number % 2 = 0, NULL, 'x') FROM system.numbers LIMIT 5000` });
+      ch = await startClickHouse();
+      const client = createClient({ url: ch.url });
+      try {
+        await client.command({ query: `CREATE TABLE fleet (ts DateTime, host String, cpu Float64, n Int32, note Nullable(String))
+          ENGINE = MergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (host, ts)` });
+        await client.command({ query: `INSERT INTO fleet SELECT toDateTime(1704067200 + number * 60), concat('host_', toString(number % 5)), number / 7,
+          toInt32(number), if(number % 2 = 0, NULL, 'x') FROM system.numbers LIMIT 5000` });
+      } finally {
+        await client.close();
+      }
+      const ddl = await applyBackfillVerify('target_ch', `clickhouse://default@127.0.0.1:${ch.httpPort}/default`, 'fleet', 'ts', '2024-01-03T00:00:00Z');
+      assert.match(ddl, /"note" text\n\);/);
+      assert.deepEqual((await columnsOf('target_ch', 'fleet')).map((c) => [c.name, c.type, c.not_null]), [
+        ['ts', 'timestamp with time zone', true], ['host', 'text', true], ['cpu', 'double precision', true], ['n', 'integer', true], ['note', 'text', false],
+      ]);
+      const n = await server.query('SELECT count(*)::int AS n, count(note)::int AS notes FROM fleet', [], 'target_ch');
+      assert.deepEqual(n.rows[0], { n: 2880, notes: 1440 });
     } finally {
-      await client.close();
+      await ch?.stop();
     }
-    const ddl = await applyBackfillVerify('target_ch', `clickhouse://default@127.0.0.1:${ch.httpPort}/default`, 'fleet', 'ts', '2024-01-03T00:00:00Z');
-    assert.match(ddl, /"note" text\n\);/);
-    assert.deepEqual((await columnsOf('target_ch', 'fleet')).map((c) => [c.name, c.type, c.not_null]), [
-      ['ts', 'timestamp with time zone', true], ['host', 'text', true], ['cpu', 'double precision', true], ['n', 'integer', true], ['note', 'text', false],
-    ]);
-    const n = await server.query('SELECT count(*)::int AS n, count(note)::int AS notes FROM fleet', [], 'target_ch');
-    assert.deepEqual(n.rows[0], { n: 2880, notes: 1440 });
-  } finally {
-    await ch?.stop();
-  }
+  });
 });

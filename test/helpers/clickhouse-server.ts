@@ -6,6 +6,7 @@ import { get } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describe } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A running server; `stop()` kills it and removes its directory. Close clients
@@ -45,18 +46,42 @@ function installExitHook(): void {
   });
 }
 
-/** Finds the server binary; the official packages ship one `clickhouse` multi-tool instead. */
-function findBinary(): { command: string; args: string[] } {
+/** The server binary, or why there is none; the official packages ship one `clickhouse` multi-tool instead. */
+function locateBinary(): { command: string; args: string[] } | string {
   const override = process.env.CLICKHOUSE_SERVER_BIN;
-  if (override) {
-    if (!existsSync(override)) throw new Error(`CLICKHOUSE_SERVER_BIN=${override} does not exist`);
-    return { command: override, args: [] };
-  }
+  if (override) return existsSync(override) ? { command: override, args: [] } : `CLICKHOUSE_SERVER_BIN=${override} does not exist`;
   for (const path of ['/usr/sbin/clickhouse-server', '/usr/bin/clickhouse-server']) {
     if (existsSync(path)) return { command: path, args: [] };
   }
   if (existsSync('/usr/bin/clickhouse')) return { command: '/usr/bin/clickhouse', args: ['server'] };
-  throw new Error('clickhouse-server not found: run `bash test/install-servers.sh` (as root) to install it');
+  return 'clickhouse-server is not installed (`bash test/install-servers.sh`, as root, installs it)';
+}
+
+function findBinary(): { command: string; args: string[] } {
+  const bin = locateBinary();
+  if (typeof bin === 'string') throw new Error(bin);
+  return bin;
+}
+
+/** Undefined when a ClickHouse server can start; otherwise why not, in words. */
+export function clickHouseAvailability(): string | undefined {
+  const bin = locateBinary();
+  return typeof bin === 'string' ? bin : undefined;
+}
+
+/**
+ * `describe` for a suite that needs a ClickHouse server, as `describeNative` does for
+ * PostgreSQL: where none is installed the suite is skipped with the reason in its name,
+ * except under CI=true, where it fails.
+ */
+export function describeClickHouse(name: string, body: () => void): void {
+  const missing = clickHouseAvailability();
+  if (missing === undefined) describe(`${name} [ClickHouse]`, body);
+  else if (process.env.CI === 'true') {
+    describe(`${name} [CI: ClickHouse required]`, () => {
+      throw new Error(`CI=true and ${missing}`);
+    });
+  } else describe(`${name} [SKIPPED: ${missing}]`, { skip: missing }, body);
 }
 
 /** Asks the kernel for `count` distinct free loopback ports. */

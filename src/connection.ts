@@ -3,6 +3,7 @@
  * DATABASE_URL and the PG* variables. `describeConnection` is the only way a connection
  * is ever printed: user@host:port/db, never a password.
  */
+import { userInfo } from 'node:os';
 import pg from 'pg';
 import { HyperfillError } from './errors.js';
 import { isRetryable } from './pg-errors.js';
@@ -32,9 +33,15 @@ export function parseConnection(value: string | undefined, role = 'target'): Con
     'examples: postgres://user@host:5432/db or "host=localhost port=5432 dbname=db user=me"');
 }
 
+/** Connections that nothing named (no flag, no DATABASE_URL, no PG* variable): libpq's defaults. */
+const DEFAULTED = new WeakSet<ConnectionConfig>();
+
 function fromEnvironment(): ConnectionConfig {
-  // pg reads PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE itself.
-  return {};
+  // pg reads PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE itself. Its default user is $USER;
+  // libpq's is the OS user, which is what a shell without USER (cron, a container) means too.
+  const config: ConnectionConfig = process.env.PGUSER || process.env.USER ? {} : { user: userInfo().username };
+  if (!Object.keys(process.env).some((k) => k.startsWith('PG') && process.env[k])) DEFAULTED.add(config);
+  return config;
 }
 
 /** libpq's `key=value key='quoted value'` form. */
@@ -66,7 +73,7 @@ function parseKeyValue(text: string, role: string): ConnectionConfig {
 
 /** user@host:port/database: safe to print. */
 export function describeConnection(config: ConnectionConfig): string {
-  let user = config.user ?? process.env.PGUSER;
+  let user = config.user ?? process.env.PGUSER ?? (DEFAULTED.has(config) ? process.env.USER : undefined);
   let host = config.host ?? process.env.PGHOST ?? 'localhost';
   let port: string | number | undefined = config.port ?? process.env.PGPORT ?? 5432;
   let database = config.database ?? process.env.PGDATABASE;
@@ -102,6 +109,12 @@ export async function connect(config: ConnectionConfig, role = 'target', purpose
 export function connectionError(err: unknown, config: ConnectionConfig, role: string): HyperfillError {
   const e = err as { code?: string; message?: string };
   const where = { [role]: describeConnection(config) };
+  if (DEFAULTED.has(config)) {
+    const code = e.code === '28P01' || e.code === '28000' ? 'E_AUTH' : e.code === '3D000' ? 'E_DATABASE_MISSING' : role === 'source' ? 'E_SOURCE_UNREACHABLE' : 'E_TARGET_UNREACHABLE';
+    return new HyperfillError(code, `no ${role} was named (no --${role} or --connection, no DATABASE_URL, no PG* variable), so hyperfill tried ` +
+      `libpq's defaults, ${describeConnection(config)}, and that failed: ${e.message ?? String(err)}`, where,
+      `name the ${role}: --${role} postgres://user@host:5432/db, or set DATABASE_URL (or PGHOST, PGPORT, PGUSER, PGDATABASE, with PGPASSWORD to keep the password out of the process list)`, err);
+  }
   if (e.code === '28P01' || e.code === '28000') {
     return new HyperfillError('E_AUTH', `the ${role} refused the login: ${e.message}`, where, 'check the user and password (PGPASSWORD or ~/.pgpass)', err);
   }

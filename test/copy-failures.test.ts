@@ -62,7 +62,8 @@ test('usage errors name the flag and exit 2', async () => {
     [['--table', 't', '--copy-options', 'HEADER true'], /must not contain HEADER.*\n.*--skip-header/],
     [['--table', 't', '--split', ',,'], /`--split` must be one ASCII character/],
     [['--table', 't', '--format', 'json'], /`--format` must be csv or text/],
-    [['--nope'], /Unknown option '--nope'/],
+    [['--nope'], /unknown flag `--nope` for `hyperfill copy`/],
+    [['--table', 't', '--skip-headr'], /unknown flag `--skip-headr` for `hyperfill copy`: did you mean `--skip-header`\?/],
     [[], /`--table` is required/],
   ];
   for (const [args, message] of cases) {

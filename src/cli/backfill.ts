@@ -3,7 +3,9 @@ import { ProgressTable } from '../backfill/progress-table.js';
 import { type BackfillResult, runBackfill } from '../backfill/run-backfill.js';
 import { ControlConnection } from '../control-connection.js';
 import { serverMessage } from '../pg-errors.js';
-import { RANGE_FLAGS, rangeSelection } from './range-flags.js';
+import { RANGE_FLAGS, rangeHelp, rangeSelection } from './range-flags.js';
+import { type CommandHelp, formatHelp } from './help.js';
+import { connectionFlagsNote } from './shared-help.js';
 import { TARGET_FLAGS, TARGET_HELP, targetFlags } from './target-flags.js';
 import { formatCount, formatTable } from '../progress.js';
 import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
@@ -13,48 +15,31 @@ import { CloneRecords } from '../clone/records.js';
 import { restoreAllPolicies } from '../clone/restore-policies.js';
 import type { CommandIO } from './io.js';
 
-export const BACKFILL_HELP = `Usage: hyperfill backfill --source URL --target URL --until T [--from S] --table SRC[:DST] ...
-
-Copies every source row with from <= time < until into the target, window by window,
+export const BACKFILL_HELP: CommandHelp = {
+  usage: ['backfill --source URL --target URL --until T [--from S] --table SRC[:DST] ...'],
+  about: `Copies every source row with from <= time < until into the target, window by window,
 in parallel, exactly once. Each window is one target transaction: delete what
 dual-write put there, COPY the source rows in, mark the window done. Rerun the same
-command after any failure: finished windows are kept.
+command after any failure: finished windows are kept.`,
+  sections: [
+    rangeHelp('windows copied at once'),
+    {
+      title: 'How',
+      flags: [
+        ['--no-refresh-caggs', 'do not refresh continuous aggregates at the end'],
+        ['--no-snapshot', 'do not hold one source snapshot for the whole run (each window reads its own; use it when a long-lived snapshot would hold back vacuum on a busy source)'],
+        ['--direct-compress M', 'auto (default), on or off: TimescaleDB\'s direct compress (2.21+) for the windows\' COPY into a hypertable with compression, so chunks come out compressed with no compress_chunk afterwards. auto: for windows in chunks the compression policy would already have compressed, or windows that held no dual-written rows and whose chunks end by --until (dual-write never writes there). The source sorts the rows as the compression\'s segmentby and orderby say when it can be proved (orderby leads with the time column); TimescaleDB then does not sort and the chunks stay ordered'],
+        ['--no-compressed-chunks', 'TimescaleDB to TimescaleDB: copy compressed source chunks by rows too. By default a window whose source chunks are all fully compressed and lie inside it, with the same version, columns and compression settings on both sides and no dual-written rows in the target, is copied as those compressed chunks are (no decompressing, no compressing); any other window goes by rows, and the summary says why'],
+        ['--reporting-period D', 'progress line every D when stderr is not a terminal (default off)'],
+      ],
+    },
+    TARGET_HELP,
+    { ...TRANSFORM_HELP, flags: TRANSFORM_HELP.flags.map(([flag, text]) => [flag, flag === '--on-error MODE' ? `${text} (backfill: stop or skip; a transform makes sources send text, not binary)` : text]) },
+  ],
+  notes: [connectionFlagsNote],
+};
 
-  --source URL            postgres://... (also TimescaleDB), or another connector's URL
-  --table SRC[:DST]       a table to backfill, repeatable (DST defaults to SRC)
-  --tables PATTERN        all source tables matching a LIKE pattern, e.g. "public.metrics_%"
-  --time-column NAME      the time column (found on its own for hypertables)
-  --until T               the completion point: ISO time for timestamp/date columns, an integer for integer ones
-  --from S                start of the range (default: the earliest source row)
-  --window SIZE           window size, e.g. 6h, 1d (default: the source's chunks, else ~500k rows each)
-  --parallel N            windows copied at once (default 2)
-  --run-id ID             name of the plan in the target (default: derived from the arguments)
-  --control-schema S      schema of the progress tables in the target (default hyperfill)
-  --no-refresh-caggs      do not refresh continuous aggregates at the end
-  --no-snapshot           do not hold one source snapshot for the whole run (each window reads its own;
-                          use it when a long-lived snapshot would hold back vacuum on a busy source)
-  --direct-compress M     auto (default), on or off: TimescaleDB's direct compress (2.21+) for the windows'
-                          COPY into a hypertable with compression, so chunks come out compressed with no
-                          compress_chunk afterwards. auto: for windows in chunks the compression policy
-                          would already have compressed, or windows that held no dual-written rows and
-                          whose chunks end by --until (dual-write never writes there). The source sorts the rows as the
-                          compression's segmentby and orderby say when it can be proved (orderby leads
-                          with the time column); TimescaleDB then does not sort and the chunks stay ordered
-  --no-compressed-chunks  TimescaleDB to TimescaleDB: copy compressed source chunks by rows too. By default a
-                          window whose source chunks are all fully compressed and lie inside it, with the
-                          same version, columns and compression settings on both sides and no dual-written
-                          rows in the target, is copied as those compressed chunks are (no decompressing,
-                          no compressing); any other window goes by rows, and the summary says why
-  --reporting-period D    progress line every D when stderr is not a terminal
-  --json                  print a JSON summary
-  -h, --help
-
-${TARGET_HELP}
-
-${TRANSFORM_HELP}
-  (backfill: --on-error stop or skip; a transform makes sources send text, not binary)`;
-
-const SPEC = {
+export const BACKFILL_FLAGS = {
   ...RANGE_FLAGS,
   'no-refresh-caggs': { type: 'boolean' },
   'no-snapshot': { type: 'boolean' },
@@ -65,9 +50,9 @@ const SPEC = {
 } as const;
 
 export async function backfillCommand(args: string[], io: CommandIO): Promise<number> {
-  const { values: v } = parseFlags(args, SPEC, 'backfill');
+  const { values: v } = parseFlags(args, BACKFILL_FLAGS, 'backfill');
   if (v.help) {
-    io.stdout.write(`${BACKFILL_HELP}\n`);
+    io.stdout.write(`${formatHelp(BACKFILL_HELP)}\n`);
     return 0;
   }
   const result = await runBackfill({
@@ -95,27 +80,35 @@ export function formatBackfillSummary(r: BackfillResult): string {
   return `${table}\n${methods}${fallbacks}backfill ${state}: ${r.rows} rows in ${r.seconds.toFixed(2)} s (${formatCount(r.rows / Math.max(r.seconds, 1e-9))} rows/s), run ${r.runId}`;
 }
 
-export const RESTORE_HELP = `Usage: hyperfill restore-policies [--target URL] [--run-id ID] [--control-schema S] [--catch-up [--max-chunks-per-minute N]]
-
-Puts back, exactly as recorded, the jobs hyperfill left paused: the compression and
+export const RESTORE_HELP: CommandHelp = {
+  usage: ['restore-policies [--target URL] [--run-id ID] [--control-schema S] [--catch-up [--max-chunks-per-minute N]]'],
+  about: `Puts back, exactly as recorded, the jobs hyperfill left paused: the compression and
 retention jobs a backfill paused (e.g. after the backfill process was killed), and the
 jobs \`hyperfill clone\` copied disabled from a TimescaleDB source (as the source had
-them). Without --run-id, restores for every run and the clone's jobs too.
+them). Without --run-id, restores for every run and the clone's jobs too.`,
+  sections: [
+    {
+      flags: [
+        ['--run-id ID', 'restore only what this backfill run paused (default: every run, and the clone\'s jobs)'],
+        ['--control-schema S', 'schema of hyperfill\'s records in the target (default hyperfill)'],
+        ['--catch-up', 'first compress, chunk by chunk, what each paused compression policy would have compressed by now (after a long backfill), with progress; the jobs are restored once that is done'],
+        ['--max-chunks-per-minute N', 'with --catch-up: start at most N chunk compressions a minute (default: no limit)'],
+      ],
+    },
+    TARGET_HELP,
+  ],
+  notes: [connectionFlagsNote],
+};
 
-  --catch-up                 first compress, chunk by chunk, what each paused compression policy
-                             would have compressed by now (after a long backfill), with progress;
-                             the jobs are restored once that is done
-  --max-chunks-per-minute N  start at most N chunk compressions a minute (default: no limit)
-
-${TARGET_HELP}`;
+export const RESTORE_FLAGS = {
+  ...TARGET_FLAGS, 'run-id': { type: 'string' }, 'control-schema': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  'catch-up': { type: 'boolean' }, 'max-chunks-per-minute': { type: 'string' },
+} as const;
 
 export async function restorePoliciesCommand(args: string[], io: CommandIO): Promise<number> {
-  const { values: v } = parseFlags(args, {
-    ...TARGET_FLAGS, 'run-id': { type: 'string' }, 'control-schema': { type: 'string' }, help: { type: 'boolean', short: 'h' },
-    'catch-up': { type: 'boolean' }, 'max-chunks-per-minute': { type: 'string' },
-  } as const, 'restore-policies');
+  const { values: v } = parseFlags(args, RESTORE_FLAGS, 'restore-policies');
   if (v.help) {
-    io.stdout.write(`${RESTORE_HELP}\n`);
+    io.stdout.write(`${formatHelp(RESTORE_HELP)}\n`);
     return 0;
   }
   if (v['max-chunks-per-minute'] !== undefined && !v['catch-up']) throw usage('`--max-chunks-per-minute` goes with `--catch-up`', 'restore-policies');

@@ -1,6 +1,7 @@
 /** `hyperfill bench`: what a target can ingest (and a source can give), and which flags to use. */
 import { parseConnection } from '../connection.js';
-import { TARGET_FLAGS, targetFlags } from './target-flags.js';
+import { TARGET_FLAGS, targetFlags, targetHelp } from './target-flags.js';
+import { type CommandHelp, formatHelp } from './help.js';
 import { reportFormat, writeReport } from '../bench/report.js';
 import { type BenchResult, resultJson } from '../bench/result.js';
 import { type BenchOptions, formatSourceTable, formatTargetTable, runBench } from '../bench/run-bench.js';
@@ -8,10 +9,9 @@ import { DEFAULT_BENCH_SCHEMA } from '../bench/scratch-table.js';
 import { durationFlag, intFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 
-export const BENCH_HELP = `Usage: hyperfill bench [--target URL] [options]
-       hyperfill bench --source URL --table NAME [options]
-
-Measures what a target ingests over parallel COPY, sweeping --workers and --batch-size,
+export const BENCH_HELP: CommandHelp = {
+  usage: ['bench [--target URL] [options]', 'bench --source URL --table NAME [options]'],
+  about: `Measures what a target ingests over parallel COPY, sweeping --workers and --batch-size,
 and recommends the pair to use for a backfill. The data is generated in-process
 (TSBS-like cpu: one row per host every 10 s, 10 tags and 10 metrics per row) into a
 scratch table of its own, a hypertable when the target has TimescaleDB (else a plain
@@ -20,43 +20,56 @@ Nothing else in the target is touched.
 
 With --source, measures how fast a PostgreSQL/TimescaleDB source table can be read
 (COPY TO STDOUT, 1..N parallel readers on time windows), without any target; with
---source and --target, both, and which side limits the backfill.
+--source and --target, both, and which side limits the backfill.`,
+  sections: [
+    {
+      title: 'Target',
+      flags: [
+        ...targetHelp({
+          plainTarget: 'accepted as by every command: a target without TimescaleDB is benchmarked as a plain table anyway, and said so',
+          retryDefault: 'default 0: a lost connection fails the cell',
+        }).flags,
+        ['--schema NAME', `schema for the scratch table (default ${DEFAULT_BENCH_SCHEMA}; created when missing and dropped again)`],
+        ['--keep', 'keep the scratch table (with the last cell\'s rows)'],
+      ],
+    },
+    {
+      title: 'Data',
+      flags: [
+        ['--scale N', 'hosts, i.e. rows per timestamp (default 100)'],
+        ['--rows N', 'rows per cell (default 500000)'],
+        ['--duration D', 'stop each cell after D, e.g. 20s (with --rows: whichever comes first; alone: no row limit)'],
+      ],
+    },
+    {
+      title: 'Sweep',
+      flags: [
+        ['--repeat N', 'run every cell N times and report the median run (default 1); the table then shows the spread between runs'],
+        ['--workers LIST', 'parallel COPY connections, e.g. 1,2,4,8 (default 1,2,4,8); with --source: parallel readers'],
+        ['--batch-size LIST', 'rows per COPY batch, e.g. 1000,5000,20000 (default 1000,5000,20000)'],
+      ],
+    },
+    {
+      title: 'Source',
+      flags: [
+        ['--source URL', 'a PostgreSQL or TimescaleDB source to read from (read only)'],
+        ['--table NAME', 'source table, [schema.]name'],
+        ['--time-column NAME', 'the column parallel readers split on (default: the only timestamp/date column)'],
+      ],
+    },
+    {
+      title: 'Output',
+      flags: [
+        ['--report FILE', 'write a chart of rows/s against workers: FILE.html (chart, tables, machine; opens without a server) or FILE.svg (the chart)'],
+        ['--json', 'print the results as JSON on stdout instead of the table'],
+        ['--reporting-period D', 'progress line every D when stderr is not a terminal (default off; a line per finished cell is always printed)'],
+      ],
+    },
+  ],
+  notes: ['stdout carries the results (table and recommendation, or JSON); stderr the progress.'],
+};
 
-Target
-      --target URL         postgres://... or "host=... dbname=..." (default: DATABASE_URL, PG* variables)
-      --allow-plain-target accepted as by every command: a target without TimescaleDB is
-                           benchmarked as a plain table anyway, and said so
-      --retry-timeout D    retry lost connections this long (default 0: a lost connection fails the cell)
-      --schema NAME        schema for the scratch table (default ${DEFAULT_BENCH_SCHEMA}; created
-                           when missing and dropped again)
-      --keep               keep the scratch table (with the last cell's rows)
-Data
-      --scale N            hosts, i.e. rows per timestamp (default 100)
-      --rows N             rows per cell (default 500000)
-      --duration D         stop each cell after D, e.g. 20s (with --rows: whichever comes first;
-                           alone: no row limit)
-Sweep
-      --repeat N           run every cell N times and report the median run (default 1);
-                           the table then shows the spread between runs
-      --workers LIST       parallel COPY connections, e.g. 1,2,4,8 (default 1,2,4,8);
-                           with --source: parallel readers
-      --batch-size LIST    rows per COPY batch, e.g. 1000,5000,20000 (default 1000,5000,20000)
-Source
-      --source URL         a PostgreSQL or TimescaleDB source to read from (read only)
-      --table NAME         source table, [schema.]name
-      --time-column NAME   the column parallel readers split on (default: the only
-                           timestamp/date column)
-Output
-      --report FILE        write a chart of rows/s against workers: FILE.html (chart, tables,
-                           machine; opens without a server) or FILE.svg (the chart)
-      --json               print the results as JSON on stdout instead of the table
-      --reporting-period D progress line every D when stderr is not a terminal (default off;
-                           a line per finished cell is always printed)
-  -h, --help
-
-stdout carries the results (table and recommendation, or JSON); stderr the progress.`;
-
-const SPEC = {
+export const BENCH_FLAGS = {
   ...TARGET_FLAGS,
   schema: { type: 'string' },
   keep: { type: 'boolean' },
@@ -83,9 +96,9 @@ export interface BenchArgs extends BenchOptions {
 }
 
 export function parseBenchArgs(args: string[]): BenchArgs | 'help' {
-  const { values: v } = parseFlags(args, SPEC, 'bench');
+  const { values: v } = parseFlags(args, BENCH_FLAGS, 'bench');
   if (v.help) return 'help';
-  const sourceOnly = v.source !== undefined && v.target === undefined;
+  const sourceOnly = v.source !== undefined && v.target === undefined && v.connection === undefined;
   if (v.source === undefined && (v.table !== undefined || v['time-column'] !== undefined)) {
     throw usage('`--table` and `--time-column` name the source table: they need `--source`', 'bench');
   }
@@ -140,7 +153,7 @@ function intListFlag(value: string | undefined, name: string, fallback: number[]
 export async function benchCommand(args: string[], io: CommandIO): Promise<number> {
   const options = parseBenchArgs(args);
   if (options === 'help') {
-    io.stdout.write(`${BENCH_HELP}\n`);
+    io.stdout.write(`${formatHelp(BENCH_HELP)}\n`);
     return 0;
   }
   const result = await runBench(options, io);

@@ -4,63 +4,67 @@ import { type Candidate, parseHypertableSpec, suggestCandidates } from '../clone
 import { copyRelationalTables } from '../clone/data-only.js';
 import { type CloneResult, runClone } from '../clone/run-clone.js';
 import { timescaleInstall } from '../target/timescale.js';
-import { connect, describeConnection, parseConnection, withClient } from '../connection.js';
+import { type ConnectionConfig, connect, describeConnection, parseConnection, withClient } from '../connection.js';
 import { formatTable } from '../progress.js';
 import { DEFAULT_CHUNK_ROWS } from '../schema/suggest.js';
 import { intervalLabel } from '../schema/ddl.js';
 import { shellWord } from '../shell-word.js';
 import { quoteIdent } from '../sql.js';
-import { durationFlag, intFlag, parseFlags, usage } from './flags.js';
+import { durationFlag, intFlag, parseFlags, sourceFlag, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 import { connectionFlagsNote } from './shared-help.js';
+import { type CommandHelp, formatHelp } from './help.js';
+import { TARGET_FLAGS, targetFlags, targetHelp } from './target-flags.js';
 
-export const CLONE_HELP = `Usage: hyperfill clone --source URL --target URL [--hypertable TABLE[:TIME_COLUMN[:CHUNK_INTERVAL]] ...]
-       hyperfill clone --source URL --suggest
-       hyperfill clone --source URL --target URL --data-only --table TABLE ...
-
-Step 1 of the migration, as the guides do it: the source's roles (pg_dumpall --roles-only,
+export const CLONE_HELP: CommandHelp = {
+  usage: [
+    'clone --source URL --target URL [--hypertable TABLE[:TIME_COLUMN[:CHUNK_INTERVAL]] ...]',
+    'clone --source URL --suggest',
+    'clone --source URL --target URL --data-only --table TABLE ...',
+  ],
+  about: `Step 1 of the migration, as the guides do it: the source's roles (pg_dumpall --roles-only,
 sanitised), then its schema with the relational data (pg_dump | psql, in one transaction).
 From PostgreSQL, the --hypertable tables are dumped without data and become hypertables
 while empty. From TimescaleDB, chunk data is left out, the load runs in TimescaleDB's restore
 mode (timescaledb_pre_restore() / post_restore()), and every job (id >= 1000) is copied
 disabled, its state recorded so that \`hyperfill restore-policies\` puts back what the source had.
-Everything that would stop the clone is checked before anything changes.
+Everything that would stop the clone is checked before anything changes.`,
+  sections: [
+    {
+      flags: [
+        ['--source URL', 'the PostgreSQL or TimescaleDB source (default: HYPERFILL_SOURCE)'],
+        ['--hypertable SPEC', 'TABLE[:TIME_COLUMN[:CHUNK_INTERVAL]], repeatable: a table to make a hypertable (time column and interval suggested when left out, as `hyperfill schema` does)'],
+        ['--suggest', 'list the tables with a timestamp or date column, largest first, with a suggested time column and chunk interval and what blocks them; changes nothing'],
+        ['--no-roles', 'do not copy roles'],
+        ['--no-role-passwords', 'copy roles without their passwords (for sources that do not show them)'],
+        ['--if-exists error|skip', 'a target that holds the source\'s tables already: stop (default), or skip the load and do the remaining steps (roles, hypertables, jobs), e.g. after a failure'],
+        ['--pg-bin DIR', 'where pg_dump, pg_dumpall and psql are (default: the newest suitable on PATH or in /usr/lib/postgresql/*/bin and the like; major version >= the source\'s)'],
+        ['--chunk-rows N', `rows a suggested chunk aims at (default ${DEFAULT_CHUNK_ROWS})`],
+        ['--control-schema S', 'schema of hyperfill\'s records in the target (default hyperfill)'],
+        ['--reporting-period D', 'progress line every D while loading (default: every 2s on a terminal, else off)'],
+        ['--json', 'print a JSON summary'],
+      ],
+    },
+    {
+      title: 'Cut-over',
+      flags: [
+        ['--data-only', 'copy the --table tables\' rows again (small relational tables changed since the clone): one transaction per table, TRUNCATE + COPY, or a merge by primary key for a table other tables reference; no client tools needed'],
+        ['--table TABLE', 'a table for --data-only, repeatable'],
+      ],
+    },
+    targetHelp({ plainTarget: 'a target without TimescaleDB: candidates stay plain (empty) tables' }),
+  ],
+  notes: [connectionFlagsNote, 'Client tools run as child processes with argument arrays; passwords reach them in PGPASSWORD.'],
+};
 
-  --source URL            the PostgreSQL or TimescaleDB source
-  --target URL            the TimescaleDB target (default: DATABASE_URL, PG* variables)
-  --hypertable SPEC       TABLE[:TIME_COLUMN[:CHUNK_INTERVAL]], repeatable: a table to make a hypertable
-                          (time column and interval suggested when left out, as \`hyperfill schema\` does)
-  --suggest               list the tables with a timestamp or date column, largest first, with a
-                          suggested time column and chunk interval and what blocks them; changes nothing
-  --no-roles              do not copy roles
-  --no-role-passwords     copy roles without their passwords (for sources that do not show them)
-  --if-exists error|skip  a target that holds the source's tables already: stop (default), or skip the
-                          load and do the remaining steps (roles, hypertables, jobs), e.g. after a failure
-  --allow-plain-target    a target without TimescaleDB: candidates stay plain (empty) tables
-  --pg-bin DIR            where pg_dump, pg_dumpall and psql are (default: the newest suitable on PATH
-                          or in /usr/lib/postgresql/*/bin and the like; major version >= the source's)
-  --chunk-rows N          rows a suggested chunk aims at (default ${DEFAULT_CHUNK_ROWS})
-  --control-schema S      schema of hyperfill's records in the target (default hyperfill)
-  --reporting-period D    progress line every D while loading (default: every 2s on a terminal, else off)
-  --json                  print a JSON summary
-Cut-over
-  --data-only             copy the --table tables' rows again (small relational tables changed since the
-                          clone): one transaction per table, TRUNCATE + COPY, or a merge by primary key
-                          for a table other tables reference; no client tools needed
-  --table TABLE           a table for --data-only, repeatable
-  -h, --help
-${connectionFlagsNote}
-Client tools run as child processes with argument arrays; passwords reach them in PGPASSWORD.`;
-
-const SPEC = {
+export const CLONE_FLAGS = {
   source: { type: 'string' },
-  target: { type: 'string' },
+  ...TARGET_FLAGS,
   hypertable: { type: 'string', multiple: true },
   suggest: { type: 'boolean' },
   'no-roles': { type: 'boolean' },
   'no-role-passwords': { type: 'boolean' },
   'if-exists': { type: 'string' },
-  'allow-plain-target': { type: 'boolean' },
   'pg-bin': { type: 'string' },
   'chunk-rows': { type: 'string' },
   'control-schema': { type: 'string' },
@@ -72,19 +76,19 @@ const SPEC = {
 } as const;
 
 export async function cloneCommand(args: string[], io: CommandIO): Promise<number> {
-  const { values: v } = parseFlags(args, SPEC, 'clone');
+  const { values: v } = parseFlags(args, CLONE_FLAGS, 'clone');
   if (v.help) {
-    io.stdout.write(`${CLONE_HELP}\n`);
+    io.stdout.write(`${formatHelp(CLONE_HELP)}\n`);
     return 0;
   }
-  const sourceUrl = v.source ?? process.env.HYPERFILL_SOURCE;
-  if (!sourceUrl) throw usage('`--source` is required (or set HYPERFILL_SOURCE)', 'clone');
+  const sourceUrl = sourceFlag(v.source, 'clone');
   const chunkRows = intFlag(v['chunk-rows'], 'chunk-rows', DEFAULT_CHUNK_ROWS, 'clone');
-  if (v.suggest) return suggest(sourceUrl, v.target, chunkRows, v['control-schema'] ?? 'hyperfill', v.json ?? false, io);
+  const flags = targetFlags(v, 'clone');
+  if (v.suggest) return suggest(sourceUrl, (v.target ?? v.connection) === undefined ? undefined : flags.target, chunkRows, v['control-schema'] ?? 'hyperfill', v.json ?? false, io);
   if (v['data-only']) {
     if (!v.table) throw usage('`--data-only` needs the tables: `--table TABLE`, repeatable', 'clone');
     if (v.hypertable) throw usage('`--data-only` copies rows of relational tables: drop `--hypertable`', 'clone');
-    const copied = await copyRelationalTables(parseConnection(sourceUrl, 'source'), parseConnection(v.target), v.table, (line) => io.stderr.write(`${line}\n`));
+    const copied = await copyRelationalTables(parseConnection(sourceUrl, 'source'), flags.target, v.table, (line) => io.stderr.write(`${line}\n`));
     io.stdout.write(v.json ? `${JSON.stringify(copied)}\n` : `${formatTable(['table', 'rows', 'how'], copied.map((c) => [c.table, c.rows, c.how]))}\n`);
     return 0;
   }
@@ -93,12 +97,13 @@ export async function cloneCommand(args: string[], io: CommandIO): Promise<numbe
   if (ifExists !== 'error' && ifExists !== 'skip') throw usage(`\`--if-exists\` is error or skip, got "${ifExists}"`, 'clone');
   const result = await runClone({
     source: sourceUrl,
-    target: parseConnection(v.target),
+    target: flags.target,
+    retry: flags.retry,
     hypertables: (v.hypertable ?? []).map(parseHypertableSpec),
     roles: !v['no-roles'],
     rolePasswords: !v['no-role-passwords'],
     ifExists,
-    allowPlainTarget: v['allow-plain-target'] ?? false,
+    allowPlainTarget: flags.allowPlainTarget,
     pgBin: v['pg-bin'],
     controlSchema: v['control-schema'] ?? 'hyperfill',
     chunkRows,
@@ -121,8 +126,8 @@ export function formatCloneSummary(r: CloneResult): string {
   return lines.join('\n');
 }
 
-async function suggest(sourceUrl: string, targetUrl: string | undefined, chunkRows: number, controlSchema: string, json: boolean, io: CommandIO): Promise<number> {
-  const targetTs = targetUrl === undefined ? undefined : await withClient(parseConnection(targetUrl), async (c) => (await timescaleInstall(c))?.version);
+async function suggest(sourceUrl: string, target: ConnectionConfig | undefined, chunkRows: number, controlSchema: string, json: boolean, io: CommandIO): Promise<number> {
+  const targetTs = target === undefined ? undefined : await withClient(target, async (c) => (await timescaleInstall(c))?.version);
   const src = await openSource(sourceUrl, { parallel: 1 });
   const client = await connect(parseConnection(sourceUrl, 'source'), 'source');
   try {

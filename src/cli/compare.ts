@@ -4,47 +4,56 @@ import { readQueryFile } from '../compare/query-file.js';
 import { writeCompareReport } from '../compare/report.js';
 import { type CompareResult, type QueryComparison, runCompare } from '../compare/run-compare.js';
 import { formatTable } from '../progress.js';
-import { intFlag, parseFlags, usage } from './flags.js';
+import { intFlag, parseFlags, sourceFlag, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 import { connectionFlagsNote } from './shared-help.js';
+import { type CommandHelp, formatHelp } from './help.js';
+import { TARGET_FLAGS, targetFlags, targetHelp } from './target-flags.js';
+import { serverMessage } from '../pg-errors.js';
 
-export const COMPARE_HELP = `Usage: hyperfill compare --source URL --target URL --queries FILE.sql [--repeat N] [--concurrency C]
-                         [--tolerance F] [--until T] [--json] [--report report.html]
-
-Runs each read query of FILE.sql (one per statement; a "-- name" comment line right above a
+export const COMPARE_HELP: CommandHelp = {
+  usage: ['compare --source URL --target URL --queries FILE.sql [--repeat N] [--concurrency C]', '                  [--tolerance F] [--until T] [--json] [--report report.html]'],
+  about: `Runs each read query of FILE.sql (one per statement; a "-- name" comment line right above a
 query names it) on the source and on the target, in READ ONLY transactions, and compares
 the results: as ordered lists when the query has a top-level ORDER BY (rows with equal
 ORDER BY keys, named as output columns or positions, may come in any order), else as
 multisets; numbers within --tolerance; timestamps as instants. Prints the first differing
 rows per query and the latency (p50/p95/p99) per side and query. Exits 0 only when every
-query gives the same results on both sides.
+query gives the same results on both sides.`,
+  sections: [
+    {
+      flags: [
+        ['--source URL', 'the PostgreSQL or TimescaleDB database the application uses today (default: HYPERFILL_SOURCE)'],
+        ['--queries FILE.sql', 'the read queries (SELECT, WITH, VALUES, TABLE); required'],
+        ['--repeat N', 'runs per query per side (default 5); the first run\'s results are compared'],
+        ['--concurrency C', 'connections per side running queries at once (default 1)'],
+        ['--tolerance F', 'numbers match when |a - b| <= F * max(1, |a|, |b|) (default 1e-9)'],
+        ['--until T', 'the completion point, bound to :until in the queries: before the backfill ends the target is complete only from T on (or, with WHERE time < :until, compare only what the backfill has already copied)'],
+        ['--max-rows N', 'rows of one result kept for comparing (default 100000); larger is an error'],
+        ['--max-diffs N', 'differing rows printed per query (default 5)'],
+        ['--json', 'print the result as JSON'],
+        ['--report FILE.html', 'write a page with a latency chart per query (opens from disk, no scripts)'],
+      ],
+    },
+    targetHelp({ plainTarget: 'accepted as by every command (compare reads any PostgreSQL)', retryDefault: 'default 60s, for the source\'s connections too' }),
+  ],
+  notes: [connectionFlagsNote],
+};
 
-  --queries FILE.sql      the read queries (SELECT, WITH, VALUES, TABLE)
-  --repeat N              runs per query per side (default 5); the first run's results are compared
-  --concurrency C         connections per side running queries at once (default 1)
-  --tolerance F           numbers match when |a - b| <= F * max(1, |a|, |b|) (default 1e-9)
-  --until T               the completion point, bound to :until in the queries: before the backfill
-                          ends the target is complete only from T on (or, with WHERE time < :until,
-                          compare only what the backfill has already copied)
-  --max-rows N            rows of one result kept for comparing (default 100000); larger is an error
-  --max-diffs N           differing rows printed per query (default 5)
-  --json                  print the result as JSON
-  --report FILE.html      write a page with a latency chart per query (opens from disk, no scripts)
-${connectionFlagsNote}`;
-
-const SPEC = {
-  source: { type: 'string' }, target: { type: 'string' }, queries: { type: 'string' }, repeat: { type: 'string' },
+export const COMPARE_FLAGS = {
+  source: { type: 'string' }, ...TARGET_FLAGS, queries: { type: 'string' }, repeat: { type: 'string' },
   concurrency: { type: 'string' }, tolerance: { type: 'string' }, until: { type: 'string' }, 'max-rows': { type: 'string' },
   'max-diffs': { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 export async function compareCommand(args: string[], io: CommandIO): Promise<number> {
-  const { values: v } = parseFlags(args, SPEC, 'compare');
+  const { values: v } = parseFlags(args, COMPARE_FLAGS, 'compare');
   if (v.help) {
-    io.stdout.write(`${COMPARE_HELP}\n`);
+    io.stdout.write(`${formatHelp(COMPARE_HELP)}\n`);
     return 0;
   }
-  if (!v.source) throw usage('`--source` is required (the database the application uses today)', 'compare');
+  const sourceUrl = sourceFlag(v.source, 'compare');
+  const { target, retry } = targetFlags(v, 'compare');
   if (!v.queries) throw usage('`--queries FILE.sql` is required', 'compare');
   const tolerance = v.tolerance === undefined ? 1e-9 : Number(v.tolerance);
   if (!(tolerance >= 0 && tolerance < 1)) throw usage(`\`--tolerance\` must be a number from 0 to below 1, e.g. 1e-6, got "${v.tolerance}"`, 'compare');
@@ -58,7 +67,8 @@ export async function compareCommand(args: string[], io: CommandIO): Promise<num
   const repeat = intFlag(v.repeat, 'repeat', 5, 'compare');
   const progress = io.stderr.isTTY ? (done: number, total: number) => io.stderr.write(`\rcompare: ${done}/${total} runs`) : undefined;
   const result = await runCompare({
-    source: parseConnection(v.source, 'source'), target: parseConnection(v.target, 'target'), queries, repeat,
+    source: parseConnection(sourceUrl, 'source'), target, queries, repeat, retry, signal: io.signal,
+    onRetry: (side, err, delay) => io.stderr.write(`${progress ? '\n' : ''}compare: the ${side} connection was lost (${serverMessage(err)}); retrying in ${delay} ms\n`),
     concurrency: intFlag(v.concurrency, 'concurrency', 1, 'compare'), tolerance, until: v.until,
     maxRows: intFlag(v['max-rows'], 'max-rows', 100_000, 'compare'), maxDifferences: intFlag(v['max-diffs'], 'max-diffs', 5, 'compare'),
     onRun: progress,

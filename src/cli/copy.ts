@@ -7,54 +7,68 @@ import { reasonsPath } from '../transform/rejects.js';
 import { DIRECT_COMPRESS_MODES } from '../target/direct-compress.js';
 import { bytesFlag, charFlag, choiceFlag, durationFlag, intFlag, listFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
-import { TARGET_FLAGS, targetFlags } from './target-flags.js';
+import { type CommandHelp, formatHelp } from './help.js';
+import { TARGET_FLAGS, targetFlags, targetHelp } from './target-flags.js';
+import { parseTableName } from '../pg/table-name.js';
 
-export const COPY_HELP = `Usage: hyperfill copy --table NAME [options] [--file PATH ...]
+export const COPY_HELP: CommandHelp = {
+  usage: ['copy --table [SCHEMA.]NAME [options] [--file PATH ...]'],
+  about: `Streams CSV (or PostgreSQL text format) from files or stdin into a table over
+parallel COPY. Gzip input is detected and inflated.`,
+  sections: [
+    {
+      title: 'Input',
+      flags: [
+        ['-f, --file PATH', "input file, repeatable; '-' or none reads stdin"],
+        ['--format csv|text', 'csv (default) or PostgreSQL text COPY format'],
+        ['--split CHAR', "field delimiter (csv default ',', text default tab)"],
+        ['--quote CHAR', 'csv quote character (default ")'],
+        ['--escape CHAR', 'csv escape character (default: the quote character)'],
+        ['--skip-header', 'skip the first record of each input'],
+        ['--skip-lines N', 'skip N lines at the start of each input (before the header)'],
+        ['--limit N', 'load at most N rows in all'],
+      ],
+    },
+    {
+      title: 'Target',
+      flags: [
+        ...targetHelp({ plainTarget: 'accepted as by every command (copy works on any PostgreSQL table)' }).flags,
+        ['--table NAME', 'the target table (required): schema.table or table; a part holding a dot or a double quote goes in double quotes ("my.schema"."my.table")'],
+        ['--schema NAME', 'the schema of a --table given without one (default public)'],
+        ['--columns a,b,c', 'target columns, in input order (with a transform: the names of the input\'s fields, in order; default: the table\'s columns); a name holding a comma or a double quote in double quotes: "a,b","say ""hi"""'],
+        ['--copy-options OPTS', 'extra COPY options, e.g. "NULL \'NA\', FORCE_NULL (cpu)" (not HEADER)'],
+        ['--truncate', 'empty the table first'],
+      ],
+    },
+    {
+      title: 'Throughput',
+      flags: [
+        ['--workers N', 'parallel COPY connections (default: the core count, 2 to 8)'],
+        ['--batch-size N', 'rows per batch (default 20000)'],
+        ['--batch-byte-size S', 'bytes per batch at most, e.g. 16MB (default 16MB)'],
+        ['--direct-compress M', 'auto (default), on or off: TimescaleDB\'s direct compress (2.21+) for each batch\'s COPY, so a hypertable with compression gets compressed chunks with no compress_chunk afterwards (auto: on for such a hypertable)'],
+      ],
+    },
+    {
+      title: 'Exactly once',
+      flags: [
+        ['--import-id ID', 'record committed batches in the target; a rerun with the same id and input loads only what is missing'],
+        ['--control-schema S', 'schema for hyperfill\'s control tables (default hyperfill)'],
+      ],
+    },
+    TRANSFORM_HELP,
+    {
+      title: 'Output',
+      flags: [
+        ['--reporting-period D', 'progress line every D when stderr is not a terminal (default off)'],
+        ['--log-batches', 'one line per committed batch'],
+        ['--json', 'print a JSON summary on stdout instead of "COPY n"'],
+      ],
+    },
+  ],
+};
 
-Streams CSV (or PostgreSQL text format) from files or stdin into a table over
-parallel COPY. Gzip input is detected and inflated.
-
-Input
-  -f, --file PATH          input file, repeatable; '-' or none reads stdin
-      --format csv|text    csv (default) or PostgreSQL text COPY format
-      --split CHAR         field delimiter (csv default ',', text default tab)
-      --quote CHAR         csv quote character (default ")
-      --escape CHAR        csv escape character (default: the quote character)
-      --skip-header        skip the first record of each input
-      --skip-lines N       skip N lines at the start of each input (before the header)
-      --limit N            load at most N rows in all
-Target
-      --connection URL     postgres://... or "host=... dbname=..." (default: DATABASE_URL, PG* variables);
-                           --target URL is the same flag
-      --allow-plain-target accepted as by every command (copy works on any PostgreSQL table)
-      --schema NAME        default public
-      --table NAME         target table (required)
-      --columns a,b,c      target columns, in input order (with a transform: the names
-                           of the input's fields, in order; default: the table's columns);
-                           a name holding a comma or a double quote in double quotes: "a,b","say ""hi"""
-      --copy-options OPTS  extra COPY options, e.g. "NULL 'NA', FORCE_NULL (cpu)" (not HEADER)
-      --truncate           empty the table first
-Throughput
-      --workers N          parallel COPY connections (default: the core count, 2 to 8)
-      --batch-size N       rows per batch (default 20000)
-      --batch-byte-size S  bytes per batch at most, e.g. 16MB (default 16MB)
-      --retry-timeout D    keep retrying lost connections this long (default 60s); a server
-                           restart within it costs a retry, nothing else
-      --direct-compress M  auto (default), on or off: TimescaleDB's direct compress (2.21+) for each
-                           batch's COPY, so a hypertable with compression gets compressed chunks with
-                           no compress_chunk afterwards (auto: on for such a hypertable)
-Exactly once
-      --import-id ID       record committed batches in the target; a rerun with the same id
-                           and input loads only what is missing
-      --control-schema S   schema for hyperfill's control tables (default hyperfill)
-${TRANSFORM_HELP}
-Output
-      --reporting-period D progress line every D when stderr is not a terminal (default off)
-      --log-batches        one line per committed batch
-      --json               print a JSON summary on stdout instead of "COPY n"
-  -h, --help`;
-
-const SPEC = {
+export const COPY_FLAGS = {
   file: { type: 'string', short: 'f', multiple: true },
   format: { type: 'string' },
   split: { type: 'string' },
@@ -63,7 +77,6 @@ const SPEC = {
   'skip-header': { type: 'boolean' },
   'skip-lines': { type: 'string' },
   limit: { type: 'string' },
-  connection: { type: 'string' },
   ...TARGET_FLAGS,
   schema: { type: 'string' },
   table: { type: 'string' },
@@ -84,7 +97,7 @@ const SPEC = {
 } as const;
 
 export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
-  const { values: v } = parseFlags(args, SPEC, 'copy');
+  const { values: v } = parseFlags(args, COPY_FLAGS, 'copy');
   if (v.help) return 'help';
   if (!v.table) throw usage('`--table` is required', 'copy');
   const format = v.format ?? 'csv';
@@ -93,12 +106,16 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
   const delimiter = v.split === undefined ? (format === 'csv' ? ',' : undefined) : charFlag(v.split, 'split', ',', 'copy');
   if (format === 'text' && (v.quote !== undefined || v.escape !== undefined)) throw usage('`--quote` and `--escape` apply to --format csv only', 'copy');
   if (delimiter !== undefined && delimiter === quote && format === 'csv') throw usage('`--split` and `--quote` must differ', 'copy');
-  const target = targetFlags(v, 'copy', { alias: ['connection', v.connection] });
+  const target = targetFlags(v, 'copy');
+  const name = parseTableName(v.table, v.schema ?? 'public');
+  if (v.schema !== undefined && name.schema !== v.schema) {
+    throw usage(`\`--table ${v.table}\` names schema "${name.schema}" and \`--schema\` says "${v.schema}": give the schema once`, 'copy');
+  }
   return {
     inputs: v.file ?? [],
     connection: target.target,
-    schema: v.schema ?? 'public',
-    table: v.table,
+    schema: name.schema,
+    table: name.table,
     columns: listFlag(v.columns),
     format,
     delimiter,
@@ -125,7 +142,7 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
 export async function copyCommand(args: string[], io: CommandIO): Promise<number> {
   const options = parseCopyArgs(args);
   if (options === 'help') {
-    io.stdout.write(`${COPY_HELP}\n`);
+    io.stdout.write(`${formatHelp(COPY_HELP)}\n`);
     return 0;
   }
   const json = args.includes('--json');

@@ -14,12 +14,50 @@ export function parseFlags<T extends FlagSpec>(args: string[], spec: T, command:
   try {
     return parseArgs({ args, options: spec, strict: true, allowPositionals: false });
   } catch (err) {
-    throw usage(`${(err as Error).message.replace(/\. To specify.*$/s, '')}`, command);
+    const e = err as Error & { code?: string };
+    const unknown = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'([^']+)'/.exec(e.message)?.[1] : undefined;
+    if (unknown !== undefined) {
+      const near = nearestFlags(unknown, spec);
+      throw usage(`unknown flag \`${unknown}\` for \`hyperfill ${command}\`${near.length > 0 ? `: did you mean ${near.map((f) => `\`${f}\``).join(' or ')}?` : ''}`, command);
+    }
+    throw usage(`${e.message.replace(/\. To specify.*$/s, '')}`, command);
   }
+}
+
+/** The flags of `spec` closest to a mistyped one (`--skip-headr` → `--skip-header`), if any is close. */
+export function nearestFlags(typed: string, spec: FlagSpec): string[] {
+  const word = typed.replace(/^--?/, '').replace(/=.*$/, '');
+  const names = Object.keys(spec);
+  const scored = names.map((name) => ({ name, d: editDistance(word.toLowerCase(), name) }));
+  const limit = word.length <= 4 ? 1 : word.length <= 8 ? 2 : 3;
+  const best = Math.min(...scored.map((s) => s.d));
+  if (!(best <= limit)) return [];
+  return scored.filter((s) => s.d === best).map((s) => `--${s.name}`);
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
+export function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      rows[i]![j] = d;
+    }
+  }
+  return rows[a.length]![b.length]!;
 }
 
 export function usage(message: string, command: string): HyperfillError {
   return new HyperfillError('E_USAGE', message, {}, `see: hyperfill ${command} --help`);
+}
+
+/** `--source`, else HYPERFILL_SOURCE: required by every command that reads a source. */
+export function sourceFlag(value: string | undefined, command: string): string {
+  const source = value ?? process.env.HYPERFILL_SOURCE;
+  if (!source) throw usage('`--source` is required (or set HYPERFILL_SOURCE)', command);
+  return source;
 }
 
 /** A positive integer flag; `min` 0 allows zero. */

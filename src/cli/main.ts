@@ -1,6 +1,8 @@
 /** The `hyperfill` command: dispatches to one file per command, prints errors without stacks. */
+import { readFileSync } from 'node:fs';
 import { describeError, HyperfillError } from '../errors.js';
 import { isRetryable, serverMessage } from '../pg-errors.js';
+import { editDistance } from './flags.js';
 import type { CommandIO } from './io.js';
 
 type Command = (args: string[], io: CommandIO) => Promise<number>;
@@ -22,20 +24,41 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
 
 const HELP = `hyperfill: backfill time-series data into TimescaleDB
 
-Usage: hyperfill <command> [options]   (hyperfill <command> --help for its options)
+Usage: hyperfill <command> [options]
+       hyperfill help <command>     (or hyperfill <command> --help): the command's options
+       hyperfill --version
 
 Commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`).join('\n')}`;
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(18)}${c.summary}`).join('\n')}
+
+Exit codes: 0 success, 1 failure, 2 usage error.`;
+
+/** Errors in what the user typed (flags, connection strings, table names): exit 2, as usage errors. */
+const USAGE_CODES = new Set(['E_USAGE', 'E_CONNECTION_STRING', 'E_TABLE_NAME', 'E_SOURCE_KIND']);
+
+/** The version in package.json (dist/src/cli/main.js is three levels below it). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 export async function main(argv: string[], io: CommandIO): Promise<number> {
-  const [name, ...args] = argv;
+  const [first, ...rest] = argv;
+  if (first === '--version' || first === '-V' || first === 'version') {
+    io.stdout.write(`hyperfill ${version()}\n`);
+    return 0;
+  }
+  // `hyperfill help copy` is `hyperfill copy --help`.
+  const [name, ...args] = first === 'help' && rest.length > 0 ? [rest[0]!, '--help'] : argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(`${HELP}\n`);
     return name === undefined ? 2 : 0;
   }
   const command = COMMANDS[name];
   if (!command) {
-    io.stderr.write(`error E_USAGE: unknown command "${name}"\n\n${HELP}\n`);
+    const near = Object.keys(COMMANDS).filter((c) => editDistance(name.toLowerCase(), c) <= 2);
+    const guess = near.length > 0 ? `: did you mean ${near.map((c) => `\`${c}\``).join(' or ')}?` : '';
+    io.stderr.write(`error E_USAGE: unknown command "${name}"${guess}\n\n${HELP}\n`);
     return 2;
   }
   try {
@@ -48,7 +71,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
       : caught;
     io.stderr.write(`${describeError(err)}\n`);
     if (process.env.HYPERFILL_DEBUG && err instanceof Error) io.stderr.write(`${err.stack}\n`);
-    return err instanceof HyperfillError && err.code === 'E_USAGE' ? 2 : 1;
+    return err instanceof HyperfillError && USAGE_CODES.has(err.code) ? 2 : 1;
   }
 }
 

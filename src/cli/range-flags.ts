@@ -5,7 +5,8 @@
  */
 import { parseTableSpec } from '../backfill/resolve-tables.js';
 import type { RangeSelection } from '../backfill/run-backfill.js';
-import { intFlag, usage } from './flags.js';
+import { intFlag, sourceFlag, usage } from './flags.js';
+import type { HelpSection } from './help.js';
 import { TARGET_FLAGS, type TargetFlagValues, targetFlags } from './target-flags.js';
 
 export const RANGE_FLAGS = {
@@ -24,6 +25,26 @@ export const RANGE_FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** What RANGE_FLAGS mean, in every command that takes them (`parallel`: what it runs at once). */
+export function rangeHelp(parallel: string): HelpSection {
+  return {
+    title: 'What to copy',
+    flags: [
+      ['--source URL', 'the source: postgres://... (also TimescaleDB), clickhouse://, mongodb://, csv:///path/*.csv, json:... (default: HYPERFILL_SOURCE)'],
+      ['--table SRC[:DST]', 'a table, repeatable; DST (the target\'s [schema.]table) defaults to SRC'],
+      ['--tables PATTERN', 'all source tables matching a LIKE pattern, e.g. "public.metrics_%"'],
+      ['--time-column NAME', 'the time column (found on its own for hypertables and where the source knows it)'],
+      ['--until T', 'the completion point (required): an ISO time for timestamp and date columns (2024-08-10T12:00:00Z), an integer for integer ones'],
+      ['--from S', 'start of the range (default: the earliest source row)'],
+      ['--window SIZE', 'window size, e.g. 6h, 1d, or an integer for integer time columns (default: the source\'s chunks, else about 500k rows each)'],
+      ['--parallel N', `${parallel} (default 2)`],
+      ['--run-id ID', 'name of the plan in the target (default: derived from the arguments)'],
+      ['--control-schema S', 'schema of hyperfill\'s progress tables in the target (default hyperfill)'],
+      ['--json', 'print the result as JSON'],
+    ],
+  };
+}
+
 export interface RangeFlagValues extends TargetFlagValues {
   source?: string | undefined;
   table?: string[] | undefined;
@@ -38,8 +59,7 @@ export interface RangeFlagValues extends TargetFlagValues {
 }
 
 export function rangeSelection(v: RangeFlagValues, command: string): RangeSelection {
-  const source = v.source ?? process.env.HYPERFILL_SOURCE;
-  if (!source) throw usage('`--source` is required (or set HYPERFILL_SOURCE)', command);
+  const source = sourceFlag(v.source, command);
   if (!v.until) throw usage('`--until` (the completion point) is required', command);
   if (!v.table && !v.tables) throw usage('name the tables with `--table SRC[:DST]` or `--tables PATTERN`', command);
   return {

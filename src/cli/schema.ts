@@ -13,36 +13,45 @@ import { DEFAULT_CHUNK_ROWS, parseChunkInterval, suggestChunkInterval, suggestSe
 import type { Source, SourceTableInfo } from '../source.js';
 import { hypertableTimeDimension, timescaleVersion, versionAtLeast } from '../target/timescale.js';
 import { readColumns } from '../pg/catalog.js';
-import { intFlag, parseFlags, usage } from './flags.js';
+import { intFlag, parseFlags, sourceFlag, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 import { connectionFlagsNote } from './shared-help.js';
-import { TARGET_FLAGS, TARGET_HELP, targetFlags } from './target-flags.js';
+import { TARGET_FLAGS, targetFlags, targetHelp } from './target-flags.js';
+import { type CommandHelp, formatHelp } from './help.js';
 
-export const SCHEMA_HELP = `Usage: hyperfill schema --source URL --table SRC[:DST] ... [--time-column C] [--target URL [--apply]]
-                       [--plain] [--compression] [--chunk-interval SIZE]
-
-Prints the target DDL for source tables: CREATE TABLE with the types the source maps
+export const SCHEMA_HELP: CommandHelp = {
+  usage: ['schema --source URL --table SRC[:DST] ... [--time-column C] [--target URL [--apply]]', '                 [--plain] [--compression] [--chunk-interval SIZE]'],
+  about: `Prints the target DDL for source tables: CREATE TABLE with the types the source maps
 to, create_hypertable on the time column with a suggested chunk interval, and
 compression settings with a segmentby suggestion (commented out unless --compression).
-With --apply, runs it on the target in one transaction.
+With --apply, runs it on the target in one transaction.`,
+  sections: [
+    {
+      title: 'Tables',
+      flags: [
+        ['--source URL', 'the source (postgres://, clickhouse://, mongodb://, csv:///path/*.csv, json:...; default: HYPERFILL_SOURCE)'],
+        ['--table SRC[:DST]', 'a source table, repeatable; DST (default SRC) is the target\'s schema.table'],
+        ['--time-column NAME', 'the time column (found on its own for hypertables and CSV files)'],
+      ],
+    },
+    {
+      title: 'DDL',
+      flags: [
+        ['--apply', 'run the DDL on the target (one transaction: all or nothing); needs a target'],
+        ['--plain', 'CREATE TABLE only, for a target without TimescaleDB'],
+        ['--compression', 'include the compression settings and policy as statements'],
+        ['--chunk-interval SIZE', 'the chunk interval, e.g. 1d, 6h (an integer for integer time columns; default: suggested from the source\'s rows per time)'],
+        ['--chunk-rows N', `rows a suggested chunk aims at (default ${DEFAULT_CHUNK_ROWS})`],
+        ['--sample N', 'rows sampled per column for the segmentby suggestion (default 100000)'],
+      ],
+    },
+    targetHelp({ plainTarget: 'with a target that has no TimescaleDB: print (and --apply) plain tables' }),
+  ],
+  notes: [`Without --target (or --connection) the DDL is printed for the newest TimescaleDB; with
+one, for its version. --apply without one uses DATABASE_URL and the PG* variables.`, connectionFlagsNote],
+};
 
-  --source URL            the source (postgres://, clickhouse://, mongodb://, csv:///path/*.csv, ...)
-  --table SRC[:DST]       a source table, repeatable; DST (default SRC) is the target's schema.table
-  --time-column NAME      the time column (found on its own for hypertables and CSV files)
-  --target URL            the target; its TimescaleDB version picks the create_hypertable form
-                          (--allow-plain-target: plain tables when it has no TimescaleDB)
-  --apply                 run the DDL on the target (one transaction: all or nothing)
-  --plain                 CREATE TABLE only, for a target without TimescaleDB
-  --compression           include the compression settings and policy as statements
-  --chunk-interval SIZE   the chunk interval, e.g. 1d, 6h (an integer for integer time columns)
-  --chunk-rows N          rows a suggested chunk aims at (default ${DEFAULT_CHUNK_ROWS})
-  --sample N              rows sampled per column for the segmentby suggestion (default 100000)
-  -h, --help
-
-${TARGET_HELP}
-${connectionFlagsNote}`;
-
-const SPEC = {
+export const SCHEMA_FLAGS = {
   source: { type: 'string' },
   ...TARGET_FLAGS,
   table: { type: 'string', multiple: true },
@@ -57,24 +66,23 @@ const SPEC = {
 } as const;
 
 export async function schemaCommand(args: string[], io: CommandIO): Promise<number> {
-  const { values: v } = parseFlags(args, SPEC, 'schema');
+  const { values: v } = parseFlags(args, SCHEMA_FLAGS, 'schema');
   if (v.help) {
-    io.stdout.write(`${SCHEMA_HELP}\n`);
+    io.stdout.write(`${formatHelp(SCHEMA_HELP)}\n`);
     return 0;
   }
-  if (!v.source) throw usage('`--source` is required', 'schema');
   if (!v.table) throw usage('name the source tables with `--table SRC[:DST]`', 'schema');
   if (v.plain && v.compression) throw usage('`--compression` needs a hypertable: drop `--plain`', 'schema');
   if (v.plain && v['chunk-interval']) throw usage('`--chunk-interval` needs a hypertable: drop `--plain`', 'schema');
   const chunkRows = intFlag(v['chunk-rows'], 'chunk-rows', DEFAULT_CHUNK_ROWS, 'schema');
   const sampleRows = intFlag(v.sample, 'sample', 100_000, 'schema');
   const specs = v.table.map(parseTableSpec);
-  const sourceUrl = v.source;
+  const sourceUrl = sourceFlag(v.source, 'schema');
   const flags = targetFlags(v, 'schema');
   const onRetry = (err: unknown, delay: number) => {
     io.stderr.write(`schema: connection lost (${serverMessage(err)}); retrying in ${delay} ms\n`);
   };
-  const target = v.target !== undefined || v.apply
+  const target = (v.target ?? v.connection) !== undefined || v.apply
     ? new ControlConnection(flags.target, { role: 'target', retry: flags.retry, signal: io.signal, onRetry }) : undefined;
   let source: Source | undefined;
   try {

@@ -3,36 +3,40 @@ import { connectionFlagsNote } from './shared-help.js';
 import { formatTable } from '../progress.js';
 import { type VerifyMode, runVerify } from '../verify/run-verify.js';
 import { parseFlags, usage } from './flags.js';
-import { RANGE_FLAGS, rangeSelection } from './range-flags.js';
+import { RANGE_FLAGS, rangeHelp, rangeSelection } from './range-flags.js';
+import { type CommandHelp, formatHelp } from './help.js';
 import { TARGET_HELP } from './target-flags.js';
 import type { CommandIO } from './io.js';
 
-export const VERIFY_HELP = `Usage: hyperfill verify --source URL --target URL --until T --table SRC[:DST] ... [--approx | --checksum]
-
-Compares source and target per window (the backfill's plan when one exists for the
+export const VERIFY_HELP: CommandHelp = {
+  usage: ['verify --source URL --target URL --until T --table SRC[:DST] ... [--approx | --checksum]'],
+  about: `Compares source and target per window (the backfill's plan when one exists for the
 same arguments): exact row counts by default, planner estimates after ANALYZE with
 --approx (within --tolerance), or an order-independent digest of every row's content
-with --checksum. Prints the mismatches; exits 0 only when everything matches.
+with --checksum. Prints the mismatches; exits 0 only when everything matches.`,
+  sections: [
+    { ...rangeHelp('windows checked at once'), title: 'What to compare (as for backfill)' },
+    {
+      title: 'How',
+      flags: [
+        ['--approx', 'compare planner estimates (fast, for very large tables)'],
+        ['--tolerance F', 'the relative difference --approx accepts (default 0.1)'],
+        ['--checksum', 'compare row contents, not just counts'],
+      ],
+    },
+    TARGET_HELP,
+  ],
+  notes: [connectionFlagsNote],
+};
 
-  --source URL, --table SRC[:DST], --tables PATTERN, --time-column NAME,
-  --until T, --from S, --window SIZE, --run-id ID, --control-schema S   as for backfill
-  --approx                compare planner estimates (fast, for very large tables)
-  --tolerance F           relative difference --approx accepts (default 0.1)
-  --checksum              compare row contents, not just counts
-  --parallel N            windows checked at once (default 2)
-  --json                  print a JSON result
-
-${TARGET_HELP}
-${connectionFlagsNote}`;
-
-const SPEC = {
+export const VERIFY_FLAGS = {
   ...RANGE_FLAGS, approx: { type: 'boolean' }, checksum: { type: 'boolean' }, tolerance: { type: 'string' },
 } as const;
 
 export async function verifyCommand(args: string[], io: CommandIO): Promise<number> {
-  const { values: v } = parseFlags(args, SPEC, 'verify');
+  const { values: v } = parseFlags(args, VERIFY_FLAGS, 'verify');
   if (v.help) {
-    io.stdout.write(`${VERIFY_HELP}\n`);
+    io.stdout.write(`${formatHelp(VERIFY_HELP)}\n`);
     return 0;
   }
   const selection = rangeSelection(v, 'verify');

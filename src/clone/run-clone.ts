@@ -10,7 +10,10 @@
  */
 import type pg from 'pg';
 import { openSource } from '../../connectors/index.js';
-import { type ConnectionConfig, connect, describeConnection, parseConnection } from '../connection.js';
+import { type ConnectionConfig, describeConnection, parseConnection, withClient } from '../connection.js';
+import { ControlConnection } from '../control-connection.js';
+import { serverMessage } from '../pg-errors.js';
+import type { RetryPolicy } from '../retry.js';
 import { HyperfillError } from '../errors.js';
 import { type TableName, displayName } from '../pg/table-name.js';
 import type { Source } from '../source.js';
@@ -37,6 +40,8 @@ export interface CloneOptions {
   controlSchema: string;
   chunkRows: number;
   reportingPeriodMs: number;
+  /** How long a lost target connection is retried. */
+  retry: RetryPolicy;
 }
 
 export interface CloneResult {
@@ -62,47 +67,56 @@ export async function runClone(o: CloneOptions, io: CloneIO): Promise<CloneResul
   const log = (line: string) => io.stderr.write(`clone: ${line}\n`);
   const sourceConfig = parseConnection(o.source, 'source');
   const src = await openPostgresSource(o.source);
-  let from: pg.Client | undefined;
-  let to: pg.Client | undefined;
+  // The target's steps are each one transaction or safe to repeat, so a lost connection costs a
+  // retry (within --retry-timeout). A step that reads the source opens its own source connection
+  // per attempt: a lost source is then retried too.
+  const target = new ControlConnection(o.target, {
+    role: 'target', retry: o.retry, signal: io.signal, purpose: 'clone',
+    onRetry: (err, delay) => log(`connection lost (${serverMessage(err)}); retrying in ${delay} ms`),
+  });
+  const withSource = <T>(use: (from: pg.Client) => Promise<T>) => withClient(sourceConfig, use, 'source');
   try {
-    from = await connect(sourceConfig, 'source');
-    to = await connect(o.target);
-    const c = await checkBeforeChanging(o, src, from, to, log);
+    await target.open();
+    const c = await target.run((to) => withSource((from) => checkBeforeChanging(o, src, from, to, log)));
     const sourceName = describeConnection(sourceConfig);
 
-    const roles = o.roles ? await cloneRoles(c.tools, sourceConfig, to, o.rolePasswords) : undefined;
+    // Roles the target has already are not created again: a retried step carries on.
+    const roles = o.roles ? await target.run((to) => cloneRoles(c.tools, sourceConfig, to, o.rolePasswords)) : undefined;
     for (const change of roles?.changes ?? []) log(`roles: ${change}`);
     if (roles) log(`roles: created ${roles.created.length === 0 ? 'none' : roles.created.map((r) => `"${r}"`).join(', ')}`);
-    await checkJobOwners(to, c.jobs);
+    await target.run((to) => checkJobOwners(to, c.jobs));
 
     const records = new CloneRecords(o.controlSchema);
-    await records.create(to);
-    await records.start(to, sourceName, await cloneSettings(from, c.candidates, c.tables, c.sourceTs !== undefined), !c.loadSchema);
+    const settings = await withSource((from) => cloneSettings(from, c.candidates, c.tables, c.sourceTs !== undefined));
+    await target.run(async (to) => {
+      await records.create(to);
+      await records.start(to, sourceName, settings, !c.loadSchema);
+    });
     let loadedBytes: number | undefined;
     if (c.loadSchema) {
-      const cleared = c.tsPlan ? await clearTargetExtension(to, c.tsPlan) : undefined;
+      const cleared = c.tsPlan ? await target.run((to) => clearTargetExtension(to, c.tsPlan!)) : undefined;
       if (cleared) log(cleared);
-      loadedBytes = await loadDump(o, sourceConfig, c.tools, c.candidates, c.tsPlan, from, io, log);
-      await records.markLoaded(to, sourceName);
+      loadedBytes = await loadDump(o, sourceConfig, c.tools, c.candidates, c.tsPlan, io, log);
+      await target.run((to) => records.markLoaded(to, sourceName));
     } else {
       log('the target holds the source\'s schema already: not loaded again (--if-exists skip)');
     }
 
-    const ts = await timescaleInstall(to);
-    const hypertables = ts ? await convertCandidates(to, c.candidates, ts) : [];
+    // Tables that are hypertables already are skipped: a retried step carries on.
+    const ts = await target.run((to) => timescaleInstall(to));
+    const hypertables = ts ? await target.run((to) => convertCandidates(to, c.candidates, ts)) : [];
     for (const h of hypertables) log(`hypertable ${h.table}: ${h.outcome}`);
     if (!ts && c.candidates.length > 0) c.notes.push(`the target has no TimescaleDB (--allow-plain-target): ${c.candidates.map((x) => displayName(x.table)).join(', ')} stay plain tables, empty until the backfill`);
-    const copied = c.sourceTs ? await copyJobsDisabled(to, await jobTable(to), c.jobs, records) : [];
+    const copied = c.sourceTs ? await target.run(async (to) => copyJobsDisabled(to, await jobTable(to), c.jobs, records)) : [];
     for (const j of copied) log(`job ${j.jobId} (${j.procName}${j.hypertable ? ` on ${j.hypertable}` : ''}): disabled, scheduled=${j.wasScheduled} in the source${j.ownerChange ? `; ${j.ownerChange}` : ''}`);
-    await records.markFinished(to, sourceName);
+    await target.run((to) => records.markFinished(to, sourceName));
     for (const note of c.notes) log(note);
     return {
       source: sourceName, target: describeConnection(o.target), tools: `${c.tools.version} in ${c.tools.dir}`,
       roles, loadedBytes, tables: c.tables.map(displayName), hypertables, jobs: copied, notes: c.notes,
     };
   } finally {
-    await to?.end().catch(() => undefined);
-    await from?.end().catch(() => undefined);
+    await target.close();
     await src.close();
   }
 }
@@ -130,9 +144,9 @@ async function cloneSettings(from: pg.Client, candidates: Candidate[], tables: T
 }
 
 async function loadDump(o: CloneOptions, sourceConfig: ConnectionConfig, tools: ClientTools, candidates: Candidate[],
-  tsPlan: TimescalePlan | undefined, from: pg.Client, io: CloneIO, log: (line: string) => void): Promise<number> {
+  tsPlan: TimescalePlan | undefined, io: CloneIO, log: (line: string) => void): Promise<number> {
   const dumpArgs = [`--exclude-schema=${pattern(o.controlSchema)}`, ...candidates.map((c) => `--exclude-table-data=${pattern(c.table.schema)}.${pattern(c.table.table)}`)];
-  if (tsPlan) dumpArgs.push('--exclude-table-data=_timescaledb_internal.*', `--exclude-table-data=${await jobTable(from)}`);
+  if (tsPlan) dumpArgs.push('--exclude-table-data=_timescaledb_internal.*', `--exclude-table-data=${await withClient(sourceConfig, jobTable, 'source')}`);
   const excluded = candidates.length > 0 ? ` without the data of ${candidates.map((c) => `${c.table.schema}.${c.table.table}`).join(', ')}` : '';
   log(`loading the schema and relational data${excluded}${tsPlan ? ' (TimescaleDB: chunk data and jobs left out, in restore mode)' : ''}, in one transaction`);
   const started = performance.now();
@@ -141,7 +155,7 @@ async function loadDump(o: CloneOptions, sourceConfig: ConnectionConfig, tools: 
   timer?.unref();
   try {
     const load = (prelude?: string) => dumpIntoTarget({ tools, source: sourceConfig, target: o.target, dumpArgs, prelude, onBytes: (n) => { bytes += n; }, signal: io.signal });
-    await (tsPlan ? inRestoreMode(o.target, tsPlan, load) : load());
+    await (tsPlan ? inRestoreMode(o.target, tsPlan, o.retry, load) : load());
   } finally {
     if (timer) clearInterval(timer);
   }

@@ -14,7 +14,7 @@ import type pg from 'pg';
 import { type ConnectionConfig, LazyClient } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import { serverMessage } from '../pg-errors.js';
-import { DEFAULT_RETRY, withRetry } from '../retry.js';
+import { type RetryPolicy, withRetry } from '../retry.js';
 import { quoteIdent } from '../sql.js';
 import { type TimescaleInstall, timescaleInstall } from '../target/timescale.js';
 
@@ -62,9 +62,9 @@ export async function clearTargetExtension(target: pg.Client, plan: TimescalePla
 /**
  * The load in restore mode: timescaledb_pre_restore() when the extension is in place, else
  * restore mode for the load's session only (the dump creates the extension); then
- * timescaledb_post_restore(), retried while the target restarts, also after a failed load.
+ * timescaledb_post_restore(), retried while the target restarts (for --retry-timeout), also after a failed load.
  */
-export async function inRestoreMode<T>(target: ConnectionConfig, plan: TimescalePlan, load: (prelude: string | undefined) => Promise<T>): Promise<T> {
+export async function inRestoreMode<T>(target: ConnectionConfig, plan: TimescalePlan, retry: RetryPolicy, load: (prelude: string | undefined) => Promise<T>): Promise<T> {
   const schema = plan.source.schema;
   const call = async (fn: string) => {
     const client = new LazyClient(target);
@@ -74,18 +74,18 @@ export async function inRestoreMode<T>(target: ConnectionConfig, plan: Timescale
       await client.close();
     }
   };
-  if (plan.inPlace) await withRetry(() => call('timescaledb_pre_restore'), DEFAULT_RETRY);
+  if (plan.inPlace) await withRetry(() => call('timescaledb_pre_restore'), retry);
   let result: T;
   try {
     result = await load(plan.inPlace ? undefined : `SET timescaledb.restoring = 'on';\n`);
   } catch (err) {
     // Without the extension before the load, restore mode lived in the rolled-back session only.
     if (!plan.inPlace) throw err;
-    const restored = await withRetry(() => call('timescaledb_post_restore'), DEFAULT_RETRY).then(() => true, () => false);
+    const restored = await withRetry(() => call('timescaledb_post_restore'), retry).then(() => true, () => false);
     if (restored || !(err instanceof HyperfillError)) throw err;
     throw new HyperfillError(err.code, err.message, err.context,
       `${err.hint ? `${err.hint}; ` : ''}the target could not be taken out of TimescaleDB's restore mode: a rerun does it, or run SELECT ${quoteIdent(schema)}.timescaledb_post_restore() there`, err);
   }
-  await withRetry(() => call('timescaledb_post_restore'), DEFAULT_RETRY);
+  await withRetry(() => call('timescaledb_post_restore'), retry);
   return result;
 }

@@ -7,9 +7,11 @@
  * sides so neither always goes first.
  */
 import type pg from 'pg';
-import { type ConnectionConfig, connectionError, describeConnection, LazyClient } from '../connection.js';
+import { type ConnectionConfig, describeConnection } from '../connection.js';
+import { ControlConnection } from '../control-connection.js';
 import { HyperfillError } from '../errors.js';
 import { isRetryable, serverMessage } from '../pg-errors.js';
+import type { RetryPolicy } from '../retry.js';
 import { type LatencySummary, summarise } from '../stats.js';
 import { compareResults, type ResultColumn, type ResultComparison, type ResultRow } from './diff-results.js';
 import type { CompareQuery } from './query-file.js';
@@ -28,7 +30,11 @@ export interface CompareOptions {
   /** Rows of one result kept for the comparison; a larger result is an error for that query. */
   maxRows: number;
   maxDifferences: number;
+  /** A lost connection is reopened and the run made again, for this long. */
+  retry: RetryPolicy;
+  signal?: AbortSignal | undefined;
   onRun?: (done: number, total: number) => void;
+  onRetry?: (side: Side, err: unknown, delayMs: number) => void;
 }
 
 export type Side = 'source' | 'target';
@@ -94,21 +100,27 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
   let next = 0;
   let done = 0;
   const worker = async () => {
-    const clients = { source: new LazyClient(options.source, SESSION), target: new LazyClient(options.target, SESSION) };
+    const connection = (side: Side) => new ControlConnection(options[side], {
+      role: side, retry: options.retry, signal: options.signal, setup: SESSION, purpose: 'compare',
+      onRetry: (err, delay) => options.onRetry?.(side, err, delay),
+    });
+    const clients = { source: connection('source'), target: connection('target') };
     try {
+      await Promise.all([clients.source.open(), clients.target.open()]);
       for (let job = jobs[next++]; job; job = jobs[next++]) {
         const slot = state[job.query.index - 1]?.[job.side];
         if (!slot) continue;
         if (slot.error === undefined) {
           try {
-            const output = await runOnce(clients[job.side], job, options);
+            // A read: after a lost connection, the run is made again on a new one.
+            const output = await clients[job.side].run((client) => runOnce(client, job, options));
             slot.samples.push(output.ms);
             if (job.keepRows) slot.output = output;
           } catch (err) {
             const tooLarge = err instanceof HyperfillError && err.code === 'E_COMPARE_RESULT_TOO_LARGE';
             if (!tooLarge && (err instanceof HyperfillError || isRetryable(err))) {
               next = jobs.length;
-              throw err instanceof HyperfillError ? err : connectionError(err, options[job.side], job.side);
+              throw err;
             }
             slot.error = tooLarge ? (err as Error).message : serverMessage(err);
           }
@@ -128,13 +140,7 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
   };
 }
 
-async function runOnce(lazy: LazyClient, job: Job, options: CompareOptions): Promise<RunOutput> {
-  let client: pg.Client;
-  try {
-    client = await lazy.get();
-  } catch (err) {
-    throw connectionError(err, options[job.side], job.side);
-  }
+async function runOnce(client: pg.Client, job: Job, options: CompareOptions): Promise<RunOutput> {
   await client.query('BEGIN READ ONLY');
   try {
     const started = performance.now();
@@ -159,8 +165,7 @@ async function runOnce(lazy: LazyClient, job: Job, options: CompareOptions): Pro
     await client.query('COMMIT');
     return { ms, columns, rows, rowCount };
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => lazy.drop());
-    if (isRetryable(err)) lazy.drop();
+    await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
 }

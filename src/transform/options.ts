@@ -1,11 +1,12 @@
 /**
  * The transform flags, shared by every command that moves data: spread
- * TRANSFORM_FLAGS into the command's flag spec, append TRANSFORM_HELP to its help,
+ * TRANSFORM_FLAGS into the command's flag spec, add TRANSFORM_HELP to its help's sections,
  * and call parseTransformFlags on the parsed values. Undefined means no transform:
  * the pass-through path, no decoding.
  */
 import { availableParallelism } from 'node:os';
 import { intFlag, usage } from '../cli/flags.js';
+import type { HelpSection } from '../cli/help.js';
 import type { OnError } from './batch-transform.js';
 import { hasMappings, type MappingSpec, mergeMappings, parseMappingFlags, readMappingFile } from './mapping.js';
 
@@ -32,23 +33,21 @@ export const TRANSFORM_FLAGS = {
   rejects: { type: 'string' },
 } as const;
 
-export const TRANSFORM_HELP = `Transform (rows are decoded, changed and re-encoded in worker threads)
-      --transform FILE     a .js/.mjs/.ts module exporting (row, ctx) => row | row[] | null,
-                           or { setup(ctx), transform(row, ctx), columns }; null drops the row,
-                           an array fans out; ctx has columns, types, outputColumns, line, row
-      --transform-workers N  worker threads (default: the number of cores; 0 runs inline)
-      --map SRC:DST        rename a column (repeatable)
-      --drop COL           drop a column (repeatable, or a,b,c)
-      --set COL=VALUE      add or overwrite a column: a constant, or a template like
-                           {site}-{device} or {$file}:{$line}; \\N is NULL
-      --epoch COL:UNIT     epoch number in s, ms, us or ns to a timestamp
-      --json-path COL=SRC.PATH  a field of the JSON in column SRC, e.g. temp=payload.sensor.temp
-      --mapping FILE       the same mappings from a JSON file:
-                           {"map":{"a":"b"},"drop":["c"],"set":{"d":"x"},"epoch":{"ts":"ms"},"jsonPath":{"t":"p.t"}}
-                           (applied in this order: json-path, epoch, set, drop, map)
-      --on-error MODE      a row the transform fails on: stop (default), skip, or reject
-      --rejects FILE       with --on-error reject: the rows as they were in the input, and
-                           FILE.reasons with input:line: row N: reason`;
+export const TRANSFORM_HELP: HelpSection = {
+  title: 'Transform (rows are decoded, changed and re-encoded in worker threads)',
+  flags: [
+    ['--transform FILE', 'a .js/.mjs/.ts module exporting (row, ctx) => row | row[] | null, or { setup(ctx), transform(row, ctx), columns }; null drops the row, an array fans out; ctx has columns, types, outputColumns, line, row'],
+    ['--transform-workers N', 'worker threads (default: the number of cores; 0 runs inline)'],
+    ['--map SRC:DST', 'rename a column (repeatable)'],
+    ['--drop COL', 'drop a column (repeatable, or a,b,c)'],
+    ['--set COL=VALUE', 'add or overwrite a column: a constant, or a template like {site}-{device} or {$file}:{$line}; \\N is NULL'],
+    ['--epoch COL:UNIT', 'epoch number in s, ms, us or ns to a timestamp'],
+    ['--json-path COL=SRC.PATH', 'a field of the JSON in column SRC, e.g. temp=payload.sensor.temp'],
+    ['--mapping FILE', 'the same mappings from a JSON file:\n{"map":{"a":"b"},"drop":["c"],"set":{"d":"x"},"epoch":{"ts":"ms"},"jsonPath":{"t":"p.t"}}\n(applied in this order: json-path, epoch, set, drop, map)'],
+    ['--on-error MODE', 'a row the transform fails on: stop (default), skip, or reject'],
+    ['--rejects FILE', 'with --on-error reject: the rows as they were in the input, and FILE.reasons with input:line: row N: reason'],
+  ],
+};
 
 export interface TransformFlagValues {
   transform?: string | undefined;

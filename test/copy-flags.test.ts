@@ -52,3 +52,22 @@ test('a libpq key=value connection string works, and the summary never shows the
   assert.doesNotMatch(run.stderr, new RegExp(decodeURIComponent(url.password)));
   assert.match(run.stderr, /copy: 100 rows, .* MB in [\d.]+ s/);
 });
+
+test('--table takes schema.table as the other commands do; --schema names the schema of a bare table', async () => {
+  await server.query(`CREATE SCHEMA other; CREATE TABLE other.t (id int, v text); CREATE TABLE "dotted.name" (id int, v text)`);
+  let run = await runMain(['copy', '--connection', server.url(), '--table', 'public.t', '--columns', 'id,v', '--truncate'], '1,a\n');
+  assert.equal(run.code, 0, run.stderr);
+  run = await runMain(['copy', '--connection', server.url(), '--table', 'other.t'], '2,b\n');
+  assert.equal(run.code, 0, run.stderr);
+  run = await runMain(['copy', '--connection', server.url(), '--schema', 'other', '--table', 't'], '3,c\n');
+  assert.equal(run.code, 0, run.stderr);
+  run = await runMain(['copy', '--connection', server.url(), '--schema', 'other', '--table', 'other.t'], '4,d\n');
+  assert.equal(run.code, 0, run.stderr);
+  run = await runMain(['copy', '--connection', server.url(), '--table', '"dotted.name"'], '5,e\n');
+  assert.equal(run.code, 0, run.stderr);
+  const rows = await server.query(`SELECT 'public' AS s, id FROM public.t UNION ALL SELECT 'other', id FROM other.t UNION ALL SELECT 'dotted', id FROM "dotted.name" ORDER BY 2`);
+  assert.deepEqual(rows.rows, [{ s: 'public', id: 1 }, { s: 'other', id: 2 }, { s: 'other', id: 3 }, { s: 'other', id: 4 }, { s: 'dotted', id: 5 }]);
+  run = await runMain(['copy', '--connection', server.url(), '--schema', 'public', '--table', 'other.t'], '6,f\n');
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /E_USAGE: `--table other.t` names schema "other" and `--schema` says "public": give the schema once/);
+});

@@ -81,7 +81,7 @@ export function formatBackfillSummary(r: BackfillResult): string {
 }
 
 export const RESTORE_HELP: CommandHelp = {
-  usage: ['restore-policies [--target URL] [--run-id ID] [--control-schema S] [--catch-up [--max-chunks-per-minute N]]'],
+  usage: ['restore-policies [--target URL] [--run-id ID] [--control-schema S]', '                           [--catch-up [--max-chunks-per-minute N]]'],
   about: `Puts back, exactly as recorded, the jobs hyperfill left paused: the compression and
 retention jobs a backfill paused (e.g. after the backfill process was killed), and the
 jobs \`hyperfill clone\` copied disabled from a TimescaleDB source (as the source had

@@ -18,7 +18,8 @@ import { TARGET_FLAGS, targetFlags, targetHelp } from './target-flags.js';
 
 export const CLONE_HELP: CommandHelp = {
   usage: [
-    'clone --source URL --target URL [--hypertable TABLE[:TIME_COLUMN[:CHUNK_INTERVAL]] ...]',
+    'clone --source URL --target URL',
+    '                [--hypertable TABLE[:TIME_COLUMN[:CHUNK_INTERVAL]] ...]',
     'clone --source URL --suggest',
     'clone --source URL --target URL --data-only --table TABLE ...',
   ],

@@ -20,7 +20,7 @@ import { TARGET_FLAGS, targetFlags, targetHelp } from './target-flags.js';
 import { type CommandHelp, formatHelp } from './help.js';
 
 export const SCHEMA_HELP: CommandHelp = {
-  usage: ['schema --source URL --table SRC[:DST] ... [--time-column C] [--target URL [--apply]]', '                 [--plain] [--compression] [--chunk-interval SIZE]'],
+  usage: ['schema --source URL --table SRC[:DST] ... [--time-column C]', '                 [--target URL [--apply]] [--plain] [--compression] [--chunk-interval SIZE]'],
   about: `Prints the target DDL for source tables: CREATE TABLE with the types the source maps
 to, create_hypertable on the time column with a suggested chunk interval, and
 compression settings with a segmentby suggestion (commented out unless --compression).

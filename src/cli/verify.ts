@@ -9,7 +9,7 @@ import { TARGET_HELP } from './target-flags.js';
 import type { CommandIO } from './io.js';
 
 export const VERIFY_HELP: CommandHelp = {
-  usage: ['verify --source URL --target URL --until T --table SRC[:DST] ... [--approx | --checksum]'],
+  usage: ['verify --source URL --target URL --until T --table SRC[:DST] ...', '                 [--approx | --checksum]'],
   about: `Compares source and target per window (the backfill's plan when one exists for the
 same arguments): exact row counts by default, planner estimates after ANALYZE with
 --approx (within --tolerance), or an order-independent digest of every row's content

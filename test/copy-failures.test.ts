@@ -123,3 +123,38 @@ test('a text-format end-of-data marker cannot silently drop rows: the error name
   count = await server.query('SELECT array_agg(id ORDER BY id) AS ids FROM marker');
   assert.deepEqual(count.rows[0].ids, [1, 2]);
 });
+
+test('a rejected first row that looks like a header says --skip-header; other rejected rows do not', async () => {
+  await server.query('CREATE TABLE headed (time timestamptz, host text, v int)');
+  const header = await runMain(['copy', '--connection', server.url(), '--table', 'headed'], 'time,host,v\n2024-01-01T00:00:00Z,h1,1\n');
+  assert.equal(header.code, 1);
+  assert.match(header.stderr, /E_BATCH_REJECTED: the target rejected line 1 of stdin: invalid input syntax for type timestamp with time zone: "time"/);
+  assert.match(header.stderr, /hint: the row reads: time,host,v\n {2}hint: the first row looks like a header: --skip-header skips the first record of each input/);
+  const quoted = await runMain(['copy', '--connection', server.url(), '--table', 'headed', '--split', ';'], '"time";"host";"v"\n');
+  assert.match(quoted.stderr, /the first row looks like a header/);
+  const notFirst = await runMain(['copy', '--connection', server.url(), '--table', 'headed'], '2024-01-01T00:00:00Z,h1,1\ntime,host,v\n');
+  assert.equal(notFirst.code, 1);
+  assert.match(notFirst.stderr, /the row reads: time,host,v/);
+  assert.doesNotMatch(notFirst.stderr, /looks like a header/);
+  const data = await runMain(['copy', '--connection', server.url(), '--table', 'headed'], '2024-01-01T00:00:00Z,h1,one\n');
+  assert.equal(data.code, 1);
+  assert.doesNotMatch(data.stderr, /looks like a header/, 'a row with a time in it is data');
+  const skipped = await runMain(['copy', '--connection', server.url(), '--table', 'headed', '--skip-header'], 'time,host,v\n2024-01-01T00:00:00Z,h1,1\n');
+  assert.equal(skipped.code, 0, skipped.stderr);
+});
+
+test('the row a rejection shows has NUL bytes and invalid UTF-8 escaped, never raw', async () => {
+  await server.query('CREATE TABLE bytes (id int, v text)');
+  const cases: Array<[Buffer, string]> = [
+    [Buffer.concat([Buffer.from('1,abc'), Buffer.from([0]), Buffer.from('def\n')]), '1,abc\\x00def'],
+    [Buffer.concat([Buffer.from('2,ab'), Buffer.from([0xff]), Buffer.from('cd é\n')]), '2,ab\\xffcd é'],
+    [Buffer.concat([Buffer.from('3,x'), Buffer.from([0xc0, 0xaf, 0xed, 0xa0, 0x80]), Buffer.from('\n')]), '3,x\\xc0\\xaf\\xed\\xa0\\x80'],
+  ];
+  for (const [input, shown] of cases) {
+    const run = await runMain(['copy', '--connection', server.url(), '--table', 'bytes'], input);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /E_BATCH_REJECTED: the target rejected line 1 of stdin: invalid byte sequence for encoding "UTF8"/);
+    assert.ok(run.stderr.includes(`hint: the row reads: ${shown}\n`), run.stderr);
+    assert.doesNotMatch(run.stderr, /[\x00\ufffd]/, 'no raw NUL, no replacement character');
+  }
+});

@@ -6,6 +6,7 @@
  * format; without one, nothing of that runs.
  */
 import { locateRecord, locateRow } from '../csv/locate-record.js';
+import { looksLikeHeader } from '../csv/looks-like-header.js';
 import { openInput } from '../csv/input.js';
 import { RecordScanner, type ScanDialect } from '../csv/record-scanner.js';
 import type { EncodedBatch } from '../batch.js';
@@ -250,7 +251,7 @@ function ledgerSettings(o: CopyOptions, transform: TransformRun | undefined): Le
 /** Turns any failure into a HyperfillError that also says what is already committed. */
 function explainFailure(err: unknown, committed: CommittedRanges, dialect: ScanDialect, options: CopyOptions,
   transformed: Map<EncodedBatch, TransformedBatch>, transform: TransformRun | undefined): HyperfillError {
-  const base = err instanceof BatchFailure ? describeBatchFailure(err, dialect, transformed.get(err.batch), transform) : err instanceof HyperfillError ? err
+  const base = err instanceof BatchFailure ? describeBatchFailure(err, dialect, transformed.get(err.batch), transform, options) : err instanceof HyperfillError ? err
     : new HyperfillError('E_COPY_FAILED', serverMessage(err), {}, undefined, err);
   const transformHint = transform && base.code === 'E_IMPORT_INPUT_CHANGED'
     ? 'with a transform, a resumed batch is transformed again and must come out as before: a changed transform gives this error too'
@@ -272,8 +273,11 @@ function pinShortBatch(error: HyperfillError, batch: EncodedBatch, dialect: Scan
     { ...error.context, line: found.line }, [`the line reads: ${found.preview}`, error.hint].filter(Boolean).join('\n  hint: '), error.cause);
 }
 
+/** SQLSTATE class 22: the server could not read a value (a header's words as numbers or times). */
+const isDataError = (err: unknown) => String((err as { code?: unknown }).code ?? '').startsWith('22');
+
 function describeBatchFailure(failure: BatchFailure, dialect: ScanDialect, transformed: TransformedBatch | undefined,
-  transform: TransformRun | undefined): HyperfillError {
+  transform: TransformRun | undefined, options: CopyOptions): HyperfillError {
   const { batch, error } = failure;
   if (error instanceof HyperfillError) return error.code === 'E_ROW_COUNT_MISMATCH' && !transformed ? pinShortBatch(error, batch, dialect) : error;
   const position = copyErrorPosition(error);
@@ -290,7 +294,10 @@ function describeBatchFailure(failure: BatchFailure, dialect: ScanDialect, trans
   };
   const where = located ? `line ${located.line}` : describeLines(batch);
   const message = `the target rejected ${where} of ${batch.inputName}: ${serverMessage(error)}`;
-  const hint = located ? `the row reads: ${located.preview}` : undefined;
+  const header = located && located.row === 1 && !options.skipHeader && isDataError(error)
+    && looksLikeHeader(located.data, options.delimiter ?? (options.format === 'csv' ? ',' : '\t'), options.quote);
+  const hint = located ? [`the row reads: ${located.preview}`,
+    header && `the first row looks like a header: --skip-header skips the first record of each input`].filter(Boolean).join('\n  hint: ') : undefined;
   return new HyperfillError('E_BATCH_REJECTED', message, context, hint, error);
 }
 

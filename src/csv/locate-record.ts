@@ -4,16 +4,17 @@
  * its index among the batch's rows (the first row a short COPY did not take).
  */
 import type { EncodedBatch } from '../batch.js';
+import { previewOf } from '../preview.js';
 import { RecordScanner, type ScanDialect } from './record-scanner.js';
 
 export interface LocatedRecord {
   line: number;
   row: number;
-  /** The record's text, cut to a readable length. */
+  /** The record's text, cut to a readable length, non-text bytes escaped (preview.ts). */
   preview: string;
+  /** The record's bytes as they were in the input. */
+  data: Buffer;
 }
-
-const PREVIEW_CHARS = 120;
 
 /** `copyLine` is 1-based within the batch, as PostgreSQL reports it. */
 export function locateRecord(batch: EncodedBatch, copyLine: number, dialect: ScanDialect): LocatedRecord | undefined {
@@ -39,10 +40,5 @@ function recordsOf(batch: EncodedBatch, dialect: ScanDialect): EncodedBatch[] {
 function located(batch: EncodedBatch, records: EncodedBatch[], index: number, line: number): LocatedRecord | undefined {
   const found = records[index];
   if (!found) return undefined;
-  const text = found.data.toString('utf8').replace(/\r?\n$/, '');
-  return {
-    line: batch.firstLine + line - 1,
-    row: batch.firstRow + index,
-    preview: text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}...` : text,
-  };
+  return { line: batch.firstLine + line - 1, row: batch.firstRow + index, preview: previewOf(found.data), data: found.data };
 }

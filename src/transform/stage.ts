@@ -9,6 +9,7 @@
  */
 import type { EncodedBatch } from '../batch.js';
 import { describeLines } from '../batch.js';
+import { previewOf } from '../preview.js';
 import { HyperfillError } from '../errors.js';
 import type { BatchResult, RowProblem } from './batch-transform.js';
 import { type InputDialect, RecordIndex } from './decode.js';
@@ -54,17 +55,13 @@ export async function transformBatch(runner: BatchRunner, batch: EncodedBatch, o
 
 function rowFailed(problem: RowProblem, batch: EncodedBatch, name: string): HyperfillError {
   const where = problem.line !== undefined ? `line ${problem.line}` : `row ${problem.row} (${describeLines(batch)})`;
-  const preview = problem.raw ? previewOf(Buffer.from(problem.raw).toString('utf8')) : undefined;
+  const preview = problem.raw ? previewOf(problem.raw) : undefined;
   return new HyperfillError('E_TRANSFORM_FAILED', `${where} of ${batch.inputName}: ${problem.reason}`,
     { file: batch.inputName, line: problem.line, row: problem.row, batch: batch.seq, transform: name },
     [preview && `the row reads: ${preview}`, 'nothing of this batch was loaded; --on-error skip drops such rows, --on-error reject --rejects FILE keeps them']
       .filter(Boolean).join('\n  hint: '));
 }
 
-export function previewOf(text: string, max = 120): string {
-  const line = text.replace(/\r?\n$/, '');
-  return line.length > max ? `${line.slice(0, max)}...` : line;
-}
 
 export class TransformStage {
   private inFlight = 0;
@@ -134,7 +131,7 @@ export function locateTransformedRow(t: TransformedBatch, outputLine: number, di
   const index = RecordIndex.build(t.source, dialect);
   const rel = index.lines[record];
   if (rel === undefined) return undefined;
-  return { line: t.batch.firstLine + rel - 1, row: t.batch.firstRow + record, preview: previewOf(index.text(record)), output: previewOf(output) };
+  return { line: t.batch.firstLine + rel - 1, row: t.batch.firstRow + record, preview: previewOf(index.raw(record)), output: previewOf(output) };
 }
 
 /** For summaries: counts over committed batches. */

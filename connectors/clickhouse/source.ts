@@ -11,6 +11,7 @@
 import { pipeline } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { HyperfillError, type ErrorContext } from '../../src/errors.js';
+import { timeColumnHint } from '../../src/time-column-hint.js';
 import type { ReadRequest, Source, SourceColumn, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
 import { type TimeType, formatTimeValue } from '../../src/time-value.js';
 import type { ClickHouseConfig } from './config.js';
@@ -105,7 +106,7 @@ export class ClickHouseSource implements Source {
     if (time === undefined) {
       const candidates = columns.filter((c) => timeTypeOfClickHouse(c.type) !== undefined).map((c) => c.name);
       throw new HyperfillError('E_TIME_COLUMN_REQUIRED', `ClickHouse table ${name} has no Date or DateTime column in its sorting key, so its time column is not known`, context,
-        `name it with --time-column${candidates.length > 0 ? ` (one of: ${candidates.join(', ')})` : ''}`);
+        timeColumnHint(candidates, 'it has no DateTime, Date or integer column that is not Nullable to be the time column'));
     }
     const column = columns.find((c) => c.name === time);
     if (!column) {

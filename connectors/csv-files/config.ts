@@ -14,8 +14,9 @@
  *   delimiter=,            one character; `tab` or %09 for a tab
  *   quote="  escape="      one character each (escape defaults to quote: "" inside a quoted field)
  *   null=                  the unquoted text that means NULL (default: an unquoted empty field, as COPY CSV)
- *   time_format=auto|iso|epoch_s|epoch_ms|epoch_us
- *                          how the time column is written (auto: ISO times, or integers taken as they are)
+ *   time_format=auto|iso|epoch_s|epoch_ms|epoch_us|PATTERN
+ *                          how the time column is written (auto: ISO times, or integers taken as they are;
+ *                          a pattern like %Y/%m/%d %H:%M, taken as written: src/time-format.ts)
  *   sample=1000            records read to infer the column types (0: every record)
  *   types=col:type,...     PostgreSQL types that override the inferred ones
  *
@@ -25,8 +26,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { HyperfillError } from '../../src/errors.js';
+import { parseTimeFormat, type TimeFormat, timeFormatParam } from '../../src/time-format.js';
 
-export type TimeFormat = 'auto' | 'iso' | 'epoch_s' | 'epoch_ms' | 'epoch_us';
 
 export interface CsvDialect {
   delimiter: string;
@@ -53,7 +54,6 @@ const SCHEME = /^(csv|tsv):(.*)$/is;
 const FILE_EXTENSION = /\.(csv|tsv)(\.gz)?$/i;
 const QUERY = /^[a-z_]+=[^&]*(&[a-z_]+=[^&]*)*$/i;
 const OPTIONS = ['header', 'columns', 'delimiter', 'quote', 'escape', 'null', 'time_format', 'sample', 'types'];
-const TIME_FORMATS: TimeFormat[] = ['auto', 'iso', 'epoch_s', 'epoch_ms', 'epoch_us'];
 /** A type name as format_type prints it: words, an optional modifier, an optional []. No SQL beyond that. */
 const TYPE_NAME = /^[a-z_][a-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?( with(out)? time zone)?(\[\])*$/i;
 
@@ -126,7 +126,7 @@ function parseOptions(query: string | undefined, tab: boolean, url: string): Omi
     }
     let value: string;
     try {
-      value = decodeURIComponent(pair.slice(i + 1).replace(/\+/g, ' '));
+      value = key === 'time_format' ? timeFormatParam(pair.slice(i + 1)) : decodeURIComponent(pair.slice(i + 1).replace(/\+/g, ' '));
     } catch {
       throw new HyperfillError('E_USAGE', `CSV source option \`${key}\` has a bad percent-escape`, {}, 'e.g. quote=%22 for a double quote');
     }
@@ -149,10 +149,7 @@ function parseOptions(query: string | undefined, tab: boolean, url: string): Omi
   if (!header && !columns) {
     throw new HyperfillError('E_USAGE', 'a CSV source with header=false needs `columns`', {}, 'e.g. ?header=false&columns=time,host,cpu');
   }
-  const timeFormat = (values.get('time_format') ?? 'auto').toLowerCase() as TimeFormat;
-  if (!TIME_FORMATS.includes(timeFormat)) {
-    throw new HyperfillError('E_USAGE', `CSV source option \`time_format\` must be one of ${TIME_FORMATS.join(', ')}, got "${values.get('time_format')}"`);
-  }
+  const timeFormat = parseTimeFormat(values.get('time_format'), 'CSV source option `time_format`');
   const sampleText = values.get('sample') ?? '1000';
   if (!/^\d+$/.test(sampleText)) throw new HyperfillError('E_USAGE', `CSV source option \`sample\` must be a whole number (0: every record), got "${sampleText}"`);
   const sample = Number(sampleText) === 0 ? Infinity : Number(sampleText);

@@ -16,7 +16,8 @@
  * Integers map to bigint rather than integer: a sample cannot promise that a later
  * row stays within 32 bits. Types are names as format_type prints them.
  */
-import { parseInt64, parseIso } from './time-text.js';
+import { parseInt64 } from '../../src/time-format.js';
+import { parseIso } from './time-text.js';
 
 const BOOLEAN = /^(true|false|t|f)$/i;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;

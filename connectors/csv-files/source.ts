@@ -15,9 +15,12 @@
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import { HyperfillError } from '../../src/errors.js';
+import { timeColumnHint } from '../../src/time-column-hint.js';
 import type { ReadRequest, Source, SourceColumn, SourceTableInfo, TimeRange, WindowStream, PinnedSnapshot } from '../../src/source.js';
 import { encodeTextRow } from '../../src/copy-text.js';
-import { formatTimeValue, timeTypeOf } from '../../src/time-value.js';
+import { timeFormatName } from '../../src/time-format.js';
+import { compileTimePattern } from '../../src/time-pattern.js';
+import { formatTimeValue, type TimeType, timeTypeOf } from '../../src/time-value.js';
 import { openInput } from '../../src/csv/input.js';
 import type { CsvFilesConfig } from './config.js';
 import { type CsvRecord, CsvFieldParser } from './csv-fields.js';
@@ -59,6 +62,8 @@ interface TimedBatch {
 /** Sampled rows kept in memory (the type sample itself may be larger). */
 const KEPT_ROWS = 100_000;
 const ISO_TYPES = new Set(['timestamp with time zone', 'timestamp without time zone', 'date']);
+const PG_TIME_TYPE: Partial<Record<TimeType, string>> = { timestamptz: 'timestamp with time zone', timestamp: 'timestamp without time zone', date: 'date' };
+const NUMERIC_TYPES = new Set(['bigint', 'integer', 'smallint', 'numeric', 'double precision', 'real']);
 
 export class CsvFilesSource implements Source {
   readonly kind = 'csv';
@@ -86,10 +91,13 @@ export class CsvFilesSource implements Source {
     }
     const types = names.map((name, i) => this.config.types.get(name) ?? sniffers[i]!.type());
     const notes: string[] = [];
-    const timeIndex = this.chooseTimeColumn(names, types, sniffers, timeColumn, table, notes);
+    const timePattern = this.config.timeFormat.kind === 'pattern' ? compileTimePattern(this.config.timeFormat.pattern) : undefined;
+    // With a pattern: the first sampled value of a column that the pattern does not read.
+    const unreadable = (k: number) => firstValue(rows, where, k, (v) => timePattern?.parse(v) === undefined);
+    const timeIndex = this.chooseTimeColumn(names, types, sniffers, timeColumn, table, notes, unreadable);
     const timeEncoding = this.encodingFor(names[timeIndex]!, types[timeIndex]!, sniffers[timeIndex]!, table,
-      firstValue(rows, where, timeIndex, (v) => !isIsoOrNumber(v)));
-    if (timeEncoding.kind === 'epoch') types[timeIndex] = 'timestamp with time zone';
+      timePattern ? unreadable(timeIndex) : firstValue(rows, where, timeIndex, (v) => !isIsoOrNumber(v)), this.config.types.has(names[timeIndex]!));
+    if (timeEncoding.kind === 'epoch' || timeEncoding.kind === 'pattern') types[timeIndex] = PG_TIME_TYPE[timeTypeOfEncoding(timeEncoding)]!;
     const columns: SourceColumn[] = names.map((name, i) => ({
       name, pgType: types[i]!,
       // Rows without a time are in no window, so the time column is never NULL in the target.
@@ -190,8 +198,9 @@ export class CsvFilesSource implements Source {
       if (i === -1) throw new HyperfillError('E_COLUMN_MISSING', `the CSV files have no column "${name}"`, { table: info.name }, `columns: ${info.fileColumns.join(', ')}`);
       return i;
     });
-    // Epoch times are written out as timestamptz text for the target.
-    const rewriteTime = info.timeEncoding.kind === 'epoch' ? request.columns.indexOf(info.timeColumn) : -1;
+    // Epoch and pattern times are written out as PostgreSQL reads them.
+    const rewriteTime = info.timeEncoding.kind === 'epoch' || info.timeEncoding.kind === 'pattern' ? request.columns.indexOf(info.timeColumn) : -1;
+    const timeType = timeTypeOfEncoding(info.timeEncoding);
     const { start, end } = request.window;
     let sent: number | undefined;
     const generate = async function* (this: CsvFilesSource): AsyncGenerator<Buffer> {
@@ -206,7 +215,7 @@ export class CsvFilesSource implements Source {
             if (t === null || t < start || t >= end) continue;
             const record = records[k]!;
             const values = indexes.map((i) => record.fields[i]);
-            if (rewriteTime >= 0) values[rewriteTime] = formatTimeValue(t, 'timestamptz');
+            if (rewriteTime >= 0) values[rewriteTime] = formatTimeValue(t, timeType);
             try {
               out += encodeTextRow(values);
             } catch (err) {
@@ -305,42 +314,77 @@ export class CsvFilesSource implements Source {
     return names;
   }
 
-  private chooseTimeColumn(names: string[], types: string[], sniffers: ColumnSniffer[], given: string | undefined, table: string, notes: string[]): number {
+  private chooseTimeColumn(names: string[], types: string[], sniffers: ColumnSniffer[], given: string | undefined, table: string, notes: string[],
+    unreadable: (k: number) => SampledValue | undefined): number {
     if (given !== undefined) {
       const i = names.indexOf(given);
       if (i === -1) throw new HyperfillError('E_COLUMN_MISSING', `the CSV files have no column "${given}"`, { table }, `columns: ${names.join(', ')}`);
       return i;
     }
-    const i = this.config.timeFormat.startsWith('epoch')
-      ? -1
-      : types.findIndex((t, k) => ISO_TYPES.has(t) && sniffers[k]!.values > 0);
+    const format = this.config.timeFormat;
+    const readable = (k: number) => sniffers[k]!.values > 0 && (format.kind === 'pattern' ? unreadable(k) === undefined : ISO_TYPES.has(types[k]!));
+    const i = format.kind === 'epoch' ? -1 : names.findIndex((_, k) => readable(k));
     if (i === -1) {
-      throw new HyperfillError('E_TIME_COLUMN_REQUIRED', 'no column of the CSV files holds ISO timestamps in the sample, so the time column is not known', { table },
-        `name it with --time-column (one of: ${names.join(', ')})`);
+      const holds = format.kind === 'epoch' ? 'epoch numbers' : format.kind === 'pattern' ? `times written as ${format.pattern}` : 'ISO timestamps';
+      const fits = (k: number) => (format.kind === 'epoch' ? NUMERIC_TYPES.has(types[k]!) : format.kind === 'pattern' ? false : timeTypeOf(types[k]!) !== undefined);
+      throw new HyperfillError('E_TIME_COLUMN_REQUIRED', `no column of the CSV files holds ${holds} in the sample, so the time column is not known`, { table },
+        timeColumnHint(names.filter((_, k) => fits(k)), format.kind === 'pattern'
+          ? 'name the time column with --time-column, and check time_format against the files'
+          : 'no column holds timestamps, dates or integers in the sample: time_format= in the source URL says how the times are written (e.g. time_format=epoch_ms, or a pattern like time_format=%Y/%m/%d %H:%M)'));
     }
-    notes.push(`time column "${names[i]}" (${types[i]}): the first column holding timestamps; --time-column chooses another`);
+    notes.push(`time column "${names[i]}" (${format.kind === 'pattern' ? format.pattern : types[i]}): the first column holding timestamps; --time-column chooses another`);
     return i;
   }
 
-  private encodingFor(name: string, type: string, sniffer: ColumnSniffer, table: string, odd: SampledValue | undefined): TimeEncoding {
+  /** `typed`: the column's type was given with types= (it then decides between timestamptz, timestamp and date). */
+  private encodingFor(name: string, type: string, sniffer: ColumnSniffer, table: string, odd: SampledValue | undefined, typed: boolean): TimeEncoding {
     const format = this.config.timeFormat;
     const at = odd ? { file: odd.file, line: odd.line } : {};
-    if (format.startsWith('epoch')) {
+    if (format.kind === 'epoch') {
       if (sniffer.values > 0 && !sniffer.numeric) {
-        throw new HyperfillError('E_TIME_COLUMN_TYPE', `time column "${name}" holds values that are not numbers${odd ? ` ("${odd.value}")` : ''}, but time_format=${format}`,
+        throw new HyperfillError('E_TIME_COLUMN_TYPE', `time column "${name}" holds values that are not numbers${odd ? ` ("${odd.value}")` : ''}, but time_format=${timeFormatName(format)}`,
           { table, ...at, column: name }, 'use time_format=iso (or auto) for ISO timestamps');
       }
-      return { kind: 'epoch', scale: format === 'epoch_s' ? 0 : format === 'epoch_ms' ? 3 : 6 };
+      return { kind: 'epoch', unit: format.unit };
     }
+    if (format.kind === 'pattern') return this.patternEncoding(name, format.pattern, typed ? timeTypeOf(type) : undefined, table, odd);
     const timeType = timeTypeOf(type);
     if (timeType === 'timestamptz' || timeType === 'timestamp' || timeType === 'date') return { kind: 'iso', type: timeType };
-    if (timeType !== undefined && format === 'auto') return { kind: 'integer', type: timeType };
+    if (timeType !== undefined && format.kind === 'auto') return { kind: 'integer', type: timeType };
     const hint = sniffer.numeric
       ? 'for epoch numbers add time_format=epoch_s, epoch_ms or epoch_us to the source URL (or types=col:bigint to keep them as integers)'
-      : 'the time column must hold ISO timestamps or dates (or integers); types=col:timestamptz in the URL sets its type';
+      : 'the time column must hold ISO timestamps or dates (or integers); types=col:timestamptz in the URL sets its type, time_format=%d.%m.%Y %H:%M (say) another layout';
     const why = odd ? `; the sample has "${odd.value}", which is not a timestamp` : '';
-    throw new HyperfillError('E_TIME_COLUMN_TYPE', `time column "${name}" looks like ${type}${format === 'iso' ? ', but time_format=iso' : ''}${why}`,
+    throw new HyperfillError('E_TIME_COLUMN_TYPE', `time column "${name}" looks like ${type}${format.kind === 'iso' ? ', but time_format=iso' : ''}${why}`,
       { table, ...at, column: name }, odd ? `repair or remove that row, or: ${hint}` : hint);
+  }
+
+  /**
+   * A time column read by a pattern: timestamptz when the pattern has a zone (%z), timestamp when
+   * it has a time of day, else date; types= may choose, as far as the pattern allows (a timestamptz
+   * without a zone would depend on the session's time zone, as for ISO text).
+   */
+  private patternEncoding(name: string, patternText: string, typed: TimeType | undefined, table: string, odd: SampledValue | undefined): TimeEncoding {
+    const pattern = compileTimePattern(patternText);
+    const at = { table, column: name, ...(odd ? { file: odd.file, line: odd.line } : {}) };
+    if (odd) {
+      throw new HyperfillError('E_TIME_COLUMN_TYPE', `time column "${name}" holds "${odd.value}", which time_format=${patternText} does not read`, at,
+        'repair or remove that row, or correct time_format (directives: %Y %m %d %H %M %S %f %I %p %b %B %z)');
+    }
+    const type = typed ?? (pattern.hasZone ? 'timestamptz' : pattern.hasTime ? 'timestamp' : 'date');
+    if (type === 'timestamptz' && !pattern.hasZone) {
+      throw new HyperfillError('E_TIME_COLUMN_TYPE', `time column "${name}" is typed timestamptz, but time_format=${patternText} has no zone (%z)`, at,
+        'a time without a zone would depend on the session\'s time zone: add %z to the pattern, or type the column timestamp');
+    }
+    if (type === 'date' && pattern.hasTime) {
+      throw new HyperfillError('E_TIME_COLUMN_TYPE', `time column "${name}" is typed date, but time_format=${patternText} has a time of day`, at,
+        'a date column would drop it: type the column timestamp or timestamptz');
+    }
+    if (type !== 'timestamptz' && type !== 'timestamp' && type !== 'date') {
+      throw new HyperfillError('E_TIME_COLUMN_TYPE', `time column "${name}" is typed ${type}, but time_format=${patternText} writes times`, at,
+        'type it timestamptz, timestamp or date, or leave types= out for it');
+    }
+    return { kind: 'pattern', pattern: patternText, type };
   }
 
   /** A file's records with their parsed times; a full scan records the file's stats. */
@@ -441,7 +485,8 @@ function checkWidth(width: number, record: CsvRecord, file: string): void {
 }
 
 function describeEncoding(e: TimeEncoding): string {
-  if (e.kind === 'epoch') return `a number of ${['seconds', '', '', 'milliseconds', '', '', 'microseconds'][e.scale]} since the epoch`;
+  if (e.kind === 'epoch') return `a number of ${{ s: 'seconds', ms: 'milliseconds', us: 'microseconds' }[e.unit]} since the epoch`;
+  if (e.kind === 'pattern') return `a time written as ${e.pattern}`;
   if (e.kind === 'integer') return 'an integer';
   if (e.type === 'timestamptz') return 'an ISO timestamp with a time zone (e.g. 2024-01-01T00:00:00Z)';
   if (e.type === 'timestamp') return 'an ISO timestamp (e.g. 2024-01-01 00:00:00)';

@@ -2,19 +2,18 @@
  * Reads a CSV time field into the bigint of time-value.ts, fast (once per row of every
  * scan): ISO 8601 dates and timestamps as PostgreSQL accepts them (`T` or a space,
  * up to 9 fraction digits rounded to microseconds, a zone `Z`, `+05`, `+0530` or
- * `+05:30`), integers, and epoch seconds, milliseconds or microseconds.
+ * `+05:30`), integers, epoch seconds, milliseconds or microseconds (src/time-format.ts), and
+ * strftime-like patterns (src/time-pattern.ts).
  */
+import { type EpochUnit, epochMicros, parseInt64 } from '../../src/time-format.js';
+import { compileTimePattern } from '../../src/time-pattern.js';
 import type { TimeType } from '../../src/time-value.js';
 
 export type TimeReader = (text: string) => bigint | undefined;
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const INTEGER = /^[+-]?\d+$/;
-const DECIMAL = /^([+-]?)(\d+)(?:\.(\d*))?$/;
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 
 export interface IsoParts {
   /** The point in time (the zone applied; UTC when there is none). */
@@ -63,22 +62,6 @@ export function parseIso(text: string): IsoParts | undefined {
 
 export function isIsoDate(text: string): boolean {
   return DATE.test(text) && parseIso(text) !== undefined;
-}
-
-/** A decimal string times 10^scale, exactly (the fraction beyond `scale` digits rounded); undefined when not a number. */
-export function scaledDecimal(text: string, scale: number): bigint | undefined {
-  const m = DECIMAL.exec(text);
-  if (!m) return undefined;
-  const fraction = m[3] ?? '';
-  let value = BigInt((m[2] ?? '0') + fraction.slice(0, scale).padEnd(scale, '0'));
-  if (fraction.length > scale && Number(fraction[scale]) >= 5) value += 1n;
-  return m[1] === '-' ? -value : value;
-}
-
-export function parseInt64(text: string): bigint | undefined {
-  if (!INTEGER.test(text)) return undefined;
-  const v = BigInt(text);
-  return v < INT64_MIN || v > INT64_MAX ? undefined : v;
 }
 
 type IsoMode = 'instant' | 'zoned' | 'local';
@@ -181,16 +164,21 @@ function fastIso(text: string, mode: IsoMode): bigint | undefined | null {
 export type TimeEncoding =
   | { kind: 'iso'; type: 'timestamptz' | 'timestamp' | 'date' }
   | { kind: 'integer'; type: 'bigint' | 'integer' | 'smallint' }
-  | { kind: 'epoch'; scale: 0 | 3 | 6 };
+  | { kind: 'epoch'; unit: EpochUnit }
+  | { kind: 'pattern'; pattern: string; type: 'timestamptz' | 'timestamp' | 'date' };
 
 export function timeReader(encoding: TimeEncoding): TimeReader {
   switch (encoding.kind) {
     case 'integer':
       return parseInt64;
     case 'epoch': {
-      // Seconds and milliseconds may carry a fraction; microseconds are whole.
-      const toMicros = 6 - encoding.scale;
-      return encoding.scale === 6 ? parseInt64 : (text) => scaledDecimal(text, toMicros);
+      const unit = encoding.unit;
+      return (text) => epochMicros(text, unit);
+    }
+    case 'pattern': {
+      // As for ISO text: timestamptz reads the zone %z gives; timestamp and date the wall clock as written.
+      const pattern = compileTimePattern(encoding.pattern);
+      return encoding.type === 'timestamptz' ? (text) => pattern.parse(text)?.micros : (text) => pattern.parse(text)?.local;
     }
     case 'iso':
       if (encoding.type === 'date') return (text) => (DATE.test(text) ? readIso(text, 'instant') : undefined);
@@ -203,7 +191,6 @@ export function timeReader(encoding: TimeEncoding): TimeReader {
 
 /** The TimeType a table of this encoding has. */
 export function timeTypeOfEncoding(encoding: TimeEncoding): TimeType {
-  if (encoding.kind === 'iso') return encoding.type;
-  if (encoding.kind === 'integer') return encoding.type;
-  return 'timestamptz';
+  if (encoding.kind === 'epoch') return 'timestamptz';
+  return encoding.type;
 }

@@ -13,11 +13,14 @@
  * apart by their content, gzip by its magic bytes. Options may follow as a query string
  * (a `?` starts one only when key=value pairs follow; elsewhere it is a glob character):
  * `field.<column>=<path>` (repeatable), `columns=a,b`, `sampleSize=N`, `batchSize=N`,
- * `threads=N`. An option given in the options object wins.
+ * `threads=N`, `time_format=auto|iso|epoch_s|epoch_ms|epoch_us|PATTERN` (how the time field is
+ * written, src/time-format.ts; a pattern such as %Y/%m/%d %H:%M is taken as written). An option
+ * given in the options object wins.
  */
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { HyperfillError } from '../../src/errors.js';
+import { parseTimeFormat, type TimeFormat, timeFormatParam } from '../../src/time-format.js';
 import { type FieldMapping, parseColumns, parseFieldMapping } from '../mongodb/schema.js';
 
 export interface JsonSourceOptions {
@@ -35,6 +38,8 @@ export interface JsonSourceOptions {
   threads?: number;
   /** What `json:-` reads (default process.stdin). */
   stdin?: Readable;
+  /** How the time field is written: auto (default), iso, epoch_s/ms/us, or a pattern like %Y/%m/%d %H:%M. */
+  timeFormat?: string;
 }
 
 export interface JsonConfig {
@@ -47,6 +52,7 @@ export interface JsonConfig {
   batchSize: number;
   threads: number | undefined;
   stdin: Readable | undefined;
+  timeFormat: TimeFormat;
 }
 
 const SCHEME = /^(json|ndjson|jsonl):(.*)$/is;
@@ -68,7 +74,7 @@ function positiveInt(value: unknown, name: string): number {
 }
 
 const QUERY = /\?((?:[A-Za-z][\w.]*=[^&]*)(?:&[A-Za-z][\w.]*=[^&]*)*)$/;
-const URL_OPTIONS = ['columns', 'sampleSize', 'batchSize', 'threads'];
+const URL_OPTIONS = ['columns', 'sampleSize', 'batchSize', 'threads', 'time_format'];
 
 /** Splits `path?key=value&...` into the path and its options. */
 function splitQuery(url: string): { rest: string; fields: string[]; values: Record<string, string> } {
@@ -79,7 +85,7 @@ function splitQuery(url: string): { rest: string; fields: string[]; values: Reco
   for (const part of q[1]!.split('&')) {
     const eq = part.indexOf('=');
     const key = decodeURIComponent(part.slice(0, eq));
-    const value = decodeURIComponent(part.slice(eq + 1));
+    const value = key === 'time_format' ? timeFormatParam(part.slice(eq + 1)) : decodeURIComponent(part.slice(eq + 1));
     if (key.startsWith('field.')) fields.push(`${key.slice('field.'.length)}=${value}`);
     else if (URL_OPTIONS.includes(key)) values[key] = value;
     else throw new HyperfillError('E_USAGE', `unknown JSON source option "${key}"`, {}, `known: field.<column>, ${URL_OPTIONS.join(', ')}`);
@@ -122,5 +128,6 @@ export function parseJsonConfig(rawUrl: string, options: JsonSourceOptions): Jso
     batchSize: positiveInt(options.batchSize ?? intOption(values.batchSize, 'batchSize') ?? 10_000, 'batchSize'),
     threads,
     stdin: options.stdin,
+    timeFormat: parseTimeFormat(options.timeFormat ?? values.time_format, 'JSON source option `time_format`'),
   };
 }

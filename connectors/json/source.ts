@@ -112,7 +112,9 @@ export class JsonSource implements Source {
         }
       }
     }
-    const { columns, time, topFields } = inferSchema(docs, { table: name, fields: this.config.fields, only: this.config.columns, timeColumn, checkTimeLayout: false });
+    const { columns, time, topFields } = inferSchema(docs, {
+      table: name, fields: this.config.fields, only: this.config.columns, timeColumn, checkTimeLayout: false, timeFormat: this.config.timeFormat,
+    });
     return { name, files, labels, columns, time, topFields, timeColumn: time.column, timeType: time.timeType, sampled: docs.length };
   }
 

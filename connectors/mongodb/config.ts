@@ -14,10 +14,14 @@
  * - threads:    encoding worker threads (default: the cores, at most 4; 0 = none)
  * - driverCursor: read with the driver's cursor even where plain getMore commands would do
  *               (see raw-cursor.ts; `hyperfill.driverCursor=true`)
+ * - timeFormat: how the time field is written (`hyperfill.time_format=epoch_ms`): auto (default),
+ *               iso, epoch_s/ms/us, or a pattern like %Y-%m-%d %H:%M that sorts as text
+ *               (src/time-format.ts; in the URL a pattern is taken as written)
  * An option given both ways takes the object's value.
  */
 import { BSON, type Document } from 'mongodb';
 import { HyperfillError } from '../../src/errors.js';
+import { parseTimeFormat, type TimeFormat, timeFormatParam } from '../../src/time-format.js';
 import { type FieldMapping, parseColumns, parseFieldMapping } from './schema.js';
 
 export interface MongoSourceOptions {
@@ -34,6 +38,8 @@ export interface MongoSourceOptions {
   threads?: number;
   /** Read windows with the driver's cursor rather than raw find/getMore commands (slower; see raw-cursor.ts). */
   driverCursor?: boolean;
+  /** How the time field is written: auto (default), iso, epoch_s/ms/us, or a pattern like %Y-%m-%d %H:%M. */
+  timeFormat?: string;
 }
 
 export interface MongoConfig {
@@ -51,6 +57,7 @@ export interface MongoConfig {
   batchSize: number;
   threads: number | undefined;
   driverCursor: boolean;
+  timeFormat: TimeFormat;
 }
 
 const PREFIX = 'hyperfill.';
@@ -94,15 +101,16 @@ export function parseMongoConfig(url: string, options: MongoSourceOptions): Mong
   for (const part of query.replace(/^\?/, '').split('&').filter(Boolean)) {
     const eq = part.indexOf('=');
     const key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
-    const value = eq < 0 ? '' : decodeURIComponent(part.slice(eq + 1).replace(/\+/g, ' '));
+    const raw = eq < 0 ? '' : part.slice(eq + 1);
+    const value = key === `${PREFIX}time_format` ? timeFormatParam(raw) : decodeURIComponent(raw.replace(/\+/g, ' '));
     if (!key.startsWith(PREFIX)) {
       kept.push(part);
       continue;
     }
     const name = key.slice(PREFIX.length);
     if (name.startsWith('field.')) urlFields.push(`${name.slice('field.'.length)}=${value}`);
-    else if (['filter', 'columns', 'sampleSize', 'batchSize', 'threads', 'driverCursor'].includes(name)) urlOptions[name] = value;
-    else throw new HyperfillError('E_USAGE', `unknown MongoDB source option "${key}"`, {}, 'known: hyperfill.field.<column>, hyperfill.columns, hyperfill.filter, hyperfill.sampleSize, hyperfill.batchSize, hyperfill.threads, hyperfill.driverCursor');
+    else if (['filter', 'columns', 'sampleSize', 'batchSize', 'threads', 'driverCursor', 'time_format'].includes(name)) urlOptions[name] = value;
+    else throw new HyperfillError('E_USAGE', `unknown MongoDB source option "${key}"`, {}, 'known: hyperfill.field.<column>, hyperfill.columns, hyperfill.filter, hyperfill.sampleSize, hyperfill.batchSize, hyperfill.threads, hyperfill.driverCursor, hyperfill.time_format');
   }
   const database = decodeURIComponent(path.replace(/^\//, '')) || undefined;
   const driverUrl = `${scheme}${hosts}${path}${kept.length ? `?${kept.join('&')}` : ''}`;
@@ -124,5 +132,6 @@ export function parseMongoConfig(url: string, options: MongoSourceOptions): Mong
     batchSize: positiveInt(options.batchSize ?? urlOptions.batchSize ?? 10_000, 'batchSize'),
     threads,
     driverCursor: options.driverCursor ?? (urlOptions.driverCursor !== undefined ? parseBool(urlOptions.driverCursor, 'driverCursor') : false),
+    timeFormat: parseTimeFormat(options.timeFormat ?? urlOptions.time_format, 'MongoDB source option `time_format`'),
   };
 }

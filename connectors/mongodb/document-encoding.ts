@@ -9,6 +9,9 @@
  * conflict (the document's `_id`, the field, both types), never cast silently.
  */
 import { Decimal128 } from 'bson';
+import { type EpochUnit, epochMicros } from '../../src/time-format.js';
+import { compileTimePattern } from '../../src/time-pattern.js';
+import { formatTimeValue } from '../../src/time-value.js';
 import { BSON_KIND_BY_TYPE, targetFamily, type TargetFamily, wholeDecimal } from './bson-types.js';
 
 export interface ColumnPlan {
@@ -24,6 +27,11 @@ export interface EncodePlan {
   columns: ColumnPlan[];
   /** A string time field: every value must match this regular expression (see time-field.ts). */
   timeCheck?: { column: number; pattern: string };
+  /**
+   * A time field written in a time_format (src/time-format.ts): numbers in an epoch unit, or
+   * strings in a pattern; read exactly and written as timestamps (or dates).
+   */
+  time?: { column: number; unit?: EpochUnit; pattern?: string };
 }
 
 export interface Conflict {
@@ -74,6 +82,7 @@ interface Compiled {
   idType: number;
   idPos: number;
   timeCheck: { column: number; regex: RegExp } | undefined;
+  time: { column: number; read: (buf: Buffer, type: number, p: number) => bigint | undefined | null } | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -114,6 +123,7 @@ function compile(plan: EncodePlan): Compiled {
     idType: 0,
     idPos: -1,
     timeCheck: plan.timeCheck ? { column: plan.timeCheck.column, regex: new RegExp(plan.timeCheck.pattern) } : undefined,
+    time: plan.time ? { column: plan.time.column, read: timeReaderFor(plan.time) } : undefined,
   };
   if (compiledPlans.size > 64) compiledPlans.clear();
   compiledPlans.set(cacheKey, compiled);
@@ -553,6 +563,45 @@ function encodeValue(out: ByteWriter, buf: Buffer, type: number, p: number, f: T
   }
 }
 
+/**
+ * How a time_format field's value becomes microseconds: null when its BSON type is not the
+ * format's (numbers for an epoch unit, strings for a pattern), undefined when the value does not read.
+ */
+function timeReaderFor(time: NonNullable<EncodePlan['time']>): (buf: Buffer, type: number, p: number) => bigint | undefined | null {
+  if (time.pattern !== undefined) {
+    const pattern = compileTimePattern(time.pattern);
+    return (buf, type, p) => {
+      if (type !== 0x02) return null;
+      const [s, e] = stringBounds(buf, p);
+      return pattern.parse(buf.toString('utf8', s, e))?.micros;
+    };
+  }
+  const unit = time.unit ?? 'ms';
+  return (buf, type, p) => {
+    switch (type) {
+      case 0x10: return epochMicros(String(int32(buf, p)), unit);
+      case 0x12: return epochMicros(int64Text(buf, p), unit);
+      case 0x01: return epochMicros(String(buf.readDoubleLE(p)), unit);
+      case 0x13: return epochMicros(decimalText(buf, p), unit);
+      default: return null;
+    }
+  };
+}
+
+/** A time_format value as a timestamp (UTC), or a date when the column is one and the time is midnight. */
+function encodeTime(out: ByteWriter, buf: Buffer, type: number, p: number, f: TargetFamily, read: NonNullable<Compiled['time']>['read']): Problem | undefined {
+  if (f !== 'timestamptz' && f !== 'timestamp' && f !== 'date' && f !== 'text') return TYPE_CONFLICT;
+  const micros = read(buf, type, p);
+  if (micros === null) return TYPE_CONFLICT;
+  if (micros === undefined) return { kind: 'value', detail: 'it is not a time as time_format writes them' };
+  if (micros < BigInt(MIN_TIMESTAMP_MS) * 1000n || micros >= BigInt(MAX_TIMESTAMP_MS) * 1000n) {
+    return { kind: 'value', detail: `${micros} µs since 1970 is outside PostgreSQL's timestamp range` };
+  }
+  if (f === 'date' && micros % 86_400_000_000n !== 0n) return { kind: 'value', detail: `${formatTimeValue(micros, 'timestamptz')} has a time of day, which a date column would drop` };
+  out.ascii(formatTimeValue(micros, f === 'date' ? 'date' : f === 'timestamp' ? 'timestamp' : 'timestamptz'));
+  return undefined;
+}
+
 // ---------------------------------------------------------------------------
 // Relaxed Extended JSON, for json/jsonb columns and for printing `_id`s.
 
@@ -704,7 +753,7 @@ export function encodeDocuments(input: Uint8Array, plan: EncodePlan, layout: Doc
         out.buf[out.pos++] = 78; // \N
         continue;
       }
-      let problem = encodeValue(out, buf, t, pos[i]!, families[i]!);
+      let problem = c.time?.column === i ? encodeTime(out, buf, t, pos[i]!, families[i]!, c.time.read) : encodeValue(out, buf, t, pos[i]!, families[i]!);
       if (!problem && c.timeCheck?.column === i && t === 0x02) {
         const [s, e] = stringBounds(buf, pos[i]!);
         if (!c.timeCheck.regex.test(buf.toString('utf8', s, e))) problem = { kind: 'value', detail: 'time-format' };

@@ -9,6 +9,9 @@ import type { SourceColumn, SourceTableInfo } from '../../src/source.js';
 import { kindOf, pgTypeForKinds } from './bson-types.js';
 import type { ColumnPlan, EncodePlan } from './document-encoding.js';
 import { analyzeTimeField, layoutPattern, type TimeField } from './time-field.js';
+import { timeColumnHint } from '../../src/time-column-hint.js';
+import { type TimeFormat, timeFormatName } from '../../src/time-format.js';
+import { compileTimePattern } from '../../src/time-pattern.js';
 
 export interface FieldColumn extends SourceColumn {
   /** Where the value is in a document. */
@@ -85,6 +88,8 @@ export interface InferOptions {
   timeColumn?: string;
   /** Whether string time values must share one layout (true for servers that compare them as strings). */
   checkTimeLayout: boolean;
+  /** How time values are written (time_format); default auto. */
+  timeFormat?: TimeFormat;
 }
 
 export function inferSchema(docs: readonly Record<string, unknown>[], opts: InferOptions): { columns: FieldColumn[]; time: TimeField; topFields: string[] } {
@@ -112,18 +117,32 @@ export function inferSchema(docs: readonly Record<string, unknown>[], opts: Infe
     if (missing === docs.length) kinds.clear();
     columns.push({ name, path, pgType: pgTypeForKinds(kinds), nullable: missing > 0 || kinds.has('null') || docs.length === 0, kinds: [...kinds] });
   }
+  const format = opts.timeFormat ?? { kind: 'auto' };
+  const valuesOf = (c: FieldColumn) => docs.map((d) => valueAt(d, c.path)).filter((v) => v !== undefined && v !== null);
+  // Columns the time_format reads (auto: only dates are chosen on their own; the hint lists every readable field).
+  const readable = columns.filter((c) => {
+    const values = valuesOf(c);
+    if (values.length === 0) return false;
+    try {
+      analyzeTimeField(c.name, c.path, values, opts.table, opts.checkTimeLayout, format);
+      return true;
+    } catch {
+      return false;
+    }
+  });
   let timeName = opts.timeColumn;
   if (!timeName) {
-    const dates = columns.filter((c) => c.pgType === 'timestamptz');
-    if (dates.length !== 1) {
-      throw new HyperfillError('E_TIME_COLUMN_REQUIRED', `the time field of ${opts.table} is not known: ${dates.length ? `${dates.length} fields hold dates` : 'no sampled field holds dates only'}`,
-        { table: opts.table }, `name it with --time-column (fields: ${columns.map((c) => c.name).join(', ') || '(none)'})`);
+    const chosen = format.kind === 'auto' ? columns.filter((c) => c.pgType === 'timestamptz') : readable;
+    if (chosen.length !== 1) {
+      const holds = format.kind === 'auto' ? 'dates' : `times as time_format=${timeFormatName(format)} writes them`;
+      throw new HyperfillError('E_TIME_COLUMN_REQUIRED', `the time field of ${opts.table} is not known: ${chosen.length ? `${chosen.length} fields hold ${holds}` : `no sampled field holds only ${holds}`}`,
+        { table: opts.table }, `${timeColumnHint(readable.map((c) => c.name), 'no sampled field holds times as they are written now')}; ` +
+          'time_format says how the times are written (epoch_ms for numbers, a pattern like %Y/%m/%d %H:%M for strings)');
     }
-    timeName = dates[0]!.name;
+    timeName = chosen[0]!.name;
   }
   const timeCol = columns.find((c) => c.name === timeName)!;
-  const values = docs.map((d) => valueAt(d, timeCol.path)).filter((v) => v !== undefined && v !== null);
-  const time = analyzeTimeField(timeCol.name, timeCol.path, values, opts.table, opts.checkTimeLayout);
+  const time = analyzeTimeField(timeCol.name, timeCol.path, valuesOf(timeCol), opts.table, opts.checkTimeLayout, format);
   timeCol.pgType = time.timeType;
   if (opts.only) {
     const unknown = opts.only.filter((name) => !sources.has(name));
@@ -150,7 +169,14 @@ export function encodePlanFor(table: DocumentTableInfo, columns: readonly string
   });
   const t = table.time;
   const timeIndex = plan.findIndex((c) => c.path.join('.') === t.path.join('.'));
-  if (t.kind === 'string' && t.layout && timeIndex >= 0) return { columns: plan, timeCheck: { column: timeIndex, pattern: layoutPattern(t.layout) } };
+  if (timeIndex < 0) return { columns: plan };
+  if (t.kind === 'string' && t.layout) return { columns: plan, timeCheck: { column: timeIndex, pattern: layoutPattern(t.layout) } };
+  // Epoch numbers and patterned strings are read as times and written as timestamps.
+  if (t.kind === 'epoch') return { columns: plan, time: { column: timeIndex, unit: t.unit ?? 'ms' } };
+  if (t.kind === 'pattern') {
+    const check = t.fraction !== undefined ? { timeCheck: { column: timeIndex, pattern: compileTimePattern(t.pattern ?? '').fullWidth(t.fraction) } } : {};
+    return { columns: plan, time: { column: timeIndex, pattern: t.pattern ?? '' }, ...check };
+  }
   return { columns: plan };
 }
 

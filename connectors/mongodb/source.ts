@@ -117,7 +117,9 @@ export class MongoSource implements Source {
           'name it as database.collection (collection names are case-sensitive)');
       }
     }
-    const { columns, time, topFields } = inferSchema(docs, { table: name, fields: this.config.fields, only: this.config.columns, timeColumn, checkTimeLayout: true });
+    const { columns, time, topFields } = inferSchema(docs, {
+      table: name, fields: this.config.fields, only: this.config.columns, timeColumn, checkTimeLayout: true, timeFormat: this.config.timeFormat,
+    });
     let sampleSpan: TimeRange | undefined;
     for (const d of docs) {
       let t: bigint | undefined;

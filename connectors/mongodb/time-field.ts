@@ -11,12 +11,20 @@
  *   sampled value to have the same layout (e.g. `2024-01-01T00:00:00.000Z`), in UTC; bounds
  *   are written in that layout (rounded up to its precision), and the encoder checks each
  *   value read against it. A string without a zone is taken as UTC.
+ *
+ * `time_format` (src/time-format.ts) says otherwise: epoch_s/ms/us makes numbers a timestamptz
+ * in that unit (bounds exact, as decimals where they fall between units); a pattern
+ * (%Y/%m/%d %H:%M) reads strings in that layout, UTC unless %z says. Where the server compares
+ * the strings (MongoDB), the pattern must sort as text (year to fraction, written in full width).
  */
+import { Decimal128 } from 'bson';
 import { HyperfillError } from '../../src/errors.js';
+import { EPOCH_SCALE, type EpochUnit, epochMicros, type TimeFormat } from '../../src/time-format.js';
+import { compileTimePattern } from '../../src/time-pattern.js';
 import { type TimeType, parseTimeValue } from '../../src/time-value.js';
 import { kindOf, wholeDecimal } from './bson-types.js';
 
-export type TimeFieldKind = 'date' | 'number' | 'string';
+export type TimeFieldKind = 'date' | 'number' | 'string' | 'epoch' | 'pattern';
 
 /** The layout shared by ISO string time values. */
 export interface IsoLayout {
@@ -37,6 +45,11 @@ export interface TimeField {
   kind: TimeFieldKind;
   timeType: TimeType;
   layout?: IsoLayout;
+  /** kind 'epoch': the numbers' unit. */
+  unit?: EpochUnit;
+  /** kind 'pattern': the layout (time_format), and for sortable ones the fraction digits values have. */
+  pattern?: string;
+  fraction?: number;
 }
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:([T ])(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
@@ -74,9 +87,16 @@ const sameLayout = (a: IsoLayout, b: IsoLayout) =>
  * `code` prefixes the error codes (MONGO or JSON); `checkLayout` is false for sources
  * that parse every value themselves (JSON files), where mixed layouts are fine.
  */
-export function analyzeTimeField(column: string, path: string[], values: unknown[], table: string, checkLayout: boolean): TimeField {
+export function analyzeTimeField(column: string, path: string[], values: unknown[], table: string, checkLayout: boolean,
+  format: TimeFormat = { kind: 'auto' }): TimeField {
+  if (format.kind === 'epoch') return epochField(column, path, values, table, format.unit);
+  if (format.kind === 'pattern') return patternField(column, path, values, table, checkLayout, format.pattern);
   const kinds = new Set(values.map(kindOf));
   const field = path.join('.');
+  if (format.kind === 'iso' && [...kinds].some((k) => k !== 'string' && k !== 'date')) {
+    throw new HyperfillError('E_TIME_COLUMN_TYPE', `time field "${field}" of ${table} holds ${[...kinds].filter((k) => k !== 'string' && k !== 'date').join(' and ')} values, but time_format=iso`,
+      { table, column }, 'time_format=epoch_s, epoch_ms or epoch_us reads numbers as times');
+  }
   if (kinds.size === 0) {
     // Nothing sampled (an empty collection): dates, the common case.
     return { column, path, kind: 'date', timeType: 'timestamptz' };
@@ -117,6 +137,64 @@ export function analyzeTimeField(column: string, path: string[], values: unknown
   }
   throw new HyperfillError('E_TIME_COLUMN_TYPE', `time field "${field}" of ${table} holds ${[...kinds].sort().join(' and ')} values`, { table, column },
     'the time field must hold BSON dates, whole numbers (an epoch) or ISO 8601 strings, one kind throughout');
+}
+
+const NUMERIC_KINDS = new Set(['int', 'long', 'double', 'decimal']);
+
+/** time_format=epoch_*: whole or fractional numbers in the unit, a timestamptz. */
+function epochField(column: string, path: string[], values: unknown[], table: string, unit: EpochUnit): TimeField {
+  const field = path.join('.');
+  const odd = values.find((v) => !NUMERIC_KINDS.has(kindOf(v)));
+  if (odd !== undefined) {
+    throw new HyperfillError('E_TIME_COLUMN_TYPE', `time field "${field}" of ${table} holds ${kindOf(odd)} values (e.g. ${preview(odd)}), but time_format=epoch_${unit}`,
+      { table, column }, 'epoch times are numbers; time_format=auto reads dates and ISO strings, a pattern like %Y/%m/%d %H:%M other strings');
+  }
+  const bad = values.find((v) => epochMicros(numberText(v), unit) === undefined);
+  if (bad !== undefined) {
+    throw new HyperfillError('E_TIME_COLUMN_TYPE', `time field "${field}" of ${table} holds ${numberText(bad)}, which is not ${unit === 'us' ? 'a whole number of microseconds' : `a number of ${unit === 's' ? 'seconds' : 'milliseconds'}`}`,
+      { table, column }, unit === 'us' ? 'microseconds are whole numbers: time_format=epoch_ms or epoch_s for fractions' : 'repair the value');
+  }
+  return { column, path, kind: 'epoch', timeType: 'timestamptz', unit };
+}
+
+/**
+ * time_format=PATTERN: strings in that layout, a timestamptz. `sorted`: the server compares the
+ * strings (MongoDB), so the pattern must sort as text and every value be written in full width.
+ */
+function patternField(column: string, path: string[], values: unknown[], table: string, sorted: boolean, text: string): TimeField {
+  const field = path.join('.');
+  const pattern = compileTimePattern(text);
+  const odd = values.find((v) => kindOf(v) !== 'string' || pattern.parse(v as string) === undefined);
+  if (odd !== undefined) {
+    throw new HyperfillError('E_TIME_COLUMN_TYPE', `time field "${field}" of ${table} holds ${kindOf(odd) === 'string' ? `"${(odd as string).slice(0, 60)}", which time_format=${text} does not read` : `${kindOf(odd)} values, but time_format=${text} reads strings`}`,
+      { table, column }, 'correct time_format (directives: %Y %m %d %H %M %S %f %I %p %b %B %z), or repair the value');
+  }
+  if (!sorted) return { column, path, kind: 'pattern', timeType: 'timestamptz', pattern: text };
+  if (!pattern.sortable) {
+    throw new HyperfillError('E_TIME_FORMAT', `time_format=${text} does not sort as text, and the server compares time field "${field}" of ${table} as strings`, { table, column },
+      'a pattern whose fields run from year to second (%Y %m %d %H %M %S %f), with nothing but separators between them, sorts as text; otherwise store BSON dates');
+  }
+  const fraction = ((values[0] as string | undefined) ?? '').length - pattern.format(0n, 0).length;
+  const full = new RegExp(pattern.fullWidth(Math.max(0, fraction)));
+  const ragged = values.find((v) => !full.test(v as string));
+  if (ragged !== undefined) {
+    const which = ragged === values[0] ? `"${ragged as string}", not written in full width` : `"${values[0] as string}" and "${ragged as string}": not all written in the same full width`;
+    throw new HyperfillError('E_TIME_FORMAT', `time field "${field}" of ${table} holds ${which}`,
+      { table, column }, 'strings compare as strings, which orders times only when every field has its full width (01, not 1) and the fractions the same digits: normalise them, or store BSON dates');
+  }
+  return { column, path, kind: 'pattern', timeType: 'timestamptz', pattern: text, fraction: Math.max(0, fraction) };
+}
+
+/** A BSON number as exact decimal text. */
+function numberText(v: unknown): string {
+  const kind = kindOf(v);
+  if (kind === 'long' || kind === 'decimal') return String(v);
+  return String(numberOf(v));
+}
+
+function preview(v: unknown): string {
+  const text = typeof v === 'string' ? JSON.stringify(v) : String(v);
+  return text.length > 60 ? `${text.slice(0, 60)}...` : text;
 }
 
 function numberOf(v: unknown): number {
@@ -178,7 +256,7 @@ export function layoutPattern(l: IsoLayout): string {
  * A window bound as the value to compare the field with: a Date (ms, rounded up),
  * a bigint (numbers; the caller picks Long or number), or a string in the field's layout.
  */
-export function timeBound(field: TimeField, value: bigint): Date | bigint | string {
+export function timeBound(field: TimeField, value: bigint): Date | bigint | string | Decimal128 {
   switch (field.kind) {
     case 'date': {
       const ms = ceilDiv(value, MICROS_PER_MS);
@@ -188,7 +266,24 @@ export function timeBound(field: TimeField, value: bigint): Date | bigint | stri
       return value;
     case 'string':
       return formatIsoBound(field.layout ?? { dateOnly: false, separator: 'T', seconds: true, fraction: 3, zone: 'Z' }, value);
+    case 'epoch':
+      return epochBound(value, field.unit ?? 'ms');
+    case 'pattern': {
+      const pattern = compileTimePattern(field.pattern ?? '');
+      const grid = pattern.grid(field.fraction ?? 0);
+      return pattern.format(ceilDiv(value, grid) * grid, field.fraction ?? 0);
+    }
   }
+}
+
+/** A bound in the epoch unit: a whole number, or the exact decimal between two (values may have fractions). */
+function epochBound(micros: bigint, unit: EpochUnit): bigint | Decimal128 {
+  const per = 10n ** BigInt(6 - EPOCH_SCALE[unit]);
+  if (micros % per === 0n) return micros / per;
+  const negative = micros < 0n;
+  const abs = negative ? -micros : micros;
+  const digits = 6 - EPOCH_SCALE[unit];
+  return Decimal128.fromString(`${negative ? '-' : ''}${abs / per}.${(abs % per).toString().padStart(digits, '0')}`);
 }
 
 /**
@@ -223,6 +318,19 @@ export function timeValueOf(field: TimeField, value: unknown): bigint | undefine
       if (layout.zone === '') return parseTimeValue(text, 'timestamp', 'time value');
       return parseTimeValue(text, 'timestamptz', 'time value');
     }
+    case 'epoch': {
+      if (!NUMERIC_KINDS.has(kind)) break;
+      const micros = epochMicros(numberText(value), field.unit ?? 'ms');
+      if (micros === undefined) throw new TypeError(`${numberText(value)} in time field "${field.path.join('.')}", which is not ${field.unit === 'us' ? 'a whole number of microseconds' : 'a finite number'}`);
+      return micros;
+    }
+    case 'pattern': {
+      if (kind !== 'string') break;
+      const parsed = compileTimePattern(field.pattern ?? '').parse(value as string);
+      if (!parsed) throw new TypeError(`"${(value as string).slice(0, 60)}" in time field "${field.path.join('.')}", which time_format=${field.pattern} does not read`);
+      return parsed.micros;
+    }
   }
-  throw new TypeError(`${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} value in time field "${field.path.join('.')}", whose sampled values are ${field.kind === 'number' ? 'numbers' : `${field.kind}s`}`);
+  const sampled = field.kind === 'number' || field.kind === 'epoch' ? 'numbers' : field.kind === 'pattern' ? 'strings' : `${field.kind}s`;
+  throw new TypeError(`${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} value in time field "${field.path.join('.')}", whose sampled values are ${sampled}`);
 }

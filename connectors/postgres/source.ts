@@ -13,6 +13,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { type ConnectionConfig, connect, connectionError, describeConnection, LazyClient, lostConnection } from '../../src/connection.js';
 import { isRetryable } from '../../src/pg-errors.js';
 import { HyperfillError } from '../../src/errors.js';
+import { timeColumnHint } from '../../src/time-column-hint.js';
 import { orderByList, qualifiedName, quoteIdent, quoteLiteral, timeRangeCondition } from '../../src/sql.js';
 import type { CompressedChunkSource, CompressedChunkWindow, PinnedSnapshot, ReadRequest, Source, SourceTableInfo, TimeRange, WindowStream } from '../../src/source.js';
 import { chunkRowsOutside, chunksWithLayout, compressedRowsCopyOut, hypertableLayout } from '../../src/target/compressed-chunks.js';
@@ -84,7 +85,8 @@ export class PostgresSource implements Source {
     const time = timeColumn ?? dimension?.column;
     if (!time) {
       throw new HyperfillError('E_TIME_COLUMN_REQUIRED', `source table ${displayName(ref)} is not a hypertable, so its time column is not known`,
-        { table: displayName(ref) }, `name it with --time-column (one of: ${catalog.map((c) => c.name).join(', ')})`);
+        { table: displayName(ref) }, timeColumnHint(catalog.filter((c) => timeTypeOf(c.pgType) !== undefined).map((c) => c.name),
+          'it has no timestamp, date or integer column to be the time column'));
     }
     const column = catalog.find((c) => c.name === time);
     if (!column) {

@@ -157,7 +157,7 @@ test('URLs: csv:, tsv:, file: and bare paths; options; `?` as a glob character; 
   const c = parseCsvFilesUrl('csv:///data/m-?.csv?header=false&columns=t,v&delimiter=%3B&null=NA&time_format=epoch_ms&sample=0&types=v:real');
   assert.equal(c.pattern, '/data/m-?.csv');
   assert.deepEqual([c.header, c.columns, c.dialect.delimiter, c.dialect.nullString, c.timeFormat, c.sample, c.types.get('v')],
-    [false, ['t', 'v'], ';', 'NA', 'epoch_ms', Infinity, 'real']);
+    [false, ['t', 'v'], ';', 'NA', { kind: 'epoch', unit: 'ms' }, Infinity, 'real']);
   assert.equal(parseCsvFilesUrl('tsv:rel/x.tsv').dialect.delimiter, '\t');
   assert.throws(() => parseCsvFilesUrl('csv:///d/*.csv?colour=red'), /unknown CSV source option "colour"/);
   assert.throws(() => parseCsvFilesUrl('csv:///d/*.csv?types=v:int);drop table x'), /column:type pairs/);

@@ -248,4 +248,29 @@ describe('sources with time_format into PostgreSQL', () => {
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /E_TIME_COLUMN_TYPE: time column "at" holds "07\.03\.2024 10:00", which time_format=%Y-%m-%d %H:%M does not read/);
   });
+
+  test('the --time-column hint lists only the columns that can be the time column', async () => {
+    await pgServer.createDatabase('hints');
+    await pgServer.query('CREATE TABLE plain (host text, created timestamptz, day date, n bigint, note text, ratio float8)', [], 'hints');
+    const postgres = await runMain(['schema', '--source', pgServer.url('hints'), '--table', 'plain']);
+    assert.equal(postgres.code, 1);
+    assert.match(postgres.stderr, /E_TIME_COLUMN_REQUIRED: source table public\.plain is not a hypertable[^]*hint: name it with --time-column \(one of: created, day, n\)\n/);
+    await pgServer.query('CREATE TABLE words (host text, note text)', [], 'hints');
+    const none = await runMain(['schema', '--source', pgServer.url('hints'), '--table', 'words']);
+    assert.match(none.stderr, /hint: it has no timestamp, date or integer column to be the time column/);
+    const csv = join(dir, 'hosts.csv');
+    writeFileSync(csv, 'host,at,n\na,07.03.2024 10:00,1\nb,07.03.2024 11:00,2\n');
+    const files = await runMain(['schema', '--source', `csv://${csv}`, '--table', 'hosts']);
+    assert.equal(files.code, 1);
+    assert.match(files.stderr, /no column of the CSV files holds ISO timestamps in the sample[^]*hint: name it with --time-column \(one of: n\)/);
+    const docs = join(dir, 'docs.ndjson');
+    writeFileSync(docs, `${JSON.stringify({ host: 'a', at: '2024-03-07T10:00:00Z', seen: { $date: '2024-03-07T10:00:00Z' }, n: 1, ratio: 0.5 })}\n` +
+      `${JSON.stringify({ host: 'b', at: '2024-03-07T11:00:00Z', seen: { $date: '2024-03-07T11:00:00Z' }, n: 2, ratio: 1.5 })}\n`);
+    wire.insert('app', 'docs', [{ host: 'a', at: '2024-03-07T10:00:00Z', seen: new Date(), n: 1, ratio: 0.5 }, { host: 'b', at: '2024-03-07T11:00:00Z', seen: new Date(), n: 2, ratio: 1.5 }]);
+    for (const source of [`json:${docs}?time_format=iso`, `${wire.url.replace('/?', '/app?')}&hyperfill.time_format=iso`]) {
+      const run = await runMain(['schema', '--source', source, '--table', 'docs']);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, /hint: name it with --time-column \(one of: at, seen\)/, source);
+    }
+  });
 });

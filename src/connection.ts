@@ -130,9 +130,11 @@ export function connectionError(err: unknown, config: ConnectionConfig, role: st
  * A connection that was up and went away (restart, crash, pg_terminate_backend, network),
  * as an error that says which server; retryable (pg-errors.ts), so a retried step reconnects.
  */
-export function lostConnection(err: unknown, config: ConnectionConfig, role: string): HyperfillError {
+export function lostConnection(err: unknown, config: ConnectionConfig, role: string, reconnecting = false): HyperfillError {
   if (err instanceof HyperfillError) return err;
-  return new HyperfillError('E_CONNECTION_LOST', `lost the connection to the ${role}: ${(err as Error).message ?? String(err)}`,
+  // Reconnecting failed: the server is not there (stopped, crashed, unreachable), whatever the last batch was doing.
+  const now = reconnecting ? `, and it is unreachable now` : '';
+  return new HyperfillError('E_CONNECTION_LOST', `lost the connection to the ${role}${now}: ${(err as Error).message ?? String(err)}`,
     { [role]: describeConnection(config) }, `hyperfill reconnects for --retry-timeout; check that the ${role} runs, then rerun the same command`, err);
 }
 
@@ -202,7 +204,7 @@ export class LazyClient {
     try {
       client = await this.get();
     } catch (err) {
-      throw isRetryable(err) ? lostConnection(err, this.config, role) : connectionError(err, this.config, role);
+      throw isRetryable(err) ? lostConnection(err, this.config, role, true) : connectionError(err, this.config, role);
     }
     try {
       return await use(client);

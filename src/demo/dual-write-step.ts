@@ -5,13 +5,14 @@
  * again (replay drains the spool in the background). Returns once the load has stopped and
  * the application has exited with its spool empty.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { DualWriteMetrics } from '../dual-write/index.js';
 import type { PostgresServer } from '../embedded-postgres.js';
 import { formatCount } from '../progress.js';
+import { spawnChild } from './children.js';
 import { random } from './generate-csv.js';
 
 const APP = fileURLToPath(new URL('./dual-write-app/main.js', import.meta.url));
@@ -27,7 +28,7 @@ export interface DualWriteStepOptions {
 
 export async function runDualWriteStep(options: DualWriteStepOptions): Promise<{ rows: number }> {
   const { say } = options;
-  const app = spawn(process.execPath, [APP], {
+  const app = spawnChild('the example application', process.execPath, [APP], {
     env: { ...process.env, PRIMARY_URL: options.sourceUrl, SECONDARY_URL: options.targetUrl, SPOOL_DIR: options.spoolDir, WRITER_ID: 'metrics-demo', PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -38,6 +39,7 @@ export async function runDualWriteStep(options: DualWriteStepOptions): Promise<{
     process.stderr.write(`the example application listens on ${base} (POST /metrics, GET /stats); it writes through hyperfill/dual-write\n`);
     const load = new Load(base);
     const loading = load.run();
+    loading.catch(() => undefined); // awaited below; a stopped application must not crash the demo first
     const show = async () => {
       process.stderr.write(`   app: ${describe(await stats(base), load.rows)}\n`);
     };

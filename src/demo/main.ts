@@ -11,8 +11,11 @@
  * so and prepares the target the other honest way: `hyperfill schema --apply` for the
  * time-series table, and `hyperfill clone --data-only` (plain COPY, no client tools) for
  * the relational one.
+ *
+ * Ctrl-C (SIGINT, or SIGTERM) stops it cleanly: the signal goes on once to the command or
+ * application running (children.ts), which rolls back what it has in flight; then both
+ * servers stop and the demo's files (CSV, spool, the servers' data) are removed.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { findClientTools } from '../clone/client-tools.js';
 import { type PostgresServer, startPostgres } from '../embedded-postgres.js';
 import { HyperfillError } from '../errors.js';
+import { killChildren, runningChildren, spawnChild, stopChildren } from './children.js';
 import { runDualWriteStep } from './dual-write-step.js';
 import { METRICS_DDL, writeMetricsCsv } from './generate-csv.js';
 
@@ -31,13 +35,55 @@ function say(text: string): void {
   process.stderr.write(`\n== ${text}\n`);
 }
 
+/** What the demo has made, for the clean-up at the end or after a signal. */
+const made: { servers: Promise<PostgresServer[]> | undefined; dir: string | undefined } = { servers: undefined, dir: undefined };
+let stopping: NodeJS.Signals | undefined;
+
+async function cleanUp(): Promise<void> {
+  const servers = await made.servers?.catch(() => []);
+  made.servers = undefined;
+  await Promise.all((servers ?? []).map((s) => s.stop()));
+  if (made.dir) rmSync(made.dir, { recursive: true, force: true });
+  made.dir = undefined;
+}
+
+/**
+ * The first signal stops the demo in order (children, then servers, then files); a second
+ * kills the children at once. embedded-postgres hooks SIGINT and SIGTERM to stop its servers
+ * and exit straight away, before any child has finished or a file is removed: its handlers
+ * give way to this one.
+ */
+function onSignal(signal: NodeJS.Signals): void {
+  if (stopping) {
+    process.stderr.write(`\n${signal} again: killing ${runningChildren().join(', ') || 'nothing left'}\n`);
+    killChildren();
+    return;
+  }
+  stopping = signal;
+  const children = runningChildren();
+  process.stderr.write(`\n== ${signal}: stopping the demo: ${children.length > 0 ? `${children.join(' and ')} first (rolling back what is in flight), then ` : ''}` +
+    `the servers; then its files are removed\n`);
+  void (async () => {
+    await stopChildren(signal, 20_000);
+    const dir = made.dir;
+    await cleanUp();
+    process.stderr.write(`demo stopped: nothing is left running${dir ? `, ${dir} and the servers' data are removed` : ''}\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  })();
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.removeAllListeners(signal);
+  process.on(signal, onSignal);
+}
+
 /** Runs the CLI like a user would; returns its stdout (stderr goes to the terminal). */
 function hyperfill(args: string[], password: string): Promise<string> {
   process.stderr.write(`$ hyperfill ${args.map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ')}\n`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PGPASSWORD: password } });
+    const child = spawnChild(`hyperfill ${args[0]}`, process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PGPASSWORD: password } });
     let out = '';
-    child.stdout.on('data', (d) => {
+    child.stdout!.on('data', (d) => {
       out += d;
       process.stderr.write(d);
     });
@@ -48,8 +94,10 @@ function hyperfill(args: string[], password: string): Promise<string> {
 
 async function demo(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hyperfill-demo-'));
+  made.dir = dir;
   say('starting two embedded PostgreSQL 18 servers: the database the application uses today (source) and the new one (target)');
-  const [server, targetServer] = await Promise.all([startPostgres({ fast: false }), startPostgres({ fast: false })]);
+  made.servers = Promise.all([startPostgres({ fast: false }), startPostgres({ fast: false })]);
+  const [server, targetServer] = (await made.servers) as [PostgresServer, PostgresServer];
   try {
     const csv = join(dir, 'metrics.csv');
     say(`generating ${ROWS.toLocaleString('en')} rows of host metrics (time, host, cpu, mem, n), one every ${STEP_MS} ms, up to now`);
@@ -101,9 +149,8 @@ async function demo(): Promise<void> {
     const r = check.rows[0];
     say(`the target holds ${r.rows.toLocaleString('en')} rows from ${r.first.toISOString()} to ${r.last.toISOString()}, the same as the source: ready to switch`);
   } finally {
-    await targetServer.stop();
-    await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+    // After a signal, onSignal cleans up once the children have stopped.
+    if (!stopping) await cleanUp();
   }
 }
 
@@ -140,7 +187,9 @@ SELECT time, host, cpu, mem FROM metrics ORDER BY time DESC, host LIMIT 50;
 SELECT count(*), sum(n), min(time), max(time) FROM metrics WHERE time < :until;
 `;
 
-demo().catch((err) => {
+demo().catch(async (err) => {
+  if (stopping) return; // a child stopped by the signal: onSignal says what happened
   process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  await cleanUp();
   process.exitCode = 1;
 });

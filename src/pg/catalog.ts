@@ -9,16 +9,42 @@ export interface CatalogColumn extends SourceColumn {
   /** Built-in types (oid < 16384) have the same binary COPY form on every server. */
   builtin: boolean;
   hasDefault: boolean;
+  /** pg_type OID of the column's type, and of its element type when it is an array (else 0). */
+  typeOid: number;
+  elementOid: number;
 }
 
 /** A table's columns in order; empty when there is no such table. The one catalog query for columns. */
 export async function readColumns(client: pg.Client, t: TableName): Promise<CatalogColumn[]> {
   const r = await client.query(
     `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
-            a.atttypid < 16384 AS builtin, a.atthasdef AS has_default
-     FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+            a.atttypid < 16384 AS builtin, a.atthasdef AS has_default, a.atttypid::int AS type_oid,
+            CASE WHEN t.typcategory = 'A' THEN t.typelem::int ELSE 0 END AS element_oid
+     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+     WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     [qualifiedName(t.schema, t.table)]);
-  return r.rows.map((row) => ({ name: row.name, pgType: row.type, nullable: row.nullable, builtin: row.builtin, hasDefault: row.has_default }));
+  return r.rows.map((row) => ({
+    name: row.name, pgType: row.type, nullable: row.nullable, builtin: row.builtin, hasDefault: row.has_default,
+    typeOid: row.type_oid, elementOid: row.element_oid,
+  }));
+}
+
+/**
+ * The table's generated columns (PostgreSQL 12 and later have them): COPY without a
+ * column list leaves them out, so a binary COPY's rows must too.
+ */
+export async function generatedColumns(client: pg.Client, t: TableName): Promise<Set<string>> {
+  try {
+    const r = await client.query<{ name: string }>(
+      `SELECT a.attname AS name FROM pg_attribute a
+       WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''`,
+      [qualifiedName(t.schema, t.table)]);
+    return new Set(r.rows.map((row) => row.name));
+  } catch (err) {
+    // 42703: no attgenerated column, a server older than 12, which has no generated columns.
+    if ((err as { code?: string }).code === '42703') return new Set();
+    throw err;
+  }
 }
 
 export async function tableColumns(client: pg.Client, t: TableName, role: string): Promise<CatalogColumn[]> {

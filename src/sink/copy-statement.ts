@@ -17,6 +17,31 @@ export interface CopyDialect {
   extraOptions?: string | undefined;
 }
 
+/** The dialect flags of `copy`, as given. */
+export interface DialectFlags {
+  format: 'csv' | 'text';
+  delimiter: string | undefined;
+  quote: string;
+  escape: string;
+  copyOptions: string | undefined;
+}
+
+/**
+ * COPY's NULL string for these flags: `--copy-options "NULL '...'"`, else the format's
+ * default ('' for csv, \N for text); and the first other option (CSV aside), which
+ * whoever reads the input instead of the server may not know.
+ */
+export function nullStringOf(flags: Pick<DialectFlags, 'format' | 'copyOptions'>): { nullString: string; otherOption: string | undefined } {
+  let nullString = flags.format === 'csv' ? '' : '\\N';
+  let otherOption: string | undefined;
+  for (const option of splitCopyOptions(flags.copyOptions ?? '')) {
+    const match = /^NULL\s+'((?:[^']|'')*)'$/i.exec(option);
+    if (match) nullString = (match[1] ?? '').replace(/''/g, "'");
+    else if (!/^CSV$/i.test(option)) otherOption ??= option;
+  }
+  return { nullString, otherOption };
+}
+
 export function copyFromStatement(target: CopyTarget, dialect: CopyDialect): string {
   const options = [`FORMAT ${dialect.format}`];
   if (dialect.delimiter !== undefined) options.push(`DELIMITER ${quoteLiteral(dialect.delimiter)}`);
@@ -51,4 +76,23 @@ export function normaliseCopyOptions(raw: string | undefined): string {
   }
   text = text.replace(/,\s*$/, '');
   return text;
+}
+
+/** "NULL 'a,b', FORCE_NULL (x, y)" → ["NULL 'a,b'", "FORCE_NULL (x, y)"]. */
+export function splitCopyOptions(text: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let current = '';
+  for (const c of text) {
+    if (c === "'") quoted = !quoted;
+    else if (!quoted && c === '(') depth++;
+    else if (!quoted && c === ')') depth--;
+    if (c === ',' && !quoted && depth === 0) {
+      out.push(current.trim());
+      current = '';
+    } else current += c;
+  }
+  out.push(current.trim());
+  return out.filter((s) => s.length > 0);
 }

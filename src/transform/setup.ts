@@ -4,9 +4,9 @@
  * starts the runner and asks it which columns the COPY writes (which loads the
  * module and runs its setup, so a broken module fails before any input is read).
  */
-import { HyperfillError } from '../errors.js';
 import type { TransformConfig } from './batch-transform.js';
 import type { InputDialect } from './decode.js';
+export { type DialectFlags, inputDialect } from './input-dialect.js';
 import { describeMappings } from './mapping.js';
 import { type ModuleFile, prepareModuleFile } from './module-file.js';
 import type { TransformSettings } from './options.js';
@@ -57,51 +57,4 @@ export async function startTransform(settings: TransformSettings, input: Transfo
     await close();
     throw err;
   }
-}
-
-export interface DialectFlags {
-  format: 'csv' | 'text';
-  delimiter: string | undefined;
-  quote: string;
-  escape: string;
-  copyOptions: string | undefined;
-}
-
-/**
- * How the input is decoded. The rows are re-encoded for COPY, so of `--copy-options`
- * only NULL still means something (it says which input fields are NULL).
- */
-export function inputDialect(flags: DialectFlags): InputDialect {
-  let nullString = flags.format === 'csv' ? '' : '\\N';
-  for (const option of splitOptions(flags.copyOptions ?? '')) {
-    const match = /^NULL\s+'((?:[^']|'')*)'$/i.exec(option);
-    if (match) nullString = (match[1] ?? '').replace(/''/g, "'");
-    else if (!/^CSV$/i.test(option)) {
-      throw new HyperfillError('E_USAGE', `with a transform, --copy-options may only set NULL '...', not "${option}"`, {},
-        'the rows are decoded and re-encoded, so other COPY options do not reach the input; do that work in the transform');
-    }
-  }
-  return {
-    format: flags.format, delimiter: flags.delimiter ?? (flags.format === 'csv' ? ',' : '\t'),
-    quote: flags.quote, escape: flags.escape, nullString,
-  };
-}
-
-/** "NULL 'a,b', FORCE_NULL (x, y)" → ["NULL 'a,b'", "FORCE_NULL (x, y)"]. */
-function splitOptions(text: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let quoted = false;
-  let current = '';
-  for (const c of text) {
-    if (c === "'") quoted = !quoted;
-    else if (!quoted && c === '(') depth++;
-    else if (!quoted && c === ')') depth--;
-    if (c === ',' && !quoted && depth === 0) {
-      out.push(current.trim());
-      current = '';
-    } else current += c;
-  }
-  out.push(current.trim());
-  return out.filter((s) => s.length > 0);
 }

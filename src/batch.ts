@@ -9,7 +9,15 @@ export interface EncodedBatch {
   /** Which input (0-based) and its printable name ('stdin' or a path). */
   inputIndex: number;
   inputName: string;
+  /** The records as COPY text (csv or text format): the input's own bytes unless transformed. */
   data: Buffer;
+  /**
+   * The same records as binary COPY, when the encoder was certain of every value: sent
+   * instead of `data`. `data` stays: it is what the server reads when it refuses the
+   * binary form (its error then names the input line), what the import ledger checks,
+   * and what a batch is split or re-encoded from.
+   */
+  binary?: Buffer | undefined;
   rows: number;
   /** 1-based physical lines of the batch's first and last rows in its input. */
   firstLine: number;

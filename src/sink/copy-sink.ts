@@ -1,15 +1,23 @@
 /**
- * N workers behind a bounded queue. `write` resolves when a worker can take the
- * batch soon, so a slow target slows the reader; at most `2 × workers` batches are in
- * memory. The first failure stops the queue; batches already in flight finish, so what
- * is committed is exactly what the `committed` events reported.
+ * N COPY streams over N + 1 connections behind a bounded queue: at most N connections
+ * stream COPY data at once, so one can commit (and wait for the WAL to be flushed)
+ * while the others copy, and the server never idles between batches. Concurrent
+ * streams cost a server CPU (index page splits, WAL contention); an idle one costs it
+ * time. `write` resolves when a worker can take the batch soon, so a slow target slows
+ * the reader; at most `2 × (workers + 1)` batches are in memory. The first failure
+ * stops the queue; batches already in flight finish, so what is committed is exactly
+ * what the `committed` events reported.
  */
 import { AsyncQueue } from '../async-queue.js';
 import type { EncodedBatch } from '../batch.js';
+import { Permits } from '../permits.js';
 import { CopyWorker, type WorkerSettings, type WorkerStats } from './copy-worker.js';
 
-export interface CopySinkOptions extends WorkerSettings {
+export interface CopySinkOptions extends Omit<WorkerSettings, 'streams'> {
+  /** COPY streams at once; the sink opens one connection more. */
   workers: number;
+  /** Batches waiting for a worker (default: one per worker). */
+  queueCapacity?: number | undefined;
   onCommitted?: ((batch: EncodedBatch, worker: number, ms: number) => void) | undefined;
   onSkipped?: ((batch: EncodedBatch) => void) | undefined;
 }
@@ -27,8 +35,9 @@ export class CopySink {
   private failure: BatchFailure | undefined;
 
   constructor(private readonly options: CopySinkOptions) {
-    this.queue = new AsyncQueue(options.workers);
-    this.workers = Array.from({ length: options.workers }, (_, i) => new CopyWorker(i + 1, options));
+    this.queue = new AsyncQueue(options.queueCapacity ?? options.workers);
+    const settings = { ...options, streams: new Permits(options.workers) };
+    this.workers = Array.from({ length: options.workers + 1 }, (_, i) => new CopyWorker(i + 1, settings));
   }
 
   /** Connects every worker; fails before any input is read when the target is not usable. */

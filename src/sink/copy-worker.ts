@@ -1,8 +1,11 @@
 /**
  * One worker: one connection, one transaction per batch (BEGIN, COPY, ledger row,
- * COMMIT). The row count PostgreSQL reports must equal the rows the batch holds, so
- * nothing is silently dropped (a stray `\.` line, say). A lost connection is retried on
- * a new one; when it was lost during COMMIT, the ledger says whether the batch landed.
+ * COMMIT); the COPY itself waits for one of the sink's stream permits. The row count
+ * PostgreSQL reports must equal the rows the batch holds, so nothing is silently
+ * dropped (a stray `\.` line, say). A lost connection is retried on a new one; when it
+ * was lost during COMMIT, the ledger says whether the batch landed.
+ * A batch with a binary form goes as binary; if the server refuses it, the same
+ * records go again as text, so an error names the input line as it always has.
  */
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -13,22 +16,37 @@ import { HyperfillError } from '../errors.js';
 import { isRetryable } from '../pg-errors.js';
 import { type RetryPolicy, withRetry } from '../retry.js';
 import type { ImportLedger } from './import-ledger.js';
+import type { Permits } from '../permits.js';
 
 export interface WorkerStats {
   worker: number;
   rows: number;
   batches: number;
+  /** Committed batches that went as binary COPY. */
+  binaryBatches: number;
+  /** Binary batches the server refused, sent again as text. */
+  binaryRefused: number;
   busyMs: number;
   retries: number;
 }
 
 export interface WorkerSettings {
   connection: ConnectionConfig;
+  /** COPY FROM STDIN for `data` (the input's csv or text format). */
   statement: string;
+  /** COPY FROM STDIN (FORMAT binary) for a batch's `binary` form. */
+  binaryStatement?: string | undefined;
   retry: RetryPolicy;
   ledger: ImportLedger | undefined;
   /** Run after each BEGIN, e.g. SET LOCAL for TimescaleDB's direct compress. */
   transactionSetup?: string | undefined;
+  /** Shared by the workers: how many may stream COPY data at once (the others begin, commit or wait). */
+  streams: Permits;
+  /**
+   * The server has read a batch's binary form: it may be dropped now (a retry after a
+   * connection lost while committing sends `data`).
+   */
+  onBinarySent?: ((batch: EncodedBatch) => void) | undefined;
   onRetry?: ((err: unknown, worker: number, attempt: number, delayMs: number) => void) | undefined;
 }
 
@@ -41,7 +59,7 @@ export class CopyWorker {
   private committing = false;
 
   constructor(readonly id: number, private readonly settings: WorkerSettings) {
-    this.stats = { worker: id, rows: 0, batches: 0, busyMs: 0, retries: 0 };
+    this.stats = { worker: id, rows: 0, batches: 0, binaryBatches: 0, binaryRefused: 0, busyMs: 0, retries: 0 };
     this.client = new LazyClient(settings.connection, { role: 'target', purpose: 'copy' });
   }
 
@@ -87,10 +105,28 @@ export class CopyWorker {
 
   private async copyOnce(client: pg.Client, batch: EncodedBatch): Promise<boolean> {
     this.committing = false;
+    const binary = this.settings.binaryStatement;
+    if (batch.binary && binary) {
+      try {
+        const landed = await this.copyInTransaction(client, batch, binary, batch.binary, () => this.settings.onBinarySent?.(batch));
+        if (landed) this.stats.binaryBatches++;
+        return landed;
+      } catch (err) {
+        // Lost connections are retried as they are; our own errors say what they mean; an interrupt stops.
+        if (isRetryable(err) || err instanceof HyperfillError || this.stopped.signal.aborted) throw err;
+        // The server refused the binary form: the text goes next, and names the line if it fails too.
+        this.stats.binaryRefused++;
+      }
+    }
+    return this.copyInTransaction(client, batch, this.settings.statement, batch.data);
+  }
+
+  private async copyInTransaction(client: pg.Client, batch: EncodedBatch, statement: string, data: Buffer, onSent?: () => void): Promise<boolean> {
     try {
       await client.query('BEGIN');
       if (this.settings.transactionSetup) await client.query(this.settings.transactionSetup);
-      const rowCount = await copyBytes(client, this.settings.statement, batch.data);
+      const rowCount = await this.settings.streams.run(() => copyBytes(client, statement, data));
+      onSent?.();
       if (rowCount !== batch.rows) {
         throw new HyperfillError('E_ROW_COUNT_MISMATCH',
           `the target accepted ${rowCount} rows from a batch of ${batch.rows}; the batch was rolled back`,

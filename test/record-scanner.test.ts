@@ -10,6 +10,7 @@ import { RecordScanner, type ScanDialect, type ScanLimits } from '../src/csv/rec
 import type { EncodedBatch } from '../src/batch.js';
 import { HyperfillError } from '../src/errors.js';
 import { random } from '../src/demo/generate-csv.js';
+import { BufferPool } from '../src/buffer-pool.js';
 
 const CSV: ScanDialect = { format: 'csv', quote: 0x22, escape: 0x22 };
 const limits = (over: Partial<ScanLimits> = {}): ScanLimits => ({
@@ -103,4 +104,25 @@ test('byte limit cuts batches; empty input gives no batch', () => {
   assert.ok(batches.every((b) => b.data.length < 500 + 60));
   assert.equal(batches.reduce((n, b) => n + b.rows, 0), 100);
   assert.deepEqual(scan(Buffer.alloc(0), 10), []);
+});
+
+test('with a buffer pool, batches are copies: the same bytes even when every chunk is overwritten after push', () => {
+  for (let seed = 1; seed <= 4; seed++) {
+    const input = Buffer.from(randomCsv(seed, 60, seed % 2 === 0));
+    for (const chunkSize of [1, 7, 64, 4096]) {
+      const pool = new BufferPool(4);
+      const scanner = new RecordScanner(CSV, limits({ batchRows: 5 }), 0, 'input.csv', pool);
+      const reused = Buffer.alloc(chunkSize);
+      const batches: Buffer[] = [];
+      const keep = (out: EncodedBatch[]) => { for (const b of out) batches.push(Buffer.from(b.data)); };
+      for (let i = 0; i < input.length; i += chunkSize) {
+        const n = input.copy(reused, 0, i, i + chunkSize);
+        keep(scanner.push(reused.subarray(0, n)));
+        reused.fill(0x21);
+      }
+      keep(scanner.end());
+      assert.deepEqual(Buffer.concat(batches), input, `seed ${seed}, chunks of ${chunkSize}`);
+      assert.deepEqual(batches, scan(input, chunkSize, CSV, { batchRows: 5 }).map((b) => Buffer.from(b.data)));
+    }
+  }
 });

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** Process entry: wires signals and the real streams to `main`. */
+import './node-navigator.js';
 import { HyperfillError } from '../errors.js';
 import { main } from './main.js';
 

@@ -1,6 +1,8 @@
 /**
  * Opens one input (a path, or '-' for stdin) as a stream of byte chunks. Gzip is
  * recognised by its magic bytes, not by the file name, and inflated in the stream.
+ * A reader that copies what it needs before asking for the next chunk may ask for
+ * `reuseChunks`: a plain file is then read into one buffer, over and over.
  */
 import { createReadStream, promises as fs } from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
@@ -20,8 +22,14 @@ export interface Input {
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const CHUNK_BYTES = 1 << 20;
+const READ_IN_PLACE_BYTES = 256 << 10;
 
-export async function openInput(path: string, stdin: NodeJS.ReadableStream = process.stdin): Promise<Input> {
+export interface InputOptions {
+  /** Each chunk may be overwritten by the next one (plain files): copy before asking for more. */
+  reuseChunks?: boolean;
+}
+
+export async function openInput(path: string, stdin: NodeJS.ReadableStream = process.stdin, options: InputOptions = {}): Promise<Input> {
   const isStdin = path === '-';
   const name = isStdin ? 'stdin' : path;
   let size: number | undefined;
@@ -36,6 +44,9 @@ export async function openInput(path: string, stdin: NodeJS.ReadableStream = pro
     }
   }
   let read = 0;
+  if (!isStdin && size !== undefined && options.reuseChunks && !(await startsWithGzipMagic(path))) {
+    return { name, size, bytesRead: () => read, chunks: () => readInPlace(path, (n) => { read += n; }) };
+  }
   const raw = isStdin ? stdin : createReadStream(path, { highWaterMark: CHUNK_BYTES });
   return {
     name,
@@ -43,6 +54,33 @@ export async function openInput(path: string, stdin: NodeJS.ReadableStream = pro
     bytesRead: () => read,
     chunks: () => inflateIfGzip(counted(raw as AsyncIterable<Buffer>, (n) => { read += n; }), name),
   };
+}
+
+async function startsWithGzipMagic(path: string): Promise<boolean> {
+  const handle = await fs.open(path, 'r');
+  try {
+    const head = Buffer.alloc(2);
+    const { bytesRead } = await handle.read(head, 0, 2, 0);
+    return bytesRead === 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A plain file, read into one buffer again and again: no allocation per chunk. */
+async function* readInPlace(path: string, add: (n: number) => void): AsyncGenerator<Buffer> {
+  const handle = await fs.open(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafeSlow(READ_IN_PLACE_BYTES);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      add(bytesRead);
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 async function* counted(source: AsyncIterable<Buffer | string>, add: (n: number) => void): AsyncGenerator<Buffer> {

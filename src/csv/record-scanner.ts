@@ -2,9 +2,12 @@
  * Cuts a byte stream into batches of whole records without parsing fields.
  * It only tracks quote state, so a quoted newline, an escaped quote, CRLF or a
  * missing final newline never splits or loses a row, and no per-row object or
- * string is made: a batch is a slice (or a concatenation) of the input chunks.
+ * string is made: a batch is a slice (or a concatenation) of the input chunks, or,
+ * given a buffer pool, a copy into a pooled buffer (the chunks may then be reused as
+ * soon as push returns).
  */
 import type { EncodedBatch } from '../batch.js';
+import type { BufferPool } from '../buffer-pool.js';
 import { HyperfillError } from '../errors.js';
 
 const LF = 0x0a;
@@ -27,6 +30,11 @@ export interface ScanLimits {
   limit: number;
   /** A single record larger than this is an error (an unterminated quote, usually). */
   maxRecordBytes: number;
+  /**
+   * The first batch holds at most this many rows, and each next one twice as many, up
+   * to batchRows: the target starts work sooner than a full first batch would let it.
+   */
+  firstBatchRows?: number | undefined;
 }
 
 export class RecordScanner {
@@ -43,25 +51,35 @@ export class RecordScanner {
   private quoteOpenedAtLine = 0;
   private linesToSkip: number;
   private recordsToSkip: number;
-  private remaining: number;
+  /** Records taken so far, against limits.limit (a count, not a countdown: Infinity minus one would box a number per record). */
+  private taken = 0;
   private recordStartLine = 1;
   /** Bytes seen after the last record end: a final record without its newline. */
   private partial = false;
+  /** With a pool: the batch being gathered, its first `gathered` bytes in use. */
+  private gathering: Uint8Array | undefined;
+  private gathered = 0;
+  /** The last batch's size in bytes and rows: the next one is gathered in a buffer about as big as a full batch. */
+  private lastBatchBytes = 0;
+  private lastBatchRows = 0;
+  /** Rows the batch being cut may hold (ramping up to batchRows). */
+  private rowLimit: number;
 
   constructor(
     private readonly dialect: ScanDialect,
     private readonly limits: ScanLimits,
     private readonly inputIndex: number,
     private readonly inputName: string,
+    private readonly pool?: BufferPool,
   ) {
+    this.rowLimit = Math.min(limits.batchRows, limits.firstBatchRows ?? Infinity);
     this.linesToSkip = limits.skipLines;
     this.recordsToSkip = limits.skipRecords;
-    this.remaining = limits.limit;
   }
 
   /** True once `limit` records were taken: the caller may stop reading. */
   get done(): boolean {
-    return this.remaining <= 0;
+    return this.taken >= this.limits.limit;
   }
 
   /** Feeds one chunk; returns the batches it completed. */
@@ -164,6 +182,7 @@ export class RecordScanner {
       if (this.recordsToSkip > 0) {
         this.recordsToSkip--;
         this.pieces = [];
+        this.gathered = 0;
         this.pendingBytes = 0;
         segmentStart = pos;
         this.batchFirstLine = this.line;
@@ -172,19 +191,20 @@ export class RecordScanner {
       }
       this.rows++;
       this.row++;
-      this.remaining--;
+      this.taken++;
       this.recordStartLine = this.line;
-      if (this.rows >= this.limits.batchRows || this.pendingBytes + (pos - segmentStart) >= this.limits.batchBytes || this.remaining <= 0) {
+      if (this.rows >= this.rowLimit || this.pendingBytes + (pos - segmentStart) >= this.limits.batchBytes || this.taken >= this.limits.limit) {
         out.push(this.cut(chunk.subarray(segmentStart, pos), this.line - 1));
         segmentStart = pos;
-        if (this.remaining <= 0) return out;
+        if (this.taken >= this.limits.limit) return out;
       }
     }
 
     this.partial = lastBoundary === -1 ? this.partial || len > 0 : lastBoundary < len;
     if (segmentStart < len) {
       const rest = chunk.subarray(segmentStart, len);
-      this.pieces.push(rest);
+      if (this.pool) this.gather(rest);
+      else this.pieces.push(rest);
       this.pendingBytes += rest.length;
       this.checkRecordSize();
     }
@@ -203,14 +223,22 @@ export class RecordScanner {
     if (this.partial && this.recordsToSkip === 0 && this.linesToSkip === 0) {
       this.rows++;
       this.row++;
-      this.remaining--;
+      this.taken++;
       lastLine = this.line;
     }
     return this.rows > 0 ? [this.cut(Buffer.alloc(0), lastLine)] : [];
   }
 
   private cut(last: Buffer, lastLine: number): EncodedBatch {
-    const data = this.pieces.length === 0 ? last : Buffer.concat([...this.pieces, last]);
+    let data: Buffer;
+    if (this.pool) {
+      this.gather(last);
+      data = Buffer.from((this.gathering as Uint8Array).buffer, 0, this.gathered);
+      this.lastBatchBytes = this.gathered;
+      this.lastBatchRows = this.rows;
+      this.gathering = undefined;
+      this.gathered = 0;
+    } else data = this.pieces.length === 0 ? last : Buffer.concat([...this.pieces, last]);
     const batch: EncodedBatch = {
       seq: this.seq++, inputIndex: this.inputIndex, inputName: this.inputName, data,
       rows: this.rows, firstLine: this.batchFirstLine, lastLine, firstRow: this.batchFirstRow,
@@ -218,9 +246,29 @@ export class RecordScanner {
     this.pieces = [];
     this.pendingBytes = 0;
     this.rows = 0;
+    this.rowLimit = Math.min(this.limits.batchRows, 2 * this.rowLimit);
     this.batchFirstLine = this.line;
     this.batchFirstRow = this.row;
     return batch;
+  }
+
+  /** Appends to the batch being gathered, in a pooled buffer (a bigger one when it fills up). */
+  private gather(bytes: Uint8Array): void {
+    const pool = this.pool as BufferPool;
+    const need = this.gathered + bytes.length;
+    if (!this.gathering || need > this.gathering.length) {
+      // As big as a full batch will be (the rows so far tell the bytes per row), so the
+      // buffers of the small first batches need not be replaced; the first one grows by quarters.
+      const full = this.lastBatchRows > 0 ? Math.min(this.limits.batchBytes, (this.lastBatchBytes / this.lastBatchRows) * this.limits.batchRows) : 0;
+      const bigger = new Uint8Array(pool.take(Math.ceil(Math.max(need * 1.25, full * 1.05, this.lastBatchBytes * 1.05, 64 << 10))));
+      if (this.gathering) {
+        bigger.set(this.gathering.subarray(0, this.gathered));
+        pool.give(this.gathering.buffer as ArrayBuffer);
+      }
+      this.gathering = bigger;
+    }
+    this.gathering.set(bytes, this.gathered);
+    this.gathered = need;
   }
 
   private checkRecordSize(): void {

@@ -27,6 +27,7 @@ parallel COPY. Gzip input is detected and inflated.`,
         ['--skip-header', 'skip the first record of each input'],
         ['--skip-lines N', 'skip N lines at the start of each input (before the header)'],
         ['--limit N', 'load at most N rows in all'],
+        ['--encoding MODE', 'auto (default): send binary COPY when every target column has a binary encoder, else the input bytes as they are; binary: binary or an error; text: always the input bytes. A batch holding a value the encoder is not certain of goes as text either way'],
       ],
     },
     {
@@ -43,10 +44,11 @@ parallel COPY. Gzip input is detected and inflated.`,
     {
       title: 'Throughput',
       flags: [
-        ['--workers N', 'parallel COPY connections (default: the core count, 2 to 8)'],
+        ['--workers N', 'COPY streams at once, over N + 1 connections (one commits while the others copy; default: the core count, 2 to 8)'],
         ['--batch-size N', 'rows per batch (default 20000)'],
-        ['--batch-byte-size S', 'bytes per batch at most, e.g. 16MB (default 16MB)'],
+        ['--batch-byte-size S', 'bytes per batch at most, e.g. 4MB (default 1MB: memory stays bounded however wide the rows)'],
         ['--direct-compress M', 'auto (default), on or off: TimescaleDB\'s direct compress (2.21+) for each batch\'s COPY, so a hypertable with compression gets compressed chunks with no compress_chunk afterwards (auto: on for such a hypertable)'],
+        ['--transform-workers N', `threads that encode binary COPY (default: none on 1-2 cores, else one per two cores up to 4; ${defaultEncodeThreads()} here; 0 encodes on the main thread); with a transform, the threads that transform`],
       ],
     },
     {
@@ -77,6 +79,7 @@ export const COPY_FLAGS = {
   'skip-header': { type: 'boolean' },
   'skip-lines': { type: 'string' },
   limit: { type: 'string' },
+  encoding: { type: 'string' },
   ...TARGET_FLAGS,
   schema: { type: 'string' },
   table: { type: 'string' },
@@ -111,6 +114,10 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
   if (v.schema !== undefined && name.schema !== v.schema) {
     throw usage(`\`--table ${v.table}\` names schema "${name.schema}" and \`--schema\` says "${v.schema}": give the schema once`, 'copy');
   }
+  const encoding = v.encoding ?? 'auto';
+  if (encoding !== 'auto' && encoding !== 'binary' && encoding !== 'text') throw usage(`\`--encoding\` must be auto, binary or text, got "${encoding}"`, 'copy');
+  const transform = parseTransformFlags(v, 'copy', true);
+  if (transform && encoding === 'binary') throw usage('`--encoding binary` does not go with a transform: transformed rows are sent as text', 'copy');
   return {
     inputs: v.file ?? [],
     connection: target.target,
@@ -126,7 +133,7 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
     skipLines: intFlag(v['skip-lines'], 'skip-lines', 0, 'copy', 0),
     limit: v.limit === undefined ? Infinity : intFlag(v.limit, 'limit', 0, 'copy'),
     batchRows: intFlag(v['batch-size'], 'batch-size', 20_000, 'copy'),
-    batchBytes: bytesFlag(v['batch-byte-size'], 'batch-byte-size', 16 << 20, 'copy'),
+    batchBytes: bytesFlag(v['batch-byte-size'], 'batch-byte-size', 1 << 20, 'copy'),
     workers: intFlag(v.workers, 'workers', defaultWorkers(), 'copy'),
     truncate: v.truncate ?? false,
     importId: v['import-id'],
@@ -134,7 +141,9 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
     retry: target.retry,
     reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'copy'),
     logBatches: v['log-batches'] ?? false,
-    transform: parseTransformFlags(v, 'copy'),
+    transform,
+    encoding,
+    encodeThreads: intFlag(v['transform-workers'], 'transform-workers', defaultEncodeThreads(), 'copy', 0),
     directCompress: choiceFlag(v['direct-compress'], 'direct-compress', DIRECT_COMPRESS_MODES, 'auto', 'copy'),
   };
 }
@@ -160,6 +169,7 @@ export function summaryJson(r: CopyResult) {
     rows: r.rows, bytes: r.bytes, batches: r.batches, seconds: round(r.seconds), rowsPerSecond: Math.round(r.rows / r.seconds),
     skippedBatches: r.skippedBatches, skippedRows: r.skippedRows,
     workers: r.workers.map((w) => ({ ...w, busyMs: Math.round(w.busyMs) })),
+    encoding: r.encoding,
     ...(r.transform ? { transform: r.transform } : {}),
   };
 }
@@ -170,7 +180,17 @@ export function formatSummary(r: CopyResult): string {
   const skipped = r.skippedBatches > 0 ? `\nskipped ${r.skippedBatches} batches (${r.skippedRows} rows) committed by an earlier run of this import` : '';
   const table = formatTable(['worker', 'rows', 'batches', 'busy s', 'retries'],
     r.workers.map((w) => [w.worker, w.rows, w.batches, (w.busyMs / 1000).toFixed(2), w.retries]));
-  return `${head}${skipped}${transformSummary(r)}\n${table}`;
+  return `${head}${skipped}${encodingSummary(r)}${transformSummary(r)}\n${table}`;
+}
+
+function encodingSummary(r: CopyResult): string {
+  const e = r.encoding;
+  if (r.transform) return '';
+  if (e.reason !== undefined) return `\nencoding: input bytes as they are (${e.reason})`;
+  const parts = [`encoding: binary COPY for ${e.binaryBatches} of ${r.batches} batches`];
+  if (e.textBatches > 0) parts.push(`${e.textBatches} as text (first: ${e.firstTextReason})`);
+  if (e.refused > 0) parts.push(`${e.refused} refused in binary by the server and sent as text`);
+  return `\n${parts.join('; ')}`;
 }
 
 function transformSummary(r: CopyResult): string {
@@ -194,4 +214,14 @@ const round = (n: number) => Math.round(n * 1000) / 1000;
  */
 function defaultWorkers(): number {
   return Math.max(2, Math.min(8, availableParallelism()));
+}
+
+/**
+ * Threads that encode binary COPY. On one or two cores none: the main thread encodes
+ * between its socket writes for less CPU and memory than a thread costs
+ * (benchmarks/results/copy.md); with more cores, one per two cores, at most four.
+ */
+function defaultEncodeThreads(): number {
+  const cores = availableParallelism();
+  return cores <= 2 ? 0 : Math.min(4, Math.floor(cores / 2));
 }

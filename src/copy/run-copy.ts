@@ -1,9 +1,11 @@
 /**
  * `hyperfill copy`: inputs → record scanner → bounded queue → N COPY workers.
- * The bytes reach COPY unparsed. On any failure the error says what is committed.
- * With a transform (--transform or a mapping), batches go through the transform
- * stage (worker threads) between the scanner and the sink and reach COPY as text
- * format; without one, nothing of that runs.
+ * With binary encoding (--encoding auto or binary, when the columns and dialect allow
+ * it), each batch is also encoded as binary COPY in the worker pool on its way to the
+ * sink, and goes as its input bytes when the encoder is not certain of a value; with
+ * --encoding text the bytes reach COPY unparsed. With a transform (--transform or a
+ * mapping), batches go through the transform stage (worker threads) instead and reach
+ * COPY as text format. On any failure the error says what is committed.
  */
 import { locateRecord, locateRow } from '../csv/locate-record.js';
 import { looksLikeHeader } from '../csv/looks-like-header.js';
@@ -11,6 +13,10 @@ import { openInput } from '../csv/input.js';
 import { RecordScanner, type ScanDialect } from '../csv/record-scanner.js';
 import type { EncodedBatch } from '../batch.js';
 import { describeLines } from '../batch.js';
+import { BatchStage } from '../batch-stage.js';
+import { BufferPool } from '../buffer-pool.js';
+import type { EncodingMode } from '../encode/plan.js';
+import { chooseEncoding } from '../encode/setup.js';
 import { type ConnectionConfig, describeConnection } from '../connection.js';
 import { ControlConnection } from '../control-connection.js';
 import { HyperfillError } from '../errors.js';
@@ -25,10 +31,13 @@ import type { WorkerStats } from '../sink/copy-worker.js';
 import { ImportLedger, type LedgerSettings } from '../sink/import-ledger.js';
 import { CommittedRanges } from './committed-ranges.js';
 import { checkTargetTable, requireColumns } from './target-table.js';
+import { generatedColumns } from '../pg/catalog.js';
+import { inputDialect } from '../transform/input-dialect.js';
 import type { TransformSettings } from '../transform/options.js';
-import { RejectsFile } from '../transform/rejects.js';
-import { inputDialect, startTransform, type TransformRun } from '../transform/setup.js';
-import { addTotals, locateTransformedRow, type TransformedBatch, TransformStage, type TransformTotals } from '../transform/stage.js';
+import { createEncodeRunner, type EncodeRunner } from '../transform/pool.js';
+import type { RejectsFile } from '../transform/rejects.js';
+import type { TransformRun } from '../transform/setup.js';
+import type { TransformedBatch, TransformTotals } from '../transform/stage.js';
 
 export interface CopyOptions {
   inputs: string[];
@@ -53,10 +62,14 @@ export interface CopyOptions {
   retry: RetryPolicy;
   reportingPeriodMs: number;
   logBatches: boolean;
-  /** Undefined: the pass-through path (no decoding). */
+  /** Undefined: no transform (the input's records reach COPY as they are, or binary-encoded). */
   transform?: TransformSettings | undefined;
   /** TimescaleDB's direct compress for each batch's COPY (default auto: when the hypertable has compression). */
   directCompress?: DirectCompressMode | undefined;
+  /** auto: binary COPY where every column has an encoder; binary: that or an error; text: the input bytes. */
+  encoding: EncodingMode;
+  /** Worker threads that encode binary COPY; 0 encodes on the main thread. */
+  encodeThreads: number;
 }
 
 export interface CopyResult {
@@ -68,6 +81,8 @@ export interface CopyResult {
   skippedBatches: number;
   skippedRows: number;
   workers: WorkerStats[];
+  /** What went as binary COPY: batches encoded, and why the run sent its input bytes as they are when it did. */
+  encoding: { binaryBatches: number; textBatches: number; refused: number; reason: string | undefined; firstTextReason: string | undefined };
   /** With a transform: rows in and out of it (committed batches), and the rejects file. */
   transform?: (TransformTotals & { rejectsFile: string | undefined }) | undefined;
 }
@@ -77,6 +92,13 @@ export interface CopyIO {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   signal?: AbortSignal | undefined;
 }
+
+/**
+ * The first batch of a run holds this many rows, each next one twice as many up to
+ * --batch-size: the target's first COPY starts after a few milliseconds of reading and
+ * encoding (cold code included), not after a whole batch.
+ */
+const FIRST_BATCH_ROWS = 1000;
 
 /** A record larger than this many batches' worth of bytes means the input is misread. */
 const MAX_RECORD_FACTOR = 8;
@@ -91,13 +113,30 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     escape: options.format === 'csv' ? options.escape : undefined, extraOptions: options.copyOptions,
   });
   const decodeDialect = options.transform ? inputDialect(options) : undefined;
+  const kit = options.transform ? await import('./transform-kit.js') : undefined;
 
   let ledger: ImportLedger | undefined;
   let transform: TransformRun | undefined;
   let transactionSetup: string | undefined;
   let rejects: RejectsFile | undefined;
   const committed = new CommittedRanges();
-  const result: CopyResult = { rows: 0, bytes: 0, batches: 0, seconds: 0, skippedBatches: 0, skippedRows: 0, workers: [] };
+  const result: CopyResult = {
+    rows: 0, bytes: 0, batches: 0, seconds: 0, skippedBatches: 0, skippedRows: 0, workers: [],
+    encoding: { binaryBatches: 0, textBatches: 0, refused: 0, reason: undefined, firstTextReason: undefined },
+  };
+  let encoder: EncodeRunner | undefined;
+  let binaryStatement: string | undefined;
+  // Without a transform, batch bytes and their binary form live in pooled buffers, given back once committed.
+  const buffers = options.transform ? undefined : new BufferPool(2 * options.workers + 8);
+  const dropBinary = (batch: EncodedBatch) => {
+    if (buffers && batch.binary) buffers.give(batch.binary.buffer as ArrayBuffer);
+    batch.binary = undefined;
+  };
+  const recycle = (batch: EncodedBatch) => {
+    if (!buffers) return;
+    buffers.give(batch.data.buffer as ArrayBuffer);
+    dropBinary(batch);
+  };
   let inputDone = 0;
   let stopListening = () => undefined as void;
   let inputTotal: number | undefined = 0;
@@ -110,7 +149,7 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     const t = transformed.get(batch);
     if (!t) return;
     transformed.delete(batch);
-    addTotals(totals, t);
+    kit?.addTotals(totals, t);
     if (rejects && t.problems.length > 0) rejects.add(batch.inputName, t.problems);
   };
 
@@ -125,11 +164,24 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     const where = describeConnection(options.connection);
     // With a transform, --columns names the input's fields; the output columns are checked below.
     const tableColumns = await control.run((c) => checkTargetTable(c, options.transform ? { schema: target.schema, table: target.table } : target, where));
-    if (options.transform && decodeDialect) {
+    if (options.transform && decodeDialect && kit) {
       const types = Object.fromEntries(tableColumns.map((c) => [c.name, c.pgType]));
-      transform = await startTransform(options.transform, { columns: options.columns ?? tableColumns.map((c) => c.name), types, dialect: decodeDialect });
+      transform = await kit.startTransform(options.transform, { columns: options.columns ?? tableColumns.map((c) => c.name), types, dialect: decodeDialect });
       requireColumns({ ...target, columns: transform.outputColumns }, tableColumns);
       statement = copyFromStatement({ ...target, columns: transform.outputColumns }, { format: 'text' });
+    } else {
+      // The columns COPY fills, in input order: --columns, or the table's without its generated ones.
+      const listed = options.columns;
+      const generated = listed || options.encoding === 'text' ? new Set<string>() : await control.run((c) => generatedColumns(c, target));
+      const copyColumns = listed
+        ? listed.map((name) => tableColumns.find((c) => c.name === name)).filter((c) => c !== undefined)
+        : tableColumns.filter((c) => !generated.has(c.name));
+      const choice = await control.run((c) => chooseEncoding(c, options.encoding, options, copyColumns));
+      result.encoding.reason = choice.reason;
+      if (choice.plan) {
+        encoder = await createEncodeRunner(choice.plan, options.encodeThreads, buffers ?? new BufferPool(0));
+        binaryStatement = copyFromStatement(target, { format: 'binary' });
+      }
     }
     const direct = await control.run((c) => copyDirectCompress(c, target, options.directCompress ?? 'auto'));
     transactionSetup = direct.setup;
@@ -141,10 +193,13 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     if (options.truncate && (ledger?.committedBatches ?? 0) === 0) {
       await control.run((c) => c.query(`TRUNCATE ${qualifiedName(options.schema, options.table)}`));
     }
-    if (options.transform?.rejects !== undefined) rejects = RejectsFile.open(options.transform.rejects);
+    if (kit && options.transform?.rejects !== undefined) rejects = kit.RejectsFile.open(options.transform.rejects);
 
     const sink = new CopySink({
-      connection: options.connection, statement, retry: options.retry, ledger, workers: options.workers, transactionSetup,
+      connection: options.connection, statement, binaryStatement, retry: options.retry, ledger, workers: options.workers, transactionSetup,
+      onBinarySent: dropBinary,
+      // Batches the encode stage holds are ready too: the queue needs fewer slots beside them.
+      queueCapacity: encoder ? Math.max(1, options.workers - encoder.capacity) : undefined,
       onRetry: (err, worker, attempt, delay) => progress.log(`worker ${worker}: connection lost (${serverMessage(err)}); retry ${attempt} in ${delay} ms`),
       onCommitted: (batch, worker, ms) => {
         committed.add(batch);
@@ -153,12 +208,14 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
         result.bytes += batch.data.length;
         result.batches++;
         if (options.logBatches) progress.log(`batch ${batch.seq} ${batch.inputName} ${describeLines(batch)}: ${batch.rows} rows by worker ${worker} in ${ms.toFixed(0)} ms`);
+        recycle(batch);
       },
       onSkipped: (batch) => {
         committed.add(batch);
         settle(batch);
         result.skippedBatches++;
         result.skippedRows += batch.rows;
+        recycle(batch);
       },
     });
     // A signal stops the workers at once: batches in flight roll back, the error says what is committed.
@@ -167,21 +224,36 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     stopListening = () => io.signal?.removeEventListener('abort', onSignal);
     await sink.start();
     const run = transform;
-    const stage = run && new TransformStage(run.runner, async (t) => {
+    const stage = run && kit && new kit.TransformStage(run.runner, async (t) => {
       transformed.set(t.batch, t);
       await sink.write(t.batch);
     }, { crc: ledger !== undefined, name: run.name });
+    const encoding = encoder;
+    const encodeStage = encoding && new BatchStage<EncodedBatch>(async (batch) => {
+      const outcome = await encoding.encode(batch);
+      if (outcome.ok) batch.binary = Buffer.from(outcome.output, 0, outcome.bytes);
+      else {
+        buffers?.give(outcome.output);
+        result.encoding.textBatches++;
+        result.encoding.firstTextReason ??= `${batch.inputName} ${describeLines(batch)}: ${outcome.reason}`;
+        if (options.logBatches) progress.log(`batch ${batch.seq} ${batch.inputName} ${describeLines(batch)} goes as text: ${outcome.reason}`);
+      }
+      if (!encodeStage?.failed) await sink.write(batch);
+    }, encoding.capacity);
+    const write = stage ? (batch: EncodedBatch) => stage.push(batch) : encodeStage ? (batch: EncodedBatch) => encodeStage.push(batch) : (batch: EncodedBatch) => sink.write(batch);
     progress.start();
     try {
-      await feed(options, io, dialect, stage ? (batch) => stage.push(batch) : (batch) => sink.write(batch),
-        (done, total) => { inputDone = done; inputTotal = total; });
+      await feed(options, io, dialect, write, (done, total) => { inputDone = done; inputTotal = total; }, buffers);
       await stage?.flush();
+      await encodeStage?.flush();
       result.workers = await sink.finish();
     } catch (err) {
       stage?.fail(err);
+      encodeStage?.fail(err);
       await sink.abort(err);
       // Workers stopped by the signal fail with whatever their statement said: the signal is the reason.
-      throw explainFailure(io.signal?.aborted ? interruption(io.signal) : err, committed, dialect, options, transformed, run);
+      throw explainFailure(io.signal?.aborted ? interruption(io.signal) : err, committed, dialect, options, transformed,
+        run && kit && { run, locate: kit.locateTransformedRow });
     } finally {
       progress.stop();
     }
@@ -193,18 +265,27 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     stopListening();
     rejects?.close();
     await transform?.close();
+    await encoder?.destroy();
     await control.close();
   }
   if (transform) result.transform = { ...totals, rejectsFile: rejects?.path };
+  for (const w of result.workers) {
+    result.encoding.binaryBatches += w.binaryBatches;
+    result.encoding.refused += w.binaryRefused;
+  }
   result.seconds = (performance.now() - started) / 1000;
   return result;
 }
 
-/** Reads every input in order, cutting batches and handing them on (to the sink or the transform stage). */
+/**
+ * Reads every input in order, cutting batches and handing them on (to the sink or a
+ * stage). With a buffer pool, batches are gathered in pooled buffers and a file is read
+ * into one buffer over and over.
+ */
 async function feed(options: CopyOptions, io: CopyIO, dialect: ScanDialect, write: (batch: EncodedBatch) => Promise<void>,
-  onInput: (done: number, total: number | undefined) => void): Promise<void> {
+  onInput: (done: number, total: number | undefined) => void, buffers: BufferPool | undefined): Promise<void> {
   const paths = options.inputs.length > 0 ? options.inputs : ['-'];
-  const inputs = await Promise.all(paths.map((p) => openInput(p, io.stdin)));
+  const inputs = await Promise.all(paths.map((p) => openInput(p, io.stdin, { reuseChunks: buffers !== undefined })));
   const total = inputs.every((i) => i.size !== undefined) ? inputs.reduce((n, i) => n + (i.size ?? 0), 0) : undefined;
   let before = 0;
   let remaining = options.limit;
@@ -212,7 +293,8 @@ async function feed(options: CopyOptions, io: CopyIO, dialect: ScanDialect, writ
     const scanner = new RecordScanner(dialect, {
       batchRows: options.batchRows, batchBytes: options.batchBytes, skipLines: options.skipLines,
       skipRecords: options.skipHeader ? 1 : 0, limit: remaining, maxRecordBytes: Math.max(64 << 20, options.batchBytes * MAX_RECORD_FACTOR),
-    }, index, input.name);
+      firstBatchRows: index === 0 ? FIRST_BATCH_ROWS : undefined,
+    }, index, input.name, buffers);
     const send = async (batches: EncodedBatch[]) => {
       for (const batch of batches) {
         remaining -= batch.rows;
@@ -241,7 +323,7 @@ function interruption(signal: AbortSignal | undefined): HyperfillError {
 function ledgerSettings(o: CopyOptions, transform: TransformRun | undefined): LedgerSettings {
   return {
     target: `${o.schema}.${o.table}`, columns: o.columns?.join(','), inputs: o.inputs.join(' ') || '-', format: o.format,
-    batchRows: o.batchRows, batchBytes: o.batchBytes, skipLines: o.skipLines, skipHeader: o.skipHeader,
+    batchRows: o.batchRows, batchBytes: o.batchBytes, firstBatchRows: FIRST_BATCH_ROWS, skipLines: o.skipLines, skipHeader: o.skipHeader,
     limit: Number.isFinite(o.limit) ? o.limit : undefined,
     // A transform's identity: its file and the mappings (a changed mapping would mix two shapes of rows).
     ...(transform ? { ...transform.ledgerSettings, onError: o.transform?.onError } : {}),
@@ -250,7 +332,7 @@ function ledgerSettings(o: CopyOptions, transform: TransformRun | undefined): Le
 
 /** Turns any failure into a HyperfillError that also says what is already committed. */
 function explainFailure(err: unknown, committed: CommittedRanges, dialect: ScanDialect, options: CopyOptions,
-  transformed: Map<EncodedBatch, TransformedBatch>, transform: TransformRun | undefined): HyperfillError {
+  transformed: Map<EncodedBatch, TransformedBatch>, transform: TransformLocator | undefined): HyperfillError {
   const base = err instanceof BatchFailure ? describeBatchFailure(err, dialect, transformed.get(err.batch), transform, options) : err instanceof HyperfillError ? err
     : new HyperfillError('E_COPY_FAILED', serverMessage(err), {}, undefined, err);
   const transformHint = transform && base.code === 'E_IMPORT_INPUT_CHANGED'
@@ -276,16 +358,22 @@ function pinShortBatch(error: HyperfillError, batch: EncodedBatch, dialect: Scan
 /** SQLSTATE class 22: the server could not read a value (a header's words as numbers or times). */
 const isDataError = (err: unknown) => String((err as { code?: unknown }).code ?? '').startsWith('22');
 
+/** A transformed run, and how to find the input row behind a row the target rejected. */
+interface TransformLocator {
+  run: TransformRun;
+  locate: typeof import('../transform/stage.js').locateTransformedRow;
+}
+
 function describeBatchFailure(failure: BatchFailure, dialect: ScanDialect, transformed: TransformedBatch | undefined,
-  transform: TransformRun | undefined, options: CopyOptions): HyperfillError {
+  transform: TransformLocator | undefined, options: CopyOptions): HyperfillError {
   const { batch, error } = failure;
   if (error instanceof HyperfillError) return error.code === 'E_ROW_COUNT_MISMATCH' && !transformed ? pinShortBatch(error, batch, dialect) : error;
   const position = copyErrorPosition(error);
   if (transformed && transform) {
-    const found = position.line !== undefined ? locateTransformedRow(transformed, position.line, transform.dialect) : undefined;
+    const found = position.line !== undefined ? transform.locate(transformed, position.line, transform.run.dialect) : undefined;
     const context = { file: batch.inputName, line: found?.line ?? batch.firstLine, row: found?.row, batch: batch.seq, column: position.column, worker: failure.worker };
     const where = found ? `line ${found.line}` : describeLines(batch);
-    const hint = found ? `the row reads: ${found.preview}\n  hint: after the transform (${transform.name}) it reads: ${found.output}` : undefined;
+    const hint = found ? `the row reads: ${found.preview}\n  hint: after the transform (${transform.run.name}) it reads: ${found.output}` : undefined;
     return new HyperfillError('E_BATCH_REJECTED', `the target rejected ${where} of ${batch.inputName} after the transform: ${serverMessage(error)}`, context, hint, error);
   }
   const located = position.line !== undefined ? locateRecord(batch, position.line, dialect) : undefined;

@@ -6,7 +6,7 @@ export { describeMappings, emptyMappings, hasMappings, type MappingSpec, parseMa
 export { prepareModuleFile, type ModuleFile } from './module-file.js';
 export { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP, type TransformSettings } from './options.js';
 export { compileMappings, createPipeline, type Field, type Pipeline, type Row, type SetupContext, type TransformContext, type UserTransform } from './pipeline.js';
-export { type BatchRunner, createRunner, InlineRunner, TransformPool } from './pool.js';
+export { type BatchRunner, createEncodeRunner, createRunner, type EncodeRunner, InlineEncoder, InlineRunner, WorkerPool } from './pool.js';
 export { RejectsFile, reasonsPath } from './rejects.js';
 export { inputDialect, startTransform, type TransformInput, type TransformRun } from './setup.js';
 export { addTotals, locateTransformedRow, type TransformedBatch, TransformStage, type TransformTotals, transformBatch } from './stage.js';

@@ -66,7 +66,11 @@ export function defaultTransformWorkers(): number {
   return Math.max(1, availableParallelism());
 }
 
-export function parseTransformFlags(v: TransformFlagValues, command: string): TransformSettings | undefined {
+/**
+ * `workersAlone`: the command also runs other work on the pool (copy's binary
+ * encoding), so --transform-workers means something without a transform.
+ */
+export function parseTransformFlags(v: TransformFlagValues, command: string, workersAlone = false): TransformSettings | undefined {
   const fail = (message: string) => usage(message, command);
   const fromFlags = parseMappingFlags({ map: v.map, drop: v.drop, set: v.set, epoch: v.epoch, jsonPath: v['json-path'] }, fail);
   const mappings = v.mapping === undefined ? fromFlags : mergeMappings(readMappingFile(v.mapping), fromFlags);
@@ -75,7 +79,7 @@ export function parseTransformFlags(v: TransformFlagValues, command: string): Tr
   const onError = v['on-error'] ?? 'stop';
   if (onError !== 'stop' && onError !== 'skip' && onError !== 'reject') throw fail(`\`--on-error\` must be stop, skip or reject, got "${onError}"`);
   if (!active) {
-    const stray = (['transform-workers', 'on-error', 'rejects'] as const).find((k) => v[k] !== undefined);
+    const stray = (['transform-workers', 'on-error', 'rejects'] as const).find((k) => v[k] !== undefined && !(workersAlone && k === 'transform-workers'));
     if (stray) throw fail(`\`--${stray}\` applies only with --transform or a mapping (--map, --drop, --set, --epoch, --json-path, --mapping)`);
     return undefined;
   }

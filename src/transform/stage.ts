@@ -8,6 +8,7 @@
  * while the stage is full, so a slow sink or a slow transform slows the reader.
  */
 import type { EncodedBatch } from '../batch.js';
+import { BatchStage } from '../batch-stage.js';
 import { describeLines } from '../batch.js';
 import { previewOf } from '../preview.js';
 import { HyperfillError } from '../errors.js';
@@ -64,55 +65,37 @@ function rowFailed(problem: RowProblem, batch: EncodedBatch, name: string): Hype
 
 
 export class TransformStage {
-  private inFlight = 0;
-  private readonly waiting: Array<() => void> = [];
-  private readonly running = new Set<Promise<void>>();
-  private failure: unknown;
+  private readonly stage: BatchStage<EncodedBatch>;
 
   /**
    * `deliver` hands a transformed batch on (to the sink); while it waits, the batch
    * keeps its place in the stage, which is how the sink's backpressure reaches `push`.
    */
   constructor(
-    private readonly runner: BatchRunner,
-    private readonly deliver: (t: TransformedBatch) => Promise<void>,
-    private readonly options: TransformBatchOptions,
-    private readonly capacity = runner.capacity,
-  ) {}
+    runner: BatchRunner,
+    deliver: (t: TransformedBatch) => Promise<void>,
+    options: TransformBatchOptions,
+    capacity = runner.capacity,
+  ) {
+    this.stage = new BatchStage(async (batch) => {
+      const transformed = await transformBatch(runner, batch, options);
+      if (!this.stage.failed) await deliver(transformed);
+    }, capacity);
+  }
 
   /** Takes one batch; resolves once there is room for it. Rejects with the first failure. */
-  async push(batch: EncodedBatch): Promise<void> {
-    while (this.inFlight >= this.capacity && this.failure === undefined) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    if (this.failure !== undefined) throw this.failure;
-    this.inFlight++;
-    const task = this.process(batch).finally(() => {
-      this.inFlight--;
-      this.running.delete(task);
-      this.waiting.shift()?.();
-    });
-    this.running.add(task);
+  push(batch: EncodedBatch): Promise<void> {
+    return this.stage.push(batch);
   }
 
   /** End of input: waits for every batch in flight. Throws the first failure. */
-  async flush(): Promise<void> {
-    while (this.running.size > 0) await Promise.all([...this.running]);
-    if (this.failure !== undefined) throw this.failure;
+  flush(): Promise<void> {
+    return this.stage.flush();
   }
 
   /** Stops taking batches; waiting pushes reject with `err`. */
   fail(err: unknown): void {
-    this.failure ??= err;
-    for (const wake of this.waiting.splice(0)) wake();
-  }
-
-  private async process(batch: EncodedBatch): Promise<void> {
-    try {
-      const transformed = await transformBatch(this.runner, batch, this.options);
-      if (this.failure !== undefined) return;
-      await this.deliver(transformed);
-    } catch (err) {
-      this.fail(err);
-    }
+    this.stage.fail(err);
   }
 }
 

@@ -1,6 +1,7 @@
 /** Runs the built `hyperfill` binary as a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { withTestEncoding } from './copy-encoding.js';
 
 export const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
 
@@ -27,7 +28,7 @@ export interface CliOptions {
 
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [BIN, ...withTestEncoding(args)], {
       env: { ...process.env, DATABASE_URL: '', ...options.env }, stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -1,6 +1,7 @@
 /** Runs a hyperfill command in this process with captured output (faster than a child). */
 import { PassThrough, Readable } from 'node:stream';
 import { main } from '../../src/cli/main.js';
+import { withTestEncoding } from './copy-encoding.js';
 
 export interface MainResult {
   code: number;
@@ -15,6 +16,6 @@ export async function runMain(args: string[], stdin: Buffer | string = ''): Prom
   const err = new PassThrough();
   out.on('data', (d) => { stdout += d; });
   err.on('data', (d) => { stderr += d; });
-  const code = await main(args, { stdin: Readable.from([Buffer.from(stdin)]), stdout: out, stderr: err });
+  const code = await main(withTestEncoding(args), { stdin: Readable.from([Buffer.from(stdin)]), stdout: out, stderr: err });
   return { code, stdout, stderr };
 }

@@ -1,87 +1,64 @@
 /**
- * `npm run bench`: `hyperfill copy` against PostgreSQL's own loaders, on one server and
- * one generated CSV. Contenders: server-side `COPY FROM` the file (one stream, and two
- * streams on the two halves: the parallel limit on two cores), `psql \copy`, and
- * hyperfill with workers 1, 2 and 4 (and a batch-size sweep at 4). Then peak RSS of
- * hyperfill for N and 10×N rows. Prints a Markdown report and writes it to
- * benchmarks/results/copy.md.
+ * `npm run bench`: `hyperfill copy` against timescaledb-parallel-copy (tspc) and
+ * PostgreSQL's own loaders, on one native PostgreSQL 15 server, in two topologies in
+ * one run: *shared* (server and loader on the same two cores) and *split* (the server
+ * pinned to core 0, every loader to core 1: the loader on another machine, where the
+ * database's CPU is the limit). Two data shapes: *metrics* (numbers and timestamps to
+ * parse) and *text* (a 200-byte quoted message per row). Contenders run in interleaved
+ * rounds; each is reported by its best and median run. Every contender's first load of a
+ * shape is checked row for row against the server's own COPY of the same file.
  *
- *   node dist/benchmarks/copy-bench.js [--rows 1000000] [--rss-rows 10000000] [--runs 5]
- *     [--batch-sizes 5000,50000] [--quiet-wait 90] [--fast] [--out benchmarks/results/copy.md]
+ *   node dist/benchmarks/copy-bench.js [--rows 1000000] [--text-rows N] [--runs 5]
+ *     [--shapes metrics,text] [--topologies shared,split] [--tspc PATH]
+ *     [--tspc-workers 1,2,4] [--tspc-batch-sizes 5000,20000] [--rss-rows 10000000]
+ *     [--quiet-wait 120] [--out benchmarks/results/copy.md]
  */
-import { spawn, execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { METRICS_DDL, writeMetricsCsv } from '../src/demo/generate-csv.js';
-import { type PostgresServer, startPostgres } from '../src/embedded-postgres.js';
-import { revision, snapshotCli } from './lib/timing.js';
+import { type NativeServer, startNativePostgres } from '../test/helpers/native-postgres.js';
+import { revision, ROOT, snapshotCli } from './lib/timing.js';
+import {
+  busySeconds, childFailure, type ClientUsage, hasTaskset, hasTime, machineCpu, pinServer, QUIET_BUSY, QUIET_WAIT_PER_RUN_S,
+  runChild, serverCpuSeconds, waitForQuiet,
+} from './lib/machine.js';
+import { SHAPES, type Shape } from './lib/shapes.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'dist/src/cli/bin.js');
-const TIME = '/usr/bin/time';
 const PSQL = '/usr/bin/psql';
-const TABLE = 'metrics';
 const DATABASE = 'bench';
-const GEN = { hosts: 1000, startMs: Date.parse('2024-01-01T00:00:00Z'), stepMs: 100, seed: 42 };
+const TABLE = 'load';
+
+type Topology = 'shared' | 'split';
+const SERVER_CORES: Record<Topology, string> = { shared: '0-1', split: '0' };
+const LOADER_CORES: Record<Topology, string | undefined> = { shared: undefined, split: '1' };
 
 interface Settings {
   rows: number;
-  rssRows: number;
+  textRows: number;
   runs: number;
-  batchSizes: number[];
-  fast: boolean;
-  /** Seconds to wait in all, before runs, for the machine to go quiet (other work on it skews results). */
+  shapes: Shape[];
+  topologies: Topology[];
+  tspc: string | undefined;
+  tspcWorkers: number[];
+  tspcBatchSizes: number[];
+  rssRows: number;
   quietWait: number;
   out: string;
 }
 
-/** What one run of one contender cost. */
-interface Sample {
-  seconds: number;
-  /** User + system CPU of the client process (psql, hyperfill); 0 for server-side COPY. */
-  clientCpu: number | undefined;
-  /** CPU of the PostgreSQL server processes during the run. */
-  serverCpu: number;
-  /** Share of the machine's CPU time that was busy, and waiting on I/O. */
-  busy: number;
-  iowait: number;
-  /** CPU seconds of everything else on the machine during the run: other load skews a run. */
-  otherCpu: number;
-  /** Whether the machine was quiet when the run started (see waitForQuiet). */
-  quietStart: boolean;
-  /** hyperfill's own elapsed time (from --json): wall time minus Node start-up and exit. */
-  selfSeconds: number | undefined;
-  peakRssKb: number | undefined;
-  /** WAL written during the run and the index's size after it: the server's work. */
-  walBytes: number;
-  indexBytes: number;
-}
-
-interface Contender {
-  name: string;
-  kind: 'server' | 'psql' | 'hyperfill';
-  workers?: number;
-  batchSize?: number;
-  run(): Promise<ClientUsage | undefined>;
-  samples: Sample[];
-}
-
-interface ClientUsage {
-  cpuSeconds: number | undefined;
-  peakRssKb: number | undefined;
-  selfSeconds?: number | undefined;
-}
+const log = (line: string) => process.stderr.write(`${line}\n`);
 
 function parseSettings(argv: string[]): Settings {
   const { values } = parseArgs({
     args: argv,
     options: {
-      rows: { type: 'string' }, 'rss-rows': { type: 'string' }, runs: { type: 'string' },
-      'batch-sizes': { type: 'string' }, fast: { type: 'boolean' }, 'quiet-wait': { type: 'string' }, out: { type: 'string' },
+      rows: { type: 'string' }, 'text-rows': { type: 'string' }, runs: { type: 'string' }, shapes: { type: 'string' },
+      topologies: { type: 'string' }, tspc: { type: 'string' }, 'tspc-workers': { type: 'string' }, 'tspc-batch-sizes': { type: 'string' },
+      'rss-rows': { type: 'string' }, 'quiet-wait': { type: 'string' }, out: { type: 'string' },
     },
   });
   const int = (text: string | undefined, name: string, fallback: number, min: number) => {
@@ -89,169 +66,227 @@ function parseSettings(argv: string[]): Settings {
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got "${text}"`);
     return n;
   };
+  const list = (text: string | undefined, name: string, fallback: string) => (text ?? fallback).split(',').filter(Boolean).map((s) => int(s, name, 0, 1));
   const rows = int(values.rows, 'rows', 1_000_000, 2);
+  const shapes = (values.shapes ?? 'metrics,text').split(',').map((name) => {
+    const shape = SHAPES.find((s) => s.name === name);
+    if (!shape) throw new Error(`--shapes: unknown shape "${name}" (metrics, text)`);
+    return shape;
+  });
+  const topologies = (values.topologies ?? 'shared,split').split(',').map((t) => {
+    if (t !== 'shared' && t !== 'split') throw new Error(`--topologies: shared or split, got "${t}"`);
+    return t;
+  });
+  if (topologies.includes('split') && !hasTaskset) throw new Error('the split topology needs taskset (util-linux)');
   const rssRows = int(values['rss-rows'], 'rss-rows', 10_000_000, 0);
   if (rssRows % rows !== 0) throw new Error('--rss-rows must be a multiple of --rows (the large input repeats the small one)');
   return {
-    rows,
-    rssRows,
-    runs: int(values.runs, 'runs', 5, 1),
-    batchSizes: (values['batch-sizes'] ?? '5000,50000').split(',').filter(Boolean).map((s) => int(s, 'batch-sizes', 0, 1)),
-    fast: values.fast ?? false,
-    quietWait: int(values['quiet-wait'], 'quiet-wait', 90, 0),
-    out: values.out ?? join(ROOT, 'benchmarks/results/copy.md'),
+    rows, textRows: int(values['text-rows'], 'text-rows', rows, 2), runs: int(values.runs, 'runs', 5, 1), shapes, topologies,
+    tspc: findTspc(values.tspc), tspcWorkers: list(values['tspc-workers'], 'tspc-workers', '1,2,4'),
+    tspcBatchSizes: list(values['tspc-batch-sizes'], 'tspc-batch-sizes', '5000,20000'), rssRows,
+    quietWait: int(values['quiet-wait'], 'quiet-wait', 120, 0), out: values.out ?? join(ROOT, 'benchmarks/results/copy.md'),
   };
 }
 
-const log = (line: string) => process.stderr.write(`${line}\n`);
+/** tspc from --tspc, else ../shared/tools beside the checkout (or beside its parent, for worktrees). */
+function findTspc(given: string | undefined): string | undefined {
+  const candidates = given !== undefined ? [given] : [join(ROOT, '../shared/tools/timescaledb-parallel-copy'), join(ROOT, '../../shared/tools/timescaledb-parallel-copy')];
+  const found = candidates.map((c) => resolve(c)).find((c) => existsSync(c));
+  if (given !== undefined && !found) throw new Error(`--tspc ${given}: no such file`);
+  return found;
+}
 
 // ---------------------------------------------------------------------------
-// CPU accounting from /proc: is the server saturated, and what does the client cost?
+// One run and what it cost.
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** Fields of /proc/PID/stat after the command name: [0] is field 3 (state). */
-function statFields(pid: number | string): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
+interface Sample {
+  seconds: number;
+  clientCpu: number | undefined;
+  serverCpu: number;
+  /** CPU seconds of everything else on the machine during the run. */
+  otherCpu: number;
+  quietStart: boolean;
+  peakRssKb: number | undefined;
+  walBytes: number;
 }
 
-/**
- * CPU seconds of the postmaster and its live children, plus the reaped children the
- * postmaster has accounted (cutime/cstime): so backends that exited still count. A
- * backend reaped in the middle of the scan would count twice or not at all, so the
- * scan is repeated until the postmaster's reaped total held still across it.
- */
-function serverCpuSeconds(postmaster: number): number {
-  const reaped = () => {
-    const f = statFields(postmaster);
-    return f ? Number(f[13]) + Number(f[14]) : 0;
-  };
-  let ticks = 0;
-  for (let attempt = 1; attempt <= 5; attempt++) {
-    const before = reaped();
-    ticks = 0;
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      const f = statFields(entry);
-      if (!f || (Number(entry) !== postmaster && Number(f[1]) !== postmaster)) continue;
-      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    }
-    if (reaped() === before) break;
-  }
-  return ticks / CLK_TCK;
+interface Shaped {
+  shape: Shape;
+  rows: number;
+  csv: string;
+  halves: [string, string];
+  binary: string;
+  /** md5 of every row in text form, ordered by n, as the server's own COPY loads them. */
+  digest: string;
 }
 
-interface MachineCpu { total: number; idle: number; iowait: number }
-
-function machineCpu(): MachineCpu {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-  const n = line.trim().split(/\s+/).slice(1, 9).map(Number);
-  return { total: n.reduce((a, b) => a + b, 0), idle: (n[3] ?? 0) + (n[4] ?? 0), iowait: n[4] ?? 0 };
+interface Contender {
+  name: string;
+  kind: 'server' | 'psql' | 'tspc' | 'hyperfill';
+  /** The configuration a user gets without flags (its RSS is the goal's). */
+  defaults?: boolean;
+  /** hyperfill --encoding binary: every batch must have gone as binary. */
+  binary?: boolean;
+  run(data: Shaped, topology: Topology): Promise<ClientUsage | undefined>;
 }
 
-const QUIET_BUSY = 0.15;
-const QUIET_WAIT_PER_RUN_S = 15;
-const EXTRA_RUNS = 2;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+interface Result {
+  contender: Contender;
+  shape: string;
+  topology: Topology;
+  samples: Sample[];
+  equal: boolean | undefined;
+}
 
-/**
- * Waits until the machine is quiet (under 15% busy over half a second), at most 15 s
- * and within what is left of the run's budget: on a shared machine, other work on the
- * two cores would be timed too.
- */
-async function waitForQuiet(budget: { seconds: number }): Promise<boolean> {
-  const started = performance.now();
-  const deadline = started + Math.min(QUIET_WAIT_PER_RUN_S, budget.seconds) * 1000;
+interface Context {
+  server: NativeServer;
+  env: NodeJS.ProcessEnv;
+  scratch: string;
+  bin: string;
+  control: pg.Client;
+  postmaster: number;
+  quietBudget: { seconds: number };
+}
+
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+async function withConnection<T>(ctx: Context, body: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: ctx.server.url(DATABASE) });
+  c.on('error', () => undefined);
+  await c.connect();
   try {
-    do {
-      const a = machineCpu();
-      await sleep(500);
-      const b = machineCpu();
-      if (1 - (b.idle - a.idle) / (b.total - a.total || 1) < QUIET_BUSY) return true;
-    } while (performance.now() < deadline);
-    return false;
+    return await body(c);
   } finally {
-    budget.seconds = Math.max(0, budget.seconds - (performance.now() - started) / 1000);
+    await c.end().catch(() => undefined);
   }
 }
 
+async function countRows(c: pg.Client): Promise<number> {
+  return Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${TABLE}`)).rows[0]?.n);
+}
+
+async function digest(c: pg.Client): Promise<string> {
+  return (await c.query<{ d: string }>(`SELECT md5(string_agg(x::text, E'\\n' ORDER BY n)) AS d FROM ${TABLE} x`)).rows[0]?.d ?? '';
+}
+
+/** One timed run: empty table and a checkpoint first, then the load, then its row count. */
+async function measure(ctx: Context, c: Contender, data: Shaped, topology: Topology): Promise<Sample> {
+  pinServer(ctx.postmaster, SERVER_CORES[topology]);
+  await ctx.control.query(`TRUNCATE ${TABLE}`);
+  await ctx.control.query('CHECKPOINT');
+  const quietStart = await waitForQuiet(ctx.quietBudget);
+  const lsn = (await ctx.control.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn() AS lsn')).rows[0]?.lsn;
+  const cpu0 = serverCpuSeconds(ctx.postmaster);
+  const m0 = machineCpu();
+  const t0 = performance.now();
+  const usage = await c.run(data, topology);
+  const seconds = (performance.now() - t0) / 1000;
+  const m1 = machineCpu();
+  const serverCpu = serverCpuSeconds(ctx.postmaster) - cpu0;
+  const loaded = await countRows(ctx.control);
+  if (loaded !== data.rows) throw new Error(`${c.name} loaded ${loaded} rows of ${data.shape.name}, expected ${data.rows}`);
+  const wal = (await ctx.control.query<{ wal: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1) AS wal', [lsn])).rows[0]?.wal;
+  const clientCpu = c.kind === 'server' ? 0 : usage?.cpuSeconds;
+  return {
+    seconds, clientCpu, serverCpu, otherCpu: Math.max(0, busySeconds(m0, m1) - serverCpu - (clientCpu ?? 0)), quietStart,
+    peakRssKb: usage?.peakRssKb, walBytes: Number(wal ?? 0),
+  };
+}
+
 // ---------------------------------------------------------------------------
-// Child processes, measured by GNU time when it is installed.
+// The contenders.
 
-const hasTime = existsSync(TIME);
-
-interface ChildResult { code: number; stdout: string; stderr: string; usage: ClientUsage | undefined }
-
-function runChild(command: string, args: string[], env: NodeJS.ProcessEnv, scratch: string): Promise<ChildResult> {
-  const timeFile = join(scratch, 'time.out');
-  const [cmd, argv] = hasTime ? [TIME, ['-o', timeFile, '-f', '%U %S %M', command, ...args]] : [command, args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    // Without GNU time: peak RSS and CPU as last read while the child ran (lower bounds).
-    let polled: ClientUsage | undefined;
-    const poll = hasTime ? undefined : setInterval(() => {
+function serverCopy(ctx: Context, streams: 1 | 2, format: 'csv' | 'binary'): Contender {
+  return {
+    name: `server \`COPY FROM\` file, ${format}, ${streams} stream${streams === 1 ? '' : 's'}`,
+    kind: 'server',
+    async run(data) {
+      const files = format === 'binary' ? [data.binary] : streams === 1 ? [data.csv] : data.halves;
+      // New connections, so their backends are forked on the cores the server is pinned to now.
+      const clients = await Promise.all(files.map(async () => {
+        const c = new pg.Client({ connectionString: ctx.server.url(DATABASE) });
+        c.on('error', () => undefined);
+        await c.connect();
+        return c;
+      }));
       try {
-        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        const f = statFields(child.pid ?? 0);
-        if (m && f) polled = { peakRssKb: Number(m[1]), cpuSeconds: (Number(f[11]) + Number(f[12])) / CLK_TCK };
-      } catch { /* exited */ }
-    }, 50);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (poll) clearInterval(poll);
-      let usage = polled;
-      if (hasTime && existsSync(timeFile)) {
-        const last = readFileSync(timeFile, 'utf8').trim().split('\n').pop() ?? '';
-        const [user, sys, rss] = last.split(' ').map(Number);
-        if (user !== undefined && sys !== undefined && rss !== undefined && !Number.isNaN(rss)) usage = { cpuSeconds: user + sys, peakRssKb: rss };
-        rmSync(timeFile, { force: true });
+        await Promise.all(files.map((file, i) => clients[i]?.query(`COPY ${TABLE} FROM ${sqlString(file)} WITH (FORMAT ${format})`)));
+      } finally {
+        await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
       }
-      resolve({ code: code ?? 1, stdout, stderr, usage });
-    });
-  });
+      return undefined;
+    },
+  };
 }
 
-/** The child's own words when it fails: its last stderr lines (hyperfill and psql never print passwords). */
-function childFailure(what: string, r: ChildResult): Error {
-  const tail = r.stderr.trim().split('\n').filter((l) => !l.startsWith('Command exited')).slice(-5).join('\n  ');
-  return new Error(`${what} exited with ${r.code}${tail ? `:\n  ${tail}` : ''}`);
+function psqlCopy(ctx: Context, format: 'csv' | 'binary'): Contender {
+  return {
+    name: `\`psql \\copy\`, ${format}`,
+    kind: 'psql',
+    async run(data, topology) {
+      const file = format === 'binary' ? data.binary : data.csv;
+      const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(ctx.server.port), '-U', 'postgres', '-d', DATABASE,
+        '-c', `\\copy ${TABLE} FROM ${sqlString(file)} WITH (FORMAT ${format})`];
+      const r = await runChild(PSQL, args, ctx.env, ctx.scratch, LOADER_CORES[topology]);
+      if (r.code !== 0) throw childFailure('psql', r);
+      return r.usage;
+    },
+  };
+}
+
+function tspc(ctx: Context, path: string, workers: number, batchSize: number): Contender {
+  return {
+    name: `tspc \`--workers ${workers} --batch-size ${batchSize}\``,
+    kind: 'tspc',
+    async run(data, topology) {
+      const connection = `host=127.0.0.1 port=${ctx.server.port} user=postgres password=${ctx.server.password} sslmode=disable`;
+      const args = ['--connection', connection, '--db-name', DATABASE, '--table', TABLE, '--file', data.csv,
+        '--workers', String(workers), '--batch-size', String(batchSize)];
+      const r = await runChild(path, args, ctx.env, ctx.scratch, LOADER_CORES[topology]);
+      if (r.code !== 0) throw childFailure('timescaledb-parallel-copy', r);
+      return r.usage;
+    },
+  };
+}
+
+function hyperfill(ctx: Context, name: string, flags: string[], extra: Partial<Contender> = {}): Contender {
+  return {
+    name: `hyperfill ${name}`,
+    kind: 'hyperfill',
+    ...extra,
+    async run(data, topology) {
+      const args = [ctx.bin, 'copy', '--connection', ctx.server.publicUrl(DATABASE), '--table', TABLE, '--file', data.csv, ...flags, '--json'];
+      const r = await runChild(process.execPath, args, ctx.env, ctx.scratch, LOADER_CORES[topology]);
+      if (r.code !== 0) throw childFailure('hyperfill copy', r);
+      const summary = JSON.parse(r.stdout) as { rows: number; batches: number; encoding: { binaryBatches: number } };
+      if (summary.rows !== data.rows) throw new Error(`hyperfill copy reported ${summary.rows} rows, expected ${data.rows}`);
+      if (extra.binary && summary.encoding.binaryBatches !== summary.batches) {
+        throw new Error(`${name}: only ${summary.encoding.binaryBatches} of ${summary.batches} batches went as binary`);
+      }
+      return r.usage;
+    },
+  };
+}
+
+function contenders(ctx: Context, settings: Settings): Contender[] {
+  return [
+    serverCopy(ctx, 1, 'csv'),
+    serverCopy(ctx, 2, 'csv'),
+    serverCopy(ctx, 1, 'binary'),
+    psqlCopy(ctx, 'csv'),
+    psqlCopy(ctx, 'binary'),
+    ...(settings.tspc ? settings.tspcWorkers.flatMap((w) => settings.tspcBatchSizes.map((b) => tspc(ctx, settings.tspc as string, w, b))) : []),
+    hyperfill(ctx, '`--encoding text --workers 2`', ['--encoding', 'text', '--workers', '2']),
+    hyperfill(ctx, '(defaults: binary, `--workers 2`, encoding inline)', [], { defaults: true, binary: true }),
+    hyperfill(ctx, 'binary `--workers 1`', ['--workers', '1'], { binary: true }),
+    hyperfill(ctx, 'binary `--workers 4`', ['--workers', '4'], { binary: true }),
+    hyperfill(ctx, 'binary, one encoding thread (`--transform-workers 1`)', ['--transform-workers', '1'], { binary: true }),
+  ];
 }
 
 // ---------------------------------------------------------------------------
-// The data and the target table.
+// Data.
 
-async function generate(path: string, rows: number): Promise<void> {
-  await writeMetricsCsv(path, { rows, ...GEN, header: false });
-  chmodSync(path, 0o644);
-}
-
-/** `times` copies of `source` end to end: a large input in a second instead of a minute of generating. */
-function repeatFile(source: string, target: string, times: number): void {
-  const data = readFileSync(source);
-  const fd = openSync(target, 'w', 0o644);
-  try {
-    for (let i = 0; i < times; i++) writeSync(fd, data);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Writes the two halves of `path` (by rows) beside it, for the two-stream server COPY. */
 function splitHalves(path: string, rows: number): [string, string] {
   const data = readFileSync(path);
   let cut = 0;
@@ -262,255 +297,154 @@ function splitHalves(path: string, rows: number): [string, string] {
   return halves;
 }
 
-/** Autovacuum off so a vacuum of the table being loaded cannot land in some runs and not others. */
-async function createTable(client: pg.Client, table: string): Promise<void> {
-  await client.query(`DROP TABLE IF EXISTS ${table}`);
-  await client.query(`${METRICS_DDL(table)} WITH (autovacuum_enabled = false)`);
-  await client.query(`CREATE INDEX ${table}_time ON ${table} (time)`);
+/** The shape's CSV, its halves, its binary COPY file and the reference digest (the server's own COPY). */
+async function prepare(ctx: Context, shape: Shape, rows: number): Promise<Shaped> {
+  const csv = join(ctx.scratch, `${shape.name}.csv`);
+  log(`generating ${fmtInt(rows)} rows of ${shape.name} CSV`);
+  await shape.write(csv, rows);
+  chmodSync(csv, 0o644);
+  const binary = join(ctx.scratch, `${shape.name}.bin`);
+  await ctx.control.query(`DROP TABLE IF EXISTS ${TABLE}`);
+  await ctx.control.query(shape.ddl(TABLE));
+  await ctx.control.query(`COPY ${TABLE} FROM ${sqlString(csv)} WITH (FORMAT csv)`);
+  await ctx.control.query(`COPY ${TABLE} TO ${sqlString(binary)} WITH (FORMAT binary)`);
+  const reference = await digest(ctx.control);
+  return { shape, rows, csv, halves: splitHalves(csv, rows), binary, digest: reference };
 }
 
-/** Empty table, WAL checkpointed: every run starts from the same state. */
-async function reset(client: pg.Client, table: string): Promise<void> {
-  await client.query(`TRUNCATE ${table}`);
-  await client.query('CHECKPOINT');
-}
-
-async function countRows(client: pg.Client, table: string): Promise<number> {
-  const r = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`);
-  return Number(r.rows[0]?.n);
-}
-
-const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
-
-// ---------------------------------------------------------------------------
-// The contenders.
-
-interface Context {
-  server: PostgresServer;
-  streams: [pg.Client, pg.Client];
-  env: NodeJS.ProcessEnv;
-  scratch: string;
-  /** The snapshot of hyperfill's CLI the runs use. */
-  bin: string;
-  /** Seconds left for waiting on a quiet machine. */
-  quietBudget: { seconds: number };
-}
-
-function serverCopy(ctx: Context, files: string[]): Contender {
-  const streams = files.length;
-  return {
-    name: streams === 1 ? 'server `COPY FROM` file, 1 stream' : `server \`COPY FROM\` file, ${streams} streams (halves)`,
-    kind: 'server',
-    samples: [],
-    async run() {
-      await Promise.all(files.map((file, i) => ctx.streams[i]?.query(`COPY ${TABLE} FROM ${sqlString(file)} WITH (FORMAT csv)`)));
-      return undefined;
-    },
-  };
-}
-
-function psqlCopy(ctx: Context, file: string): Contender {
-  return {
-    name: '`psql \\copy`',
-    kind: 'psql',
-    samples: [],
-    async run() {
-      const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(ctx.server.port), '-U', 'postgres', '-d', DATABASE,
-        '-c', `\\copy ${TABLE} FROM ${sqlString(file)} WITH (FORMAT csv)`];
-      const r = await runChild(PSQL, args, ctx.env, ctx.scratch);
-      if (r.code !== 0) throw childFailure('psql', r);
-      return r.usage;
-    },
-  };
-}
-
-function hyperfillArgs(ctx: Context, table: string, file: string, workers: number, batchSize: number | undefined): string[] {
-  return [ctx.bin, 'copy', '--connection', ctx.server.publicUrl(DATABASE), '--table', table, '--file', file,
-    '--workers', String(workers), ...(batchSize === undefined ? [] : ['--batch-size', String(batchSize)]), '--json'];
-}
-
-async function runHyperfill(ctx: Context, table: string, file: string, workers: number, batchSize: number | undefined, rows: number) {
-  const r = await runChild(process.execPath, hyperfillArgs(ctx, table, file, workers, batchSize), ctx.env, ctx.scratch);
-  if (r.code !== 0) throw childFailure('hyperfill copy', r);
-  let summary: { rows: number; seconds: number };
+/** `times` copies of `source` end to end. */
+function repeatFile(source: string, target: string, times: number): void {
+  const data = readFileSync(source);
+  const fd = openSync(target, 'w', 0o644);
   try {
-    summary = JSON.parse(r.stdout) as typeof summary;
-  } catch {
-    throw childFailure('hyperfill copy --json printed no JSON summary; it', r);
+    for (let i = 0; i < times; i++) writeSync(fd, data);
+  } finally {
+    closeSync(fd);
   }
-  if (summary.rows !== rows) throw new Error(`hyperfill copy reported ${summary.rows} rows, expected ${rows}`);
-  return { cpuSeconds: r.usage?.cpuSeconds, peakRssKb: r.usage?.peakRssKb, selfSeconds: summary.seconds };
-}
-
-function hyperfill(ctx: Context, file: string, rows: number, workers: number, batchSize?: number): Contender {
-  return {
-    name: `hyperfill \`--workers ${workers}\`${batchSize === undefined ? '' : ` \`--batch-size ${batchSize}\``}`,
-    kind: 'hyperfill',
-    workers,
-    batchSize,
-    samples: [],
-    run: () => runHyperfill(ctx, TABLE, file, workers, batchSize, rows),
-  };
-}
-
-/** One timed run: reset the table, run, check the row count. */
-async function measure(ctx: Context, control: pg.Client, postmaster: number, c: Contender, rows: number, table = TABLE): Promise<Sample> {
-  await reset(control, table);
-  const quietStart = await waitForQuiet(ctx.quietBudget);
-  const lsn = (await control.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn() AS lsn')).rows[0]?.lsn;
-  const cpu0 = serverCpuSeconds(postmaster);
-  const m0 = machineCpu();
-  const t0 = performance.now();
-  const usage = await c.run();
-  const seconds = (performance.now() - t0) / 1000;
-  const m1 = machineCpu();
-  const serverCpu = serverCpuSeconds(postmaster) - cpu0;
-  const loaded = await countRows(control, table);
-  if (loaded !== rows) throw new Error(`${c.name} loaded ${loaded} rows, expected ${rows}`);
-  const work = (await control.query<{ wal: string; index: string }>(
-    `SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1) AS wal, pg_relation_size('${table}_time') AS index`, [lsn])).rows[0];
-  const span = m1.total - m0.total || 1;
-  const busyCpu = (span - (m1.idle - m0.idle)) / CLK_TCK;
-  const clientCpu = c.kind === 'server' ? 0 : usage?.cpuSeconds;
-  return {
-    seconds, serverCpu, busy: 1 - (m1.idle - m0.idle) / span, iowait: (m1.iowait - m0.iowait) / span,
-    otherCpu: Math.max(0, busyCpu - serverCpu - (clientCpu ?? 0)), quietStart,
-    clientCpu, selfSeconds: usage?.selfSeconds, peakRssKb: usage?.peakRssKb,
-    walBytes: Number(work?.wal ?? 0), indexBytes: Number(work?.index ?? 0),
-  };
 }
 
 // ---------------------------------------------------------------------------
 // The report.
 
-const describeCpu = (s: Sample) =>
-  `CPU s: client ${fmtCpu(s.clientCpu)}, server ${s.serverCpu.toFixed(2)}, other ${s.otherCpu.toFixed(2)}${isClean(s) ? '' : ' (disturbed)'}`;
-
-/** A run is clean when the rest of the machine used under a quarter of a core meanwhile. */
 const CLEAN_OTHER_CORES = 0.25;
 const isClean = (s: Sample) => s.otherCpu <= CLEAN_OTHER_CORES * s.seconds;
-const fastest = (samples: Sample[]) => samples.reduce((a, b) => (b.seconds < a.seconds ? b : a));
-/** The fastest clean run; the fastest of all when every run was disturbed. */
-const best = (c: Contender): Sample => {
-  const clean = c.samples.filter(isClean);
-  return fastest(clean.length > 0 ? clean : c.samples);
+const best = (r: Result): Sample => {
+  const clean = r.samples.filter(isClean);
+  return (clean.length > 0 ? clean : r.samples).reduce((a, b) => (b.seconds < a.seconds ? b : a));
 };
-const cleanRuns = (c: Contender) => `${c.samples.filter(isClean).length}/${c.samples.length}`;
-const median = (c: Contender): number => {
-  const sorted = c.samples.map((s) => s.seconds).sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
 };
+const medianSeconds = (r: Result) => median(r.samples.map((s) => s.seconds));
 const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmtRatio = (n: number) => `${n.toFixed(2)}×`;
-const fmtMb = (kb: number | undefined) => (kb === undefined ? 'n/a' : `${(kb / 1024).toFixed(kb < 10240 ? 1 : 0)} MB`);
-const fmtCpu = (s: number | undefined) => (s === undefined ? 'n/a' : s.toFixed(2));
-const pct = (x: number) => `${Math.round(x * 100)}%`;
+const fmtMb = (kb: number | undefined) => (kb === undefined ? '-' : `${(kb / 1024).toFixed(0)} MB`);
+const fmtCpu = (s: number | undefined) => (s === undefined ? '-' : s.toFixed(2));
+const maxRss = (r: Result) => {
+  const k = r.samples.map((s) => s.peakRssKb).filter((x): x is number => x !== undefined);
+  return k.length ? Math.max(...k) : undefined;
+};
 
 function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map((h, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
 }
 
-interface RssResult { rows: number; bytes: number; seconds: number; peakRssKb: number | undefined }
+const fastest = (rs: Result[]) => rs.reduce((a, b) => (best(b).seconds < best(a).seconds ? b : a));
+const fastestMedian = (rs: Result[]) => rs.reduce((a, b) => (medianSeconds(b) < medianSeconds(a) ? b : a));
 
-interface Report {
-  settings: Settings;
-  machine: string[];
-  csvBytes: number;
-  contenders: Contender[];
-  rss: RssResult[];
-  command: string;
+interface Goal { text: string; met: boolean }
+
+function sectionFor(results: Result[], rows: number, topology: Topology, goalRatio: number | undefined): { text: string; goals: Goal[] } {
+  const tspcs = results.filter((r) => r.contender.kind === 'tspc');
+  const hyper = results.filter((r) => r.contender.kind === 'hyperfill');
+  const refTspc = tspcs.length ? fastest(tspcs) : undefined;
+  const refSeconds = refTspc ? best(refTspc).seconds : undefined;
+  const refMedian = tspcs.length ? medianSeconds(fastestMedian(tspcs)) : undefined;
+  const body = table(['contender', 'best s', 'median s', 'rows/s (best)', refTspc ? 'vs best tspc' : 'vs first', 'client CPU s', 'server CPU s', 'client peak RSS', 'clean runs', 'same rows as COPY'],
+    results.map((r) => {
+      const s = best(r);
+      const against = refSeconds ?? best(results[0] as Result).seconds;
+      return [r.contender.name, `${s.seconds.toFixed(2)}${isClean(s) ? '' : ' *'}`, medianSeconds(r).toFixed(2), fmtInt(rows / s.seconds),
+        fmtRatio(against / s.seconds), fmtCpu(s.clientCpu), s.serverCpu.toFixed(2), r.contender.kind === 'server' ? '-' : fmtMb(maxRss(r)),
+        `${r.samples.filter(isClean).length}/${r.samples.length}`, r.equal === undefined ? '-' : r.equal ? 'yes' : '**NO**'];
+    }));
+  const goals: Goal[] = [];
+  const lines = [body, ''];
+  if (hyper.length && refTspc && refSeconds !== undefined && refMedian !== undefined) {
+    const top = fastest(hyper);
+    const topMedian = fastestMedian(hyper);
+    const ratio = refSeconds / best(top).seconds;
+    const medianRatio = refMedian / medianSeconds(topMedian);
+    lines.push(`Best hyperfill (${top.contender.name}, ${best(top).seconds.toFixed(2)} s) against best tspc (${refTspc.contender.name}, ${refSeconds.toFixed(2)} s): **${fmtRatio(ratio)}**; on medians (each side's best median) ${fmtRatio(medianRatio)}.`);
+    if (goalRatio !== undefined) {
+      const met = ratio >= goalRatio;
+      goals.push({ text: `${topology}: best hyperfill ≥ ${goalRatio}× best tspc: ${fmtRatio(ratio)} (medians ${fmtRatio(medianRatio)}): ${met ? 'met' : '**missed**'}`, met });
+    }
+  } else if (!refTspc) lines.push('tspc was not found, so the comparison with it is skipped (give its path with --tspc).');
+  return { text: lines.join('\n'), goals };
 }
 
-function render(r: Report): string {
-  const { contenders, settings } = r;
-  const two = contenders.find((c) => c.kind === 'server' && c.name.includes('2 streams'));
-  const psql = contenders.find((c) => c.kind === 'psql');
-  if (!two || !psql) throw new Error('internal: reference contenders missing');
-  const twoRate = settings.rows / best(two).seconds;
-  const psqlRate = settings.rows / best(psql).seconds;
-  const hyper = contenders.filter((c) => c.kind === 'hyperfill');
-  const top = hyper.reduce((a, b) => (best(b).seconds < best(a).seconds ? b : a));
-  const topRate = settings.rows / best(top).seconds;
+interface RssRun { rows: number; bytes: number; seconds: number; peakRssKb: number | undefined }
 
-  const main = table(['contender', 'seconds', 'rows/s', 'vs 2-stream server COPY', 'vs `psql \\copy`', 'median s', 'clean runs', 'all runs (s; * disturbed)'],
-    contenders.map((c) => {
-      const rate = settings.rows / best(c).seconds;
-      return [c.name, `${best(c).seconds.toFixed(2)}${isClean(best(c)) ? '' : ' *'}`, fmtInt(rate), fmtRatio(rate / twoRate), fmtRatio(rate / psqlRate),
-        median(c).toFixed(2), cleanRuns(c), c.samples.map((s) => `${s.seconds.toFixed(2)}${isClean(s) ? '' : '*'}`).join(' / ')];
-    }));
-  const medianRatio = (c: Contender, ref: Contender) => fmtRatio(median(ref) / median(c));
-  const cost = table(['contender', 'wall s', 'in-process s', 'client CPU s', 'server CPU s', 'other CPU s', 'machine busy', 'iowait', 'WAL', 'index after', 'client peak RSS'],
-    contenders.map((c) => {
-      const s = best(c);
-      return [c.name, s.seconds.toFixed(2), s.selfSeconds === undefined ? '-' : s.selfSeconds.toFixed(2), fmtCpu(s.clientCpu), s.serverCpu.toFixed(2),
-        s.otherCpu.toFixed(2), pct(s.busy), pct(s.iowait), fmtMb(s.walBytes / 1024), fmtMb(s.indexBytes / 1024), c.kind === 'server' ? '-' : fmtMb(s.peakRssKb)];
-    }));
-  const all = contenders.flatMap((c) => c.samples);
+function render(settings: Settings, results: Result[], data: Shaped[], machine: string[], rss: RssRun[], command: string): string {
+  const all = results.flatMap((r) => r.samples);
   const quiet = all.filter((s) => s.quietStart).length;
-
-  const goals = [
-    `- hyperfill's best (${top.name}): ${fmtInt(topRate)} rows/s = **${fmtRatio(topRate / twoRate)}** the two-stream server COPY ` +
-      `(goal ≥ 0.95×: ${topRate / twoRate >= 0.95 ? 'met' : '**missed**'}) and **${fmtRatio(topRate / psqlRate)}** \`psql \\copy\` ` +
-      `(goal ≥ 1.5×: ${topRate / psqlRate >= 1.5 ? 'met' : '**missed**'}). Medians: ${medianRatio(top, two)} and ${medianRatio(top, psql)}.`,
-  ];
-  const self = best(top).selfSeconds;
-  if (self !== undefined) {
-    goals.push(`- Without Node's start-up and exit (hyperfill's own elapsed time, ${self.toFixed(2)} s), the same run is ${fmtRatio(best(two).seconds / self)} the two-stream server COPY and ${fmtRatio(best(psql).seconds / self)} \`psql \\copy\`.`);
+  const disturbed = all.filter((s) => !isClean(s)).length;
+  const goals: Goal[] = [];
+  const sections: string[] = [];
+  for (const d of data) {
+    for (const topology of settings.topologies) {
+      const here = results.filter((r) => r.shape === d.shape.name && r.topology === topology);
+      const goal = d.shape.name === 'metrics' ? (topology === 'shared' ? 1.05 : 1.4) : undefined;
+      const { text, goals: g } = sectionFor(here, d.rows, topology, goal);
+      goals.push(...g);
+      const title = topology === 'shared' ? 'shared: server and loader on both cores' : 'split: server on core 0, loader on core 1';
+      sections.push(`### ${d.shape.name}, ${title}\n\n${text}`);
+    }
   }
-  let rssSection = 'Skipped (`--rss-rows 0`).';
-  const [small, large] = r.rss;
-  if (small && large) {
-    const ratio = small.peakRssKb && large.peakRssKb ? large.peakRssKb / small.peakRssKb : undefined;
-    rssSection = [
-      `hyperfill \`--workers 4\` with the default batch flags, reading a file (the large one is the small one repeated: same rows, so only the length differs); peak RSS of the hyperfill process${hasTime ? ' (GNU time, `%M`)' : ' (VmHWM polled every 50 ms: a lower bound)'}.`,
-      '',
-      table(['rows', 'CSV', 'seconds', 'rows/s', 'peak RSS'], r.rss.map((x) => [fmtInt(x.rows), `${(x.bytes / 1e6).toFixed(0)} MB`, x.seconds.toFixed(2), fmtInt(x.rows / x.seconds), fmtMb(x.peakRssKb)])),
-      '',
-      ratio === undefined ? 'Peak RSS unavailable on this machine.' : `Ratio ${fmtInt(large.rows)} / ${fmtInt(small.rows)} rows: **${ratio.toFixed(2)}×** (goal: within 10%, i.e. ≤ 1.10×: ${ratio <= 1.1 ? 'met' : '**missed**'}).`,
-    ].join('\n');
-    if (ratio !== undefined) goals.push(`- Peak RSS ${fmtMb(small.peakRssKb)} for ${fmtInt(small.rows)} rows, ${fmtMb(large.peakRssKb)} for ${fmtInt(large.rows)}: ${ratio.toFixed(2)}× (goal ≤ 1.10×: ${ratio <= 1.1 ? 'met' : '**missed**'}).`);
+  const defaults = results.filter((r) => r.contender.defaults && r.shape === 'metrics');
+  const defaultsRss = Math.max(...defaults.map((r) => maxRss(r) ?? 0));
+  if (defaults.length && defaultsRss > 0) {
+    goals.push({ text: `peak RSS at defaults ≤ 80 MB: ${fmtMb(defaultsRss)} (largest of every metrics run at defaults): ${defaultsRss <= 80 * 1024 ? 'met' : '**missed**'}`, met: defaultsRss <= 80 * 1024 });
   }
-
-  const sweep = hyper.filter((c) => c.workers === 4)
-    .sort((a, b) => (a.batchSize ?? 20_000) - (b.batchSize ?? 20_000))
-    .map((c) => [String(c.batchSize ?? '20000 (default)'), best(c).seconds.toFixed(2), fmtInt(settings.rows / best(c).seconds), fmtCpu(best(c).clientCpu), fmtMb(best(c).peakRssKb)]);
-
+  const mismatches = results.filter((r) => r.equal === false);
+  goals.push({ text: `every load equal to the server's own COPY: ${mismatches.length === 0 ? 'yes' : `**NO** (${mismatches.map((r) => `${r.contender.name} ${r.shape}`).join(', ')})`}`, met: mismatches.length === 0 });
+  const [small, large] = rss;
+  const rssSection = small && large
+    ? table(['rows', 'CSV', 'seconds', 'peak RSS'], rss.map((x) => [fmtInt(x.rows), `${(x.bytes / 1e6).toFixed(0)} MB`, x.seconds.toFixed(2), fmtMb(x.peakRssKb)]))
+    : 'Skipped (`--rss-rows 0`).';
   return `# \`hyperfill copy\` benchmark
 
 - Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}
-${r.machine.map((m) => `- ${m}`).join('\n')}
-- Data: ${fmtInt(settings.rows)} rows, ${(r.csvBytes / 1e6).toFixed(1)} MB of CSV (time timestamptz, host text, cpu float8, mem float8, n int), one B-tree index on time, autovacuum off on the table
-- Method: all contenders on the same server and the same file; ${settings.runs} rounds, contenders interleaved in each round; before every run the table is truncated, the server CHECKPOINTs and the harness waits for the machine to be quiet (under ${pct(QUIET_BUSY)} busy; at most ${QUIET_WAIT_PER_RUN_S} s a run and ${settings.quietWait} s in all): ${quiet} of ${all.length} runs started quiet. A run is *clean* when the rest of the machine used under a quarter of a core meanwhile (other CPU below); a contender without a clean run gets up to ${EXTRA_RUNS} more. Shown: the fastest clean run (marked * when every run was disturbed), the median of all runs beside it. Wall time from the harness: process start to exit for psql and hyperfill (Node start-up and connecting included), the COPY statements alone for server-side COPY.
-- Reproduce: \`${r.command}\`
+${machine.map((m) => `- ${m}`).join('\n')}
+- Data: ${data.map((d) => `*${d.shape.name}*: ${fmtInt(d.rows)} rows, ${(statSync(d.csv).size / 1e6).toFixed(1)} MB of CSV (${d.shape.describe})`).join('; ')}; autovacuum off on the table
+- Topologies: *shared*: the server and every loader on both cores; *split*: the postmaster and its processes pinned to core 0 (\`taskset -a -cp 0\`; backends forked later inherit it), each loader process started under \`taskset -c 1\`. The server side of each run is re-pinned before it starts.
+- Method: ${settings.runs} rounds; in each round every contender runs once per shape and topology, interleaved. Before every run the table is truncated, the server CHECKPOINTs and the harness waits for the machine to be quiet (under ${Math.round(QUIET_BUSY * 100)}% busy; at most ${QUIET_WAIT_PER_RUN_S} s a run and ${settings.quietWait} s in all): ${quiet} of ${all.length} runs started quiet. A run is *clean* when the rest of the machine used under a quarter of a core meanwhile; ${disturbed} of ${all.length} runs were disturbed. Shown: the fastest clean run (marked * when every run was disturbed) and the median of all runs. Wall time: process start to exit for psql, tspc and hyperfill (start-up included), the COPY statements alone for server-side COPY. Client CPU and peak RSS: GNU time. Server CPU: the postmaster and its children, from /proc. The first load of each contender per shape is compared with the server's own COPY of the same file (md5 of every row's text, ordered).
+- **Conditions**: see the load average above and the quiet and disturbed counts; on a shared machine other work runs meanwhile, so compare contenders within one run, not absolute times across runs.
+- Reproduce: \`${command}\`
 
-## Throughput
+## Goals
 
-${main}
+${goals.map((g) => `- ${g.text}`).join('\n')}
 
-${goals.join('\n')}
+## Results
 
-## Where the time goes (best run of each)
-
-Client CPU is user + system time of the psql or hyperfill process (GNU time). Server CPU is the PostgreSQL processes' CPU during the run, from /proc. Other CPU is what the rest of the machine used meanwhile (other processes, the kernel's I/O threads): large values mean the run was disturbed. WAL is what the server wrote to its log during the run; index after is the size of the index on time once loaded (rows arriving out of time order split its pages half-full). Machine busy is the share of both cores' time that was not idle; iowait is the share spent waiting on the disk. In-process is hyperfill's own elapsed time (its \`--json\` summary): the difference to wall is Node start-up and exit.
-
-${cost}
-
-## Batch size at \`--workers 4\`
-
-${table(['--batch-size', 'seconds', 'rows/s', 'client CPU s', 'peak RSS'], sweep)}
+${sections.join('\n\n')}
 
 ## Peak RSS against input size
+
+hyperfill at defaults (binary, encoding inline) reading the metrics file, and the same file repeated.
 
 ${rssSection}
 `;
 }
 
-async function machineLines(server: PostgresServer, fast: boolean): Promise<string[]> {
-  const version = (await server.query<{ v: string }>('SELECT version() AS v', [], DATABASE)).rows[0]?.v ?? '?';
-  const settings = await server.query<{ name: string; setting: string; unit: string | null }>(
-    `SELECT name, setting, unit FROM pg_settings WHERE name IN ('fsync','synchronous_commit','full_page_writes','shared_buffers','max_wal_size','wal_level') ORDER BY name`, [], DATABASE);
+async function machineLines(ctx: Context): Promise<string[]> {
+  const settings = await ctx.control.query<{ name: string; setting: string; unit: string | null }>(
+    `SELECT name, setting, unit FROM pg_settings WHERE name IN ('fsync','synchronous_commit','full_page_writes','shared_buffers','max_wal_size','wal_level','TimeZone') ORDER BY name`);
   const psqlVersion = (() => {
     try {
       return execFileSync(PSQL, ['--version'], { encoding: 'utf8' }).trim();
@@ -520,99 +454,87 @@ async function machineLines(server: PostgresServer, fast: boolean): Promise<stri
   })();
   const cpu = cpus();
   return [
-    `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'} (nproc ${cpu.length}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
-    `PostgreSQL: ${version.split(',')[0]} (embedded-postgres, one server for every contender), ${fast ? '`fast` settings (fsync, full_page_writes and synchronous_commit off)' : 'default durability'}: ${settings.rows.map((s) => `${s.name}=${s.setting}${s.unit ?? ''}`).join(', ')}`,
-    `Clients: Node ${process.version}; ${psqlVersion}; ${hasTime ? 'GNU time for client CPU and peak RSS' : 'GNU time not installed: client CPU and peak RSS polled from /proc every 50 ms (lower bounds)'}`,
+    `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `PostgreSQL: ${ctx.server.version} (Debian's, a throwaway cluster: initdb + pg_ctl), durable settings: ${settings.rows.map((s) => `${s.name}=${s.setting}${s.unit ?? ''}`).join(', ')}`,
+    `Clients: Node ${process.version}; ${psqlVersion}; timescaledb-parallel-copy ${ctx.env.TSPC_VERSION ?? 'not found'}; ${hasTime ? 'GNU time' : 'no GNU time: client CPU and RSS unknown'}`,
   ];
 }
-
-// ---------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
   if (!existsSync(BIN)) throw new Error(`${relative(ROOT, BIN)} is missing: run \`npm run build\` first`);
-  const command = `npm run build && node dist/benchmarks/copy-bench.js --rows ${settings.rows} --rss-rows ${settings.rssRows} --runs ${settings.runs}` +
-    ` --batch-sizes ${settings.batchSizes.join(',')} --quiet-wait ${settings.quietWait}${settings.fast ? ' --fast' : ''}`;
-  // The server runs as the `postgres` OS user and reads the CSV itself.
+  const command = `npm run build && node dist/benchmarks/copy-bench.js --rows ${settings.rows} --text-rows ${settings.textRows} --runs ${settings.runs}` +
+    ` --shapes ${settings.shapes.map((s) => s.name).join(',')} --topologies ${settings.topologies.join(',')}` +
+    ` --tspc-workers ${settings.tspcWorkers.join(',')} --tspc-batch-sizes ${settings.tspcBatchSizes.join(',')} --rss-rows ${settings.rssRows} --quiet-wait ${settings.quietWait}`;
+  if (!settings.tspc) log('timescaledb-parallel-copy not found (../shared/tools or --tspc): the comparison with it is skipped');
+  // The server runs as the `postgres` OS user and reads and writes the files itself.
   const scratch = mkdtempSync(join(tmpdir(), 'hyperfill-copy-bench-'));
-  chmodSync(scratch, 0o755);
-  const clients: pg.Client[] = [];
-  let server: PostgresServer | undefined;
+  chmodSync(scratch, 0o777);
+  let server: NativeServer | undefined;
+  let control: pg.Client | undefined;
   try {
     const bin = snapshotCli(scratch);
-    log(`starting PostgreSQL (${settings.fast ? 'fast' : 'default durability'} settings)`);
-    server = await startPostgres({ fast: settings.fast });
-    const url = server.url(DATABASE);
-    const client = async () => {
-      const c = new pg.Client({ connectionString: url });
-      c.on('error', () => undefined);
-      await c.connect();
-      clients.push(c);
-      return c;
-    };
+    log('starting PostgreSQL 15 (durable settings)');
+    server = await startNativePostgres({ fast: false });
     await server.createDatabase(DATABASE);
-    const machine = [...await machineLines(server, settings.fast), `hyperfill: ${revision()} (the build in dist/, copied aside at the start)`];
-    const control = await client();
-    const backend = (await control.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid ?? 0;
-    const postmaster = Number(statFields(backend)?.[1] ?? 0);
-    const ctx: Context = { server, streams: [await client(), await client()], env: { ...process.env, PGPASSWORD: server.password }, scratch, bin, quietBudget: { seconds: settings.quietWait } };
-
-    const csv = join(scratch, 'metrics.csv');
-    log(`generating ${fmtInt(settings.rows)} rows of CSV`);
-    await generate(csv, settings.rows);
-    const halves = splitHalves(csv, settings.rows);
-    await createTable(control, TABLE);
-
-    const contenders = [
-      serverCopy(ctx, [csv]),
-      serverCopy(ctx, halves),
-      psqlCopy(ctx, csv),
-      hyperfill(ctx, csv, settings.rows, 1),
-      hyperfill(ctx, csv, settings.rows, 2),
-      hyperfill(ctx, csv, settings.rows, 4),
-      ...settings.batchSizes.filter((b) => b !== 20_000).map((b) => hyperfill(ctx, csv, settings.rows, 4, b)),
-    ];
+    control = new pg.Client({ connectionString: server.url(DATABASE) });
+    control.on('error', () => undefined);
+    await control.connect();
+    const tspcVersion = settings.tspc ? 'v0.8.1 (prints 0.8.0)' : undefined;
+    const ctx: Context = {
+      server, scratch, bin, control, postmaster: server.postmasterPid(), quietBudget: { seconds: settings.quietWait },
+      env: { ...process.env, PGPASSWORD: server.password, ...(tspcVersion ? { TSPC_VERSION: tspcVersion } : {}) },
+    };
+    const machine = [...await machineLines(ctx), `hyperfill: ${revision()} (the build in dist/, copied aside at the start)`];
+    const list = contenders(ctx, settings);
+    const results: Result[] = [];
+    const data: Shaped[] = [];
+    for (const shape of settings.shapes) {
+      const shaped = await prepare(ctx, shape, shape.name === 'text' ? settings.textRows : settings.rows);
+      data.push(shaped);
+      for (const topology of settings.topologies) for (const contender of list) results.push({ contender, shape: shape.name, topology, samples: [], equal: undefined });
+    }
     for (let round = 1; round <= settings.runs; round++) {
-      for (const c of contenders) {
-        const s = await measure(ctx, control, postmaster, c, settings.rows);
-        c.samples.push(s);
-        log(`round ${round}/${settings.runs}  ${c.name.replace(/`/g, '').padEnd(46)} ${s.seconds.toFixed(2)} s  ${fmtInt(settings.rows / s.seconds)} rows/s  ${describeCpu(s)}`);
+      for (const d of data) {
+        await ctx.control.query(`DROP TABLE IF EXISTS ${TABLE}`);
+        await ctx.control.query(d.shape.ddl(TABLE));
+        for (const topology of settings.topologies) {
+          for (const r of results.filter((x) => x.shape === d.shape.name && x.topology === topology)) {
+            const s = await measure(ctx, r.contender, d, topology);
+            r.samples.push(s);
+            if (r.equal === undefined && topology === settings.topologies[0]) r.equal = (await digest(ctx.control)) === d.digest;
+            log(`round ${round}/${settings.runs} ${d.shape.name} ${topology.padEnd(6)} ${r.contender.name.replace(/`/g, '').padEnd(62)} ${s.seconds.toFixed(2)} s` +
+              `  client ${fmtCpu(s.clientCpu)} s, server ${s.serverCpu.toFixed(2)} s, other ${s.otherCpu.toFixed(2)} s${isClean(s) ? '' : ' (disturbed)'}${r.equal === false ? '  CONTENT DIFFERS' : ''}`);
+          }
+        }
       }
     }
-    // Other work on a shared machine can spoil every run of a contender: give those a few more.
-    for (const c of contenders) {
-      for (let extra = 1; extra <= EXTRA_RUNS && !c.samples.some(isClean); extra++) {
-        const s = await measure(ctx, control, postmaster, c, settings.rows);
-        c.samples.push(s);
-        log(`extra ${extra}/${EXTRA_RUNS}  ${c.name.replace(/`/g, '').padEnd(46)} ${s.seconds.toFixed(2)} s  ${fmtInt(settings.rows / s.seconds)} rows/s  ${describeCpu(s)}`);
-      }
-    }
-    await control.query(`TRUNCATE ${TABLE}`);
+    pinServer(ctx.postmaster, SERVER_CORES.shared);
 
-    const rss: RssResult[] = [];
-    if (settings.rssRows > 0) {
-      const defaults = contenders.find((c) => c.kind === 'hyperfill' && c.workers === 4 && c.batchSize === undefined);
-      const peaks = defaults?.samples.map((s) => s.peakRssKb).filter((k): k is number => k !== undefined) ?? [];
-      rss.push({ rows: settings.rows, bytes: statSync(csv).size, seconds: Math.min(...(defaults?.samples.map((s) => s.seconds) ?? [])), peakRssKb: peaks.length ? Math.max(...peaks) : undefined });
+    const rss: RssRun[] = [];
+    const metrics = data.find((d) => d.shape.name === 'metrics');
+    const defaults = list.find((c) => c.defaults);
+    if (settings.rssRows > 0 && metrics && defaults) {
+      const atDefaults = results.filter((r) => r.contender === defaults && r.shape === 'metrics').flatMap((r) => r.samples);
+      rss.push({ rows: metrics.rows, bytes: statSync(metrics.csv).size, seconds: Math.min(...atDefaults.map((s) => s.seconds)), peakRssKb: Math.max(...atDefaults.map((s) => s.peakRssKb ?? 0)) });
       const big = join(scratch, 'metrics-big.csv');
       log(`writing ${fmtInt(settings.rssRows)} rows of CSV for the RSS run`);
-      repeatFile(csv, big, settings.rssRows / settings.rows);
-      await createTable(control, 'metrics_rss');
-      const bigRun: Contender = { name: 'rss', kind: 'hyperfill', samples: [], run: () => runHyperfill(ctx, 'metrics_rss', big, 4, undefined, settings.rssRows) };
-      const s = await measure(ctx, control, postmaster, bigRun, settings.rssRows, 'metrics_rss');
+      repeatFile(metrics.csv, big, settings.rssRows / metrics.rows);
+      await ctx.control.query(`DROP TABLE IF EXISTS ${TABLE}`);
+      await ctx.control.query(metrics.shape.ddl(TABLE));
+      const s = await measure(ctx, defaults, { ...metrics, rows: settings.rssRows, csv: big }, 'shared');
       rss.push({ rows: settings.rssRows, bytes: statSync(big).size, seconds: s.seconds, peakRssKb: s.peakRssKb });
       log(`rss: ${fmtInt(settings.rssRows)} rows in ${s.seconds.toFixed(2)} s, peak RSS ${fmtMb(s.peakRssKb)}`);
-      await control.query('DROP TABLE metrics_rss');
       rmSync(big, { force: true });
     }
 
-    const report = render({ settings, machine, csvBytes: statSync(csv).size, contenders, rss, command });
+    const report = render(settings, results, data, machine, rss, command);
     mkdirSync(dirname(settings.out), { recursive: true });
     writeFileSync(settings.out, report);
     process.stdout.write(report);
     log(`\nwritten to ${relative(process.cwd(), settings.out) || settings.out}`);
   } finally {
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    await control?.end().catch(() => undefined);
     await server?.stop();
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -125,7 +125,11 @@ export class CopyWorker {
     try {
       await client.query('BEGIN');
       if (this.settings.transactionSetup) await client.query(this.settings.transactionSetup);
-      const rowCount = await this.settings.streams.run(() => copyBytes(client, statement, data));
+      const rowCount = await this.settings.streams.run(() => {
+        // Interrupted while waiting for a stream: the COPY must not start (it could wait on a lock for ever).
+        if (this.stopped.signal.aborted) throw this.stopped.signal.reason;
+        return copyBytes(client, statement, data);
+      });
       onSent?.();
       if (rowCount !== batch.rows) {
         throw new HyperfillError('E_ROW_COUNT_MISMATCH',

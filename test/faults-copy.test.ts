@@ -6,7 +6,7 @@
  * with a clear error after which a rerun is; never E_INTERNAL, never a hang.
  *
  * Moments are held by locks the test takes (helpers/faults.ts): a SHARE lock on the table
- * holds every worker at its next COPY (no batch is committing then), a row lock on the
+ * holds every worker at its next COPY (the fault waits until no batch is committing), a row lock on the
  * import's record holds the completion mark. synchronous_commit is on: a crash must not
  * lose a batch the server acknowledged.
  */
@@ -101,6 +101,10 @@ describeNative('fault suite: copy', {}, () => {
           lock = await LockHolder.take(server, 'copy', `LOCK TABLE ${table} IN SHARE MODE`);
         }
         await w.untilBackends('every worker waited at its COPY', `wait_event_type = 'Lock' AND query LIKE 'COPY%FROM STDIN%'`, WORKERS, alive);
+        // The spare connection (N streams over N + 1) may still be committing a batch: let it
+        // finish. (It may also sit in a transaction it only began, waiting for a stream.)
+        await w.until('no batch was committing', `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'hyperfill%'
+          AND state <> 'idle' AND wait_event_type IS DISTINCT FROM 'Lock' AND query <> 'BEGIN'`, [], (r: { n: number }) => r.n === 0, alive);
       }
       await injectFault(server, fault, w);
     } finally {

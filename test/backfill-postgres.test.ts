@@ -159,3 +159,24 @@ test('source and target from the environment (HYPERFILL_SOURCE, DATABASE_URL): n
   assert.doesNotMatch(run.stdout + run.stderr, new RegExp(server.password));
   await assertConverged('from_env', target);
 });
+
+test('data that ends long before --until: windows sized by the data for every stream, one window for the empty tail', async () => {
+  const src = await server.createDatabase('short_source');
+  // 50k rows over one day; --until two months later.
+  await server.query(`${DDL}; INSERT INTO metrics SELECT '2024-03-01'::timestamptz + i * interval '1728 ms', 'h', 0, 0, i FROM generate_series(0, 49999) i`, [], 'short_source');
+  const target = await server.createDatabase('short_target');
+  await server.query(DDL, [], 'short_target');
+  const run = await runMain(['backfill', '--source', src, '--target', target, '--table', 'metrics', '--time-column', 'time',
+    '--until', '2024-05-01T00:00:00Z', '--allow-plain-target', '--parallel', '2']);
+  assert.equal(run.code, 0, run.stderr);
+  const windows = (await server.query(`SELECT start_value::bigint AS s, end_value::bigint AS e, rows FROM hyperfill.backfill_window ORDER BY idx`, [], 'short_target')).rows
+    .map((w) => ({ s: Number(w.s) / 1000, e: Number(w.e) / 1000, rows: Number(w.rows) }));
+  const lastRow = Date.parse('2024-03-01T00:00:00Z') + 49_999 * 1728;
+  const tail = windows.filter((w) => w.s > lastRow);
+  assert.equal(tail.length, 1, `one window past the last row: ${JSON.stringify(windows)}`);
+  assert.equal(tail[0]?.e, Date.parse('2024-05-01T00:00:00Z'));
+  assert.ok(windows.filter((w) => w.rows > 0).length >= 4, `at least two windows of rows per stream: ${JSON.stringify(windows)}`);
+  assert.equal(windows.reduce((n, w) => n + w.rows, 0), 50_000);
+  assert.deepEqual((await server.query('SELECT count(*)::int AS n, sum(n)::bigint AS s FROM metrics', [], 'short_target')).rows,
+    [{ n: 50_000, s: String((49_999 * 50_000) / 2) }]);
+});

@@ -302,10 +302,14 @@ export async function planWindows(source: Source, tables: BackfillTable[], from:
     } else {
       const extent = await source.extent(table.source, wide);
       if (!extent) continue;
-      const range = { start: from ?? extent.start, end: until };
+      // Sized by where the rows are: data that ends long before --until still gets windows for every stream.
+      const filled = { start: from ?? extent.start, end: extent.end < until ? extent.end + 1n : until };
       const size = options.window !== undefined ? parseWindowSize(options.window, table.timeType)
-        : chooseWindowSize(range, await source.estimateRows(table.source, range), table.timeType, options.parallel);
-      ranges = windowsOfSize({ start: from ?? floorTo(extent.start, size), end: until }, size);
+        : chooseWindowSize(filled, await source.estimateRows(table.source, filled), table.timeType, options.parallel);
+      // Past the last row, one window to --until: empty windows cost a transaction each.
+      const start = from ?? floorTo(extent.start, size);
+      const dataEnd = floorTo(filled.end - 1n, size) + size;
+      ranges = dataEnd < until ? [...windowsOfSize({ start, end: dataEnd }, size), { start: dataEnd, end: until }] : windowsOfSize({ start, end: until }, size);
     }
     ranges.forEach((r, index) => planned.push({ ...r, table: table.key, index }));
   }

@@ -5,7 +5,9 @@
  *
  * 1. PostgreSQL → PostgreSQL: the migration guide's text recipe (`psql \copy ... TO STDOUT |
  *    psql \copy ... FROM STDIN`), the same pipe in binary (one stream, no client work: the
- *    limit), hyperfill --parallel 1/2/4 (with its client CPU).
+ *    limit), hyperfill --parallel 1/2/4 (with its client CPU), in two topologies: *shared*
+ *    (server and clients on both cores) and *split* (the server pinned to core 0, every
+ *    client to core 1: the loader on its own machine, as users run it).
  * 2. Into a hypertable with compression, timed until the data is compressed: the recipe then
  *    compress_chunk on every chunk, hyperfill --direct-compress off then compress_chunk, and
  *    hyperfill with direct compress.
@@ -17,6 +19,7 @@
  * Writes benchmarks/results/backfill.md.
  *
  *   node dist/benchmarks/backfill-bench.js [--rows 1000000] [--rounds 3] [--sections 1,2,3]
+ *     [--topologies shared,split] [--report backfill]  (the report goes to benchmarks/results/REPORT.md)
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,6 +27,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type NativeServer, startNativePostgres } from '../test/helpers/native-postgres.js';
+import { hasTaskset, pinServer, waitForQuiet } from './lib/machine.js';
 import { revision, snapshotCli, writeReport } from './lib/timing.js';
 
 const TABLE = 'CREATE TABLE m (time timestamptz NOT NULL, device int, v float8, note text)';
@@ -35,35 +39,48 @@ const COMPRESS_ALL = `SELECT count(compress_chunk(c, if_not_compressed => true))
 
 interface Run { seconds: number; cpu?: number | undefined }
 interface Contender { name: string; run: () => Promise<Run>; runs: Run[] }
+type Topology = 'shared' | 'split';
+/** Seconds the runs may spend waiting for a quiet machine, in all. */
+const quietBudget = { seconds: 180 };
+let quietRuns = 0;
+let allRuns = 0;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rows: { type: 'string' }, rounds: { type: 'string' }, sections: { type: 'string' } } });
+  const { values } = parseArgs({ options: { rows: { type: 'string' }, rounds: { type: 'string' }, sections: { type: 'string' },
+    topologies: { type: 'string' }, report: { type: 'string' } } });
   const rows = Number(values.rows ?? 1_000_000);
   const rounds = Number(values.rounds ?? 3);
   const sections = new Set((values.sections ?? '1,2,3').split(','));
+  const topologies = (values.topologies ?? 'shared,split').split(',') as Topology[];
+  if (topologies.some((t) => t !== 'shared' && t !== 'split')) throw new Error('--topologies takes shared and/or split');
+  if (topologies.includes('split') && !hasTaskset) throw new Error('the split topology needs taskset (util-linux)');
   const scratch = mkdtempSync(join(tmpdir(), 'hyperfill-backfill-bench-'));
   bin = snapshotCli(scratch);
   // A chunk boundary after the last row: every window lies in chunks that end by --until.
   const until = new Date(Math.ceil((Date.parse('2024-01-01T00:00:00Z') + rows * 100) / 21_600_000) * 21_600_000).toISOString();
   const parts: string[] = [];
   try {
-    if (sections.has('1')) parts.push(await pgToPg(rows, rounds, until));
+    if (sections.has('1')) parts.push(await pgToPg(rows, rounds, until, topologies));
     if (sections.has('2') || sections.has('3')) parts.push(...await timescaleSections(rows, rounds, until, sections));
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-  writeReport('backfill', `# Backfill benchmark
+  const reproduce = ['--rows', rows, '--rounds', rounds, ...(values.sections ? ['--sections', values.sections] : []),
+    ...(values.topologies ? ['--topologies', values.topologies] : []), ...(values.report ? ['--report', values.report] : [])].join(' ');
+  writeReport(values.report ?? 'backfill', `# Backfill benchmark
 
 ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version};
 native PostgreSQL 15 (Debian), TimescaleDB 2.28.3 for sections 2 and 3, durable settings (fsync on), hyperfill ${revision()}; a source and a
-target database on the same server, sharing the machine's cores with the client. ${rows.toLocaleString('en')} rows of
+target database on the same server. ${rows.toLocaleString('en')} rows of
 (time timestamptz, device int, v float8, note text), one every 100 ms, index on time. Contenders interleaved over
 ${rounds} rounds; best and median wall seconds, start-up included; client CPU is hyperfill's user + system seconds
-(median, GNU time). Every run is checked (row count; in 2 and 3 every chunk compressed).
+(median, GNU time). Every run is checked (row count; in 2 and 3 every chunk compressed). Before each run the
+harness waits for the machine to be quiet (under 15% busy, at most 15 s a run and 180 s in all): ${quietRuns} of ${allRuns} runs
+started quiet; the machine is shared with other work, so compare contenders within this run, not across runs.
 
 ${parts.join('\n\n')}
 
-Reproduce: \`npm run build && node dist/benchmarks/backfill-bench.js --rows ${rows} --rounds ${rounds}\`
+Reproduce: \`npm run build && node dist/benchmarks/backfill-bench.js ${reproduce}\`
 `);
 }
 
@@ -79,41 +96,61 @@ async function timescaleSections(rows: number, rounds: number, until: string, se
   }
 }
 
-async function pgToPg(rows: number, rounds: number, until: string): Promise<string> {
+async function pgToPg(rows: number, rounds: number, until: string, topologies: Topology[]): Promise<string> {
   const server = await startNativePostgres({ fast: false });
   try {
-    for (const db of ['src', 'tgt']) await server.createDatabase(db);
-    await server.query(`${TABLE}; ${ROWS_SQL(rows)}; CREATE INDEX ON m (time)`, [], 'src');
-    await server.query('VACUUM ANALYZE m', [], 'src');
-    await server.query(`${TABLE}; CREATE INDEX ON m (time)`, [], 'tgt');
-    const env = { PGPASSWORD: server.password };
-    const [src, tgt] = [server.publicUrl('src'), server.publicUrl('tgt')];
-    const reset = () => server.query('TRUNCATE m; DROP SCHEMA IF EXISTS hyperfill CASCADE; CHECKPOINT', [], 'tgt');
-    const check = async (name: string) => {
-      const n = Number((await server.query('SELECT count(*) AS n FROM m', [], 'tgt')).rows[0].n);
-      if (n !== rows) throw new Error(`${name} left ${n} of ${rows} rows`);
-    };
-    const pipe = (format: string) => `psql "${src}" -qc "\\copy (SELECT * FROM m WHERE time < '${until}') TO STDOUT${format}" | psql "${tgt}" -qc "\\copy m FROM STDIN${format}"`;
-    const contenders: Contender[] = [
-      { name: 'text recipe: psql \\copy \\| psql \\copy', run: () => timed('bash', ['-o', 'pipefail', '-c', pipe('')], env), runs: [] },
-      { name: 'binary pipe: the same, FORMAT binary', run: () => timed('bash', ['-o', 'pipefail', '-c', pipe(' (FORMAT binary)')], env), runs: [] },
-      ...[1, 2, 4].map((p) => ({
-        name: `hyperfill backfill --parallel ${p}`, runs: [],
-        run: () => timedHyperfill(['backfill', '--source', src, '--target', tgt, '--table', 'm', '--time-column', 'time', '--until', until,
-          '--parallel', String(p), '--allow-plain-target'], env),
-      })),
-    ];
-    await interleave(contenders, rounds, reset, check);
-    // The same command over one row: start-up, connections, preflight, plan, snapshot and one window.
-    const fixed: number[] = [];
-    for (let i = 0; i < rounds; i++) {
-      await reset();
-      fixed.push((await timedHyperfill(['backfill', '--source', src, '--target', tgt, '--table', 'm', '--time-column', 'time',
-        '--until', '2024-01-01T00:00:00.050Z', '--parallel', '1', '--allow-plain-target'], env)).cpu ?? NaN);
-    }
-    const one = contenders.find((c) => c.name.endsWith('--parallel 1'));
-    const perMillion = one ? ((median(one.runs.map((r) => r.cpu ?? NaN)) - median(fixed)) / rows) * 1e6 : NaN;
-    return `## 1. PostgreSQL → PostgreSQL
+    const parts: string[] = [];
+    for (const topology of topologies) parts.push(await pgToPgIn(server, topology, rows, rounds, until));
+    return `## 1. PostgreSQL → PostgreSQL\n\n${parts.join('\n\n')}`;
+  } finally {
+    await server.stop();
+  }
+}
+
+async function pgToPgIn(server: NativeServer, topology: Topology, rows: number, rounds: number, until: string): Promise<string> {
+  // split: the server (both databases) on core 0, every client on core 1.
+  const cores = topology === 'split' ? '1' : undefined;
+  const pinned = () => pinServer(server.postmasterPid(), topology === 'split' ? '0' : '0-1');
+  pinned();
+  const [srcDb, tgtDb] = [`src_${topology}`, `tgt_${topology}`];
+  for (const db of [srcDb, tgtDb]) await server.createDatabase(db);
+  await server.query(`${TABLE}; ${ROWS_SQL(rows)}; CREATE INDEX ON m (time)`, [], srcDb);
+  await server.query('VACUUM ANALYZE m', [], srcDb);
+  await server.query(`${TABLE}; CREATE INDEX ON m (time)`, [], tgtDb);
+  const env = { PGPASSWORD: server.password };
+  const [src, tgt] = [server.publicUrl(srcDb), server.publicUrl(tgtDb)];
+  const reset = async () => {
+    await server.query('TRUNCATE m; DROP SCHEMA IF EXISTS hyperfill CASCADE; CHECKPOINT', [], tgtDb);
+    pinned();
+    allRuns++;
+    if (await waitForQuiet(quietBudget)) quietRuns++;
+  };
+  const check = async (name: string) => {
+    const n = Number((await server.query('SELECT count(*) AS n FROM m', [], tgtDb)).rows[0].n);
+    if (n !== rows) throw new Error(`${name} left ${n} of ${rows} rows`);
+  };
+  const pipe = (format: string) => `psql "${src}" -qc "\\copy (SELECT * FROM m WHERE time < '${until}') TO STDOUT${format}" | psql "${tgt}" -qc "\\copy m FROM STDIN${format}"`;
+  const contenders: Contender[] = [
+    { name: 'text recipe: psql \\copy \\| psql \\copy', run: () => timed('bash', ['-o', 'pipefail', '-c', pipe('')], env, cores), runs: [] },
+    { name: 'binary pipe: the same, FORMAT binary', run: () => timed('bash', ['-o', 'pipefail', '-c', pipe(' (FORMAT binary)')], env, cores), runs: [] },
+    ...[1, 2, 4].map((p) => ({
+      name: `hyperfill backfill --parallel ${p}`, runs: [],
+      run: () => timedHyperfill(['backfill', '--source', src, '--target', tgt, '--table', 'm', '--time-column', 'time', '--until', until,
+        '--parallel', String(p), '--allow-plain-target'], env, cores),
+    })),
+  ];
+  await interleave(contenders, rounds, reset, check);
+  // The same command over one row: start-up, connections, preflight, plan, snapshot and one window.
+  const fixed: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    await reset();
+    fixed.push((await timedHyperfill(['backfill', '--source', src, '--target', tgt, '--table', 'm', '--time-column', 'time',
+      '--until', '2024-01-01T00:00:00.050Z', '--parallel', '1', '--allow-plain-target'], env, cores)).cpu ?? NaN);
+  }
+  const one = contenders.find((c) => c.name.endsWith('--parallel 1'));
+  const perMillion = one ? ((median(one.runs.map((r) => r.cpu ?? NaN)) - median(fixed)) / rows) * 1e6 : NaN;
+  const where = topology === 'split' ? 'split: the server on core 0, the clients on core 1' : 'shared: server and clients on both cores';
+  return `### ${where}
 
 ${table(contenders, rows)}
 
@@ -121,9 +158,6 @@ Goals: ≥ 0.95× the binary pipe and ≥ 1.3× the text recipe. ${ratioLine(con
 
 Client CPU: the same command over one row takes ${median(fixed).toFixed(2)} s (start-up, connections, preflight, plan, snapshot,
 one window); the rows add ${perMillion.toFixed(2)} s per million (median CPU of \`--parallel 1\` minus that; goal ≤ 0.15 s).`;
-  } finally {
-    await server.stop();
-  }
 }
 
 async function intoCompressed(server: NativeServer, rows: number, rounds: number, until: string): Promise<string> {
@@ -233,15 +267,16 @@ function ratioLine(contenders: Contender[], prefix: string, ...against: number[]
   }).join(', ')}.`;
 }
 
-/** Wall seconds of a command, and its CPU seconds (user + system) when GNU time is there. */
-function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+/** Wall seconds of a command (on `cores` when given), and its CPU seconds (user + system) when GNU time is there. */
+function timed(command: string, args: string[], env: NodeJS.ProcessEnv, cores?: string): Promise<Run> {
   const gnuTime = existsSync('/usr/bin/time');
   const dir = mkdtempSync(join(tmpdir(), 'hyperfill-bench-'));
   const out = join(dir, 'time');
-  const argv = gnuTime ? ['-f', '%U %S', '-o', out, command, ...args] : args;
+  const pinnedArgv = cores === undefined ? [command, ...args] : ['taskset', '-c', cores, command, ...args];
+  const argv = gnuTime ? ['-f', '%U %S', '-o', out, ...pinnedArgv] : pinnedArgv.slice(1);
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(gnuTime ? '/usr/bin/time' : command, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(gnuTime ? '/usr/bin/time' : (pinnedArgv[0] as string), argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
     child.on('error', reject);
@@ -257,7 +292,7 @@ function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise
 
 /** The build measured: copied aside at the start (a rebuild meanwhile changes nothing). */
 let bin = '';
-const timedHyperfill = (args: string[], env: NodeJS.ProcessEnv) => timed(process.execPath, [bin, ...args], env);
+const timedHyperfill = (args: string[], env: NodeJS.ProcessEnv, cores?: string) => timed(process.execPath, [bin, ...args], env, cores);
 
 main().catch((err) => {
   process.stderr.write(`backfill benchmark failed: ${err instanceof Error ? err.message : String(err)}\n`);

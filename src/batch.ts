@@ -29,6 +29,12 @@ export interface EncodedBatch {
    * (a transformed batch): the import ledger checks a resumed input against it.
    */
   sourceCrc?: number | undefined;
+  /** With --on-conflict-*: what the INSERT ... ON CONFLICT of the batch's committed transaction did. */
+  applied?: { inserted: number; updated: number } | undefined;
+  /** With key routing (--on-conflict-update): the worker that must apply this batch (0-based). */
+  lane?: number | undefined;
+  /** With key routing: each record's first input line (its records are not one run of lines). */
+  recordLines?: number[] | undefined;
 }
 
 /** "lines 10-19" for messages. */

@@ -10,6 +10,9 @@ import type { CommandIO } from './io.js';
 import { type CommandHelp, formatHelp } from './help.js';
 import { TARGET_FLAGS, targetFlags, targetHelp } from './target-flags.js';
 import { parseTableName } from '../pg/table-name.js';
+import { parseColumnMapping } from '../copy/column-mapping.js';
+import { conflictFlags, TSPC_FLAGS, TSPC_HELP, tspcArgs, tspcFlags, withDatabase } from './tspc-flags.js';
+import { version } from './main.js';
 
 export const COPY_HELP: CommandHelp = {
   usage: ['copy --table [SCHEMA.]NAME [options] [--file PATH ...]'],
@@ -36,9 +39,13 @@ parallel COPY. Gzip input is detected and inflated.`,
         ...targetHelp({ plainTarget: 'accepted as by every command (copy works on any PostgreSQL table)' }).flags,
         ['--table NAME', 'the target table (required): schema.table or table; a part holding a dot or a double quote goes in double quotes ("my.schema"."my.table")'],
         ['--schema NAME', 'the schema of a --table given without one (default public)'],
+        ['--column-mapping MAP', 'the first record of each input is a header; MAP says which column each header field fills: "csv_col:table_col,..." or {"csv_col": "table_col", ...} (timescaledb-parallel-copy\'s syntax; a name holding a comma, colon or double quote in double quotes). Every header field must be mapped; every input must map to the same columns'],
+        ['--auto-column-mapping', 'the first record of each input is a header naming the columns it fills'],
         ['--columns a,b,c', 'target columns, in input order (with a transform: the names of the input\'s fields, in order; default: the table\'s columns); a name holding a comma or a double quote in double quotes: "a,b","say ""hi"""'],
         ['--copy-options OPTS', 'extra COPY options, e.g. "NULL \'NA\', FORCE_NULL (cpu)" (not HEADER)'],
         ['--truncate', 'empty the table first'],
+        ['--on-conflict-do-nothing', 'keep the row already there when a row\'s unique key is taken: each batch is copied into a temporary table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING, in one transaction (with --import-id, with its ledger row)'],
+        ['--on-conflict-update [KEY]', 'upsert: a row whose KEY (columns, default the primary key or the only unique key) is taken updates every other loaded column of the row there. Rows go to a worker by a hash of their key, so rows of one key are applied in input order and the last one wins; within a batch only the last row of a key is applied. On a hypertable the key must include the time column'],
       ],
     },
     {
@@ -59,6 +66,7 @@ parallel COPY. Gzip input is detected and inflated.`,
       ],
     },
     TRANSFORM_HELP,
+    TSPC_HELP,
     {
       title: 'Output',
       flags: [
@@ -97,11 +105,18 @@ export const COPY_FLAGS = {
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   ...TRANSFORM_FLAGS,
+  'on-conflict-do-nothing': { type: 'boolean' },
+  'on-conflict-update': { type: 'string' },
+  'column-mapping': { type: 'string' },
+  'auto-column-mapping': { type: 'boolean' },
+  ...TSPC_FLAGS,
 } as const;
 
-export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
-  const { values: v } = parseFlags(args, COPY_FLAGS, 'copy');
+export function parseCopyArgs(args: string[]): CopyOptions | 'help' | 'version' {
+  const { values: v } = parseFlags(tspcArgs(args, COPY_FLAGS, ['on-conflict-update']), COPY_FLAGS, 'copy');
   if (v.help) return 'help';
+  if (v.version) return 'version';
+  const tspc = tspcFlags(v, 'copy');
   if (!v.table) throw usage('`--table` is required', 'copy');
   const format = v.format ?? 'csv';
   if (format !== 'csv' && format !== 'text') throw usage(`\`--format\` must be csv or text, got "${format}"`, 'copy');
@@ -109,7 +124,12 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
   const delimiter = v.split === undefined ? (format === 'csv' ? ',' : undefined) : charFlag(v.split, 'split', ',', 'copy');
   if (format === 'text' && (v.quote !== undefined || v.escape !== undefined)) throw usage('`--quote` and `--escape` apply to --format csv only', 'copy');
   if (delimiter !== undefined && delimiter === quote && format === 'csv') throw usage('`--split` and `--quote` must differ', 'copy');
-  const target = targetFlags(v, 'copy');
+  const target = targetFlags({ ...v, 'retry-timeout': tspc.retryTimeout ?? v['retry-timeout'] }, 'copy');
+  if (tspc.database !== undefined) target.target = withDatabase(target.target, tspc.database);
+  const onConflict = conflictFlags(v);
+  const columnMapping = v['auto-column-mapping'] ? 'auto' as const : v['column-mapping'] !== undefined ? parseColumnMapping(v['column-mapping']) : undefined;
+  if (v['auto-column-mapping'] && v['column-mapping'] !== undefined) throw usage('give one of `--column-mapping` and `--auto-column-mapping`', 'copy');
+  if (columnMapping && v.columns !== undefined) throw usage('`--columns` and a column mapping both name the columns: give one (the mapping reads them from the header)', 'copy');
   const name = parseTableName(v.table, v.schema ?? 'public');
   if (v.schema !== undefined && name.schema !== v.schema) {
     throw usage(`\`--table ${v.table}\` names schema "${name.schema}" and \`--schema\` says "${v.schema}": give the schema once`, 'copy');
@@ -117,6 +137,7 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
   const encoding = v.encoding ?? 'auto';
   if (encoding !== 'auto' && encoding !== 'binary' && encoding !== 'text') throw usage(`\`--encoding\` must be auto, binary or text, got "${encoding}"`, 'copy');
   const transform = parseTransformFlags(v, 'copy', true);
+  if (transform && columnMapping) throw usage('a column mapping does not go with a transform: name the input\'s fields with --columns', 'copy');
   if (transform && encoding === 'binary') throw usage('`--encoding binary` does not go with a transform: transformed rows are sent as text', 'copy');
   return {
     inputs: v.file ?? [],
@@ -131,7 +152,8 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
     copyOptions: v['copy-options'],
     skipHeader: v['skip-header'] ?? false,
     skipLines: intFlag(v['skip-lines'], 'skip-lines', 0, 'copy', 0),
-    limit: v.limit === undefined ? Infinity : intFlag(v.limit, 'limit', 0, 'copy'),
+    // 0: no limit, as timescaledb-parallel-copy has it.
+    limit: v.limit === undefined || intFlag(v.limit, 'limit', 0, 'copy', 0) === 0 ? Infinity : Number(v.limit),
     batchRows: intFlag(v['batch-size'], 'batch-size', 20_000, 'copy'),
     batchBytes: bytesFlag(v['batch-byte-size'], 'batch-byte-size', 1 << 20, 'copy'),
     workers: intFlag(v.workers, 'workers', defaultWorkers(), 'copy'),
@@ -144,7 +166,10 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' {
     transform,
     encoding,
     encodeThreads: intFlag(v['transform-workers'], 'transform-workers', defaultEncodeThreads(), 'copy', 0),
-    directCompress: choiceFlag(v['direct-compress'], 'direct-compress', DIRECT_COMPRESS_MODES, 'auto', 'copy'),
+    directCompress: tspc.directCompress ?? choiceFlag(v['direct-compress'], 'direct-compress', DIRECT_COMPRESS_MODES, 'auto', 'copy'),
+    onConflict,
+    columnMapping,
+    verbose: v.verbose ?? false,
   };
 }
 
@@ -154,12 +179,18 @@ export async function copyCommand(args: string[], io: CommandIO): Promise<number
     io.stdout.write(`${formatHelp(COPY_HELP)}\n`);
     return 0;
   }
+  if (options === 'version') {
+    io.stdout.write(`hyperfill ${version()}\n`);
+    return 0;
+  }
   const json = args.includes('--json');
   const result = await runCopy(options, io);
   if (json) io.stdout.write(`${JSON.stringify(summaryJson(result))}\n`);
   else {
     io.stderr.write(`${formatSummary(result)}\n`);
-    io.stdout.write(`COPY ${result.rows}\n`);
+    // --verbose: timescaledb-parallel-copy's line, for scripts that read it.
+    const verbose = options.verbose ? `, took ${result.seconds.toFixed(3)}s with ${options.workers} worker(s) (mean rate ${(result.rows / result.seconds).toFixed(6)}/sec)` : '';
+    io.stdout.write(`COPY ${result.rows}${verbose}\n`);
   }
   return 0;
 }
@@ -171,6 +202,7 @@ export function summaryJson(r: CopyResult) {
     workers: r.workers.map((w) => ({ ...w, busyMs: Math.round(w.busyMs) })),
     encoding: r.encoding,
     ...(r.transform ? { transform: r.transform } : {}),
+    ...(r.conflict ? { conflict: r.conflict } : {}),
   };
 }
 
@@ -180,7 +212,14 @@ export function formatSummary(r: CopyResult): string {
   const skipped = r.skippedBatches > 0 ? `\nskipped ${r.skippedBatches} batches (${r.skippedRows} rows) committed by an earlier run of this import` : '';
   const table = formatTable(['worker', 'rows', 'batches', 'busy s', 'retries'],
     r.workers.map((w) => [w.worker, w.rows, w.batches, (w.busyMs / 1000).toFixed(2), w.retries]));
-  return `${head}${skipped}${encodingSummary(r)}${transformSummary(r)}\n${table}`;
+  return `${head}${skipped}${conflictSummary(r)}${encodingSummary(r)}${transformSummary(r)}\n${table}`;
+}
+
+function conflictSummary(r: CopyResult): string {
+  const c = r.conflict;
+  if (!c) return '';
+  if (c.action === 'nothing') return `\non conflict do nothing: ${c.inserted} rows inserted, ${c.skipped} skipped (a row with their key was there)`;
+  return `\non conflict (${c.key?.join(', ')}) update: ${c.inserted} rows inserted, ${c.updated} updated a row already there, ${c.skipped} superseded by a later row with their key in their batch`;
 }
 
 function encodingSummary(r: CopyResult): string {

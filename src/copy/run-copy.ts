@@ -25,10 +25,17 @@ import { ProgressReporter } from '../progress.js';
 import type { RetryPolicy } from '../retry.js';
 import { qualifiedName } from '../sql.js';
 import { copyDirectCompress, type DirectCompressMode } from '../target/direct-compress.js';
-import { copyFromStatement } from '../sink/copy-statement.js';
+import { copyFromStatement, nullStringOf } from '../sink/copy-statement.js';
+import type { InputDialect } from '../transform/decode.js';
 import { BatchFailure, CopySink } from '../sink/copy-sink.js';
 import type { WorkerStats } from '../sink/copy-worker.js';
 import { ImportLedger, type LedgerSettings } from '../sink/import-ledger.js';
+import { chooseConflictKey, type ConflictMode, type ConflictPlan, conflictPlan, uniqueKeys } from '../sink/conflict.js';
+import { hypertableTimeDimension } from '../target/timescale.js';
+import { KeyRouter } from './key-router.js';
+import { checkMappedColumns, type ColumnMapping, mappedColumns, takeHeader } from './column-mapping.js';
+import type { Input } from '../csv/input.js';
+import type { CatalogColumn } from '../pg/catalog.js';
 import { CommittedRanges } from './committed-ranges.js';
 import { checkTargetTable, requireColumns } from './target-table.js';
 import { generatedColumns } from '../pg/catalog.js';
@@ -70,6 +77,12 @@ export interface CopyOptions {
   encoding: EncodingMode;
   /** Worker threads that encode binary COPY; 0 encodes on the main thread. */
   encodeThreads: number;
+  /** --on-conflict-do-nothing / --on-conflict-update: each batch goes through a staging table and INSERT ... ON CONFLICT. */
+  onConflict?: ConflictMode | undefined;
+  /** --column-mapping / --auto-column-mapping: each input's header record names the columns. */
+  columnMapping?: ColumnMapping | undefined;
+  /** --verbose: timescaledb-parallel-copy's "COPY n, took ..." line. */
+  verbose?: boolean | undefined;
 }
 
 export interface CopyResult {
@@ -85,6 +98,12 @@ export interface CopyResult {
   encoding: { binaryBatches: number; textBatches: number; refused: number; reason: string | undefined; firstTextReason: string | undefined };
   /** With a transform: rows in and out of it (committed batches), and the rejects file. */
   transform?: (TransformTotals & { rejectsFile: string | undefined }) | undefined;
+  /**
+   * With --on-conflict-*: rows inserted, rows that updated a row already there, and rows
+   * that changed nothing (do nothing: a row with their key was there; update: a later row
+   * of their batch had the same key).
+   */
+  conflict?: { action: ConflictMode['action']; key: string[] | undefined; inserted: number; updated: number; skipped: number } | undefined;
 }
 
 export interface CopyIO {
@@ -103,8 +122,11 @@ const FIRST_BATCH_ROWS = 1000;
 /** A record larger than this many batches' worth of bytes means the input is misread. */
 const MAX_RECORD_FACTOR = 8;
 
-export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyResult> {
+export async function runCopy(given: CopyOptions, io: CopyIO): Promise<CopyResult> {
   const started = performance.now();
+  // With a column mapping, the inputs are opened first: their headers name the columns.
+  const headed = given.columnMapping ? await readHeaders(given, io) : undefined;
+  const options: CopyOptions = headed ? { ...given, columns: headed.columns, skipHeader: true } : given;
   const target = { schema: options.schema, table: options.table, columns: options.columns };
   const dialect: ScanDialect = { format: options.format, quote: options.quote.charCodeAt(0), escape: options.escape.charCodeAt(0) };
   // Usage errors first, before any connection: COPY options, or with a transform, the input dialect.
@@ -124,7 +146,13 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     rows: 0, bytes: 0, batches: 0, seconds: 0, skippedBatches: 0, skippedRows: 0, workers: [],
     encoding: { binaryBatches: 0, textBatches: 0, refused: 0, reason: undefined, firstTextReason: undefined },
   };
+  if (options.onConflict) result.conflict = { action: options.onConflict.action, key: undefined, inserted: 0, updated: 0, skipped: 0 };
   let encoder: EncodeRunner | undefined;
+  let conflict: ConflictPlan | undefined;
+  let keyFields: { fields: number[]; integer: boolean[] } | undefined;
+  if (options.onConflict?.action === 'update' && options.transform) {
+    throw new HyperfillError('E_USAGE', '`--on-conflict-update` does not go with a transform', {}, 'transform the input first, or load it with --on-conflict-do-nothing');
+  }
   let binaryStatement: string | undefined;
   // Without a transform, batch bytes and their binary form live in pooled buffers, given back once committed.
   const buffers = options.transform ? undefined : new BufferPool(2 * options.workers + 8);
@@ -163,16 +191,22 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
     await control.open();
     const where = describeConnection(options.connection);
     // With a transform, --columns names the input's fields; the output columns are checked below.
-    const tableColumns = await control.run((c) => checkTargetTable(c, options.transform ? { schema: target.schema, table: target.table } : target, where));
+    const tableColumns = await control.run((c) => checkTargetTable(c, options.transform || headed ? { schema: target.schema, table: target.table } : target, where));
+    if (headed) checkMappedColumns(headed.header, headed.columns, tableColumns.map((c) => c.name), `${target.schema}.${target.table}`, given.columnMapping === 'auto');
     if (options.transform && decodeDialect && kit) {
       const types = Object.fromEntries(tableColumns.map((c) => [c.name, c.pgType]));
       transform = await kit.startTransform(options.transform, { columns: options.columns ?? tableColumns.map((c) => c.name), types, dialect: decodeDialect });
       requireColumns({ ...target, columns: transform.outputColumns }, tableColumns);
       statement = copyFromStatement({ ...target, columns: transform.outputColumns }, { format: 'text' });
+      if (options.onConflict) {
+        const outputs = transform.outputColumns.map((name) => tableColumns.find((c) => c.name === name)).filter((c) => c !== undefined);
+        conflict = await control.run((c) => planConflict(c, options.onConflict!, target, outputs, io));
+        statement = copyFromStatement({ ...conflict.stage, columns: transform.outputColumns }, { format: 'text' });
+      }
     } else {
       // The columns COPY fills, in input order: --columns, or the table's without its generated ones.
       const listed = options.columns;
-      const generated = listed || options.encoding === 'text' ? new Set<string>() : await control.run((c) => generatedColumns(c, target));
+      const generated = listed || (options.encoding === 'text' && !options.onConflict) ? new Set<string>() : await control.run((c) => generatedColumns(c, target));
       const copyColumns = listed
         ? listed.map((name) => tableColumns.find((c) => c.name === name)).filter((c) => c !== undefined)
         : tableColumns.filter((c) => !generated.has(c.name));
@@ -182,12 +216,32 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
         encoder = await createEncodeRunner(choice.plan, options.encodeThreads, buffers ?? new BufferPool(0));
         binaryStatement = copyFromStatement(target, { format: 'binary' });
       }
+      if (options.onConflict) {
+        const plan = await control.run((c) => planConflict(c, options.onConflict!, target, copyColumns, io));
+        const names = copyColumns.map((c) => c.name);
+        const stage = { ...plan.stage, columns: names };
+        statement = copyFromStatement(stage, {
+          format: options.format, delimiter: options.delimiter, quote: options.format === 'csv' ? options.quote : undefined,
+          escape: options.format === 'csv' ? options.escape : undefined, extraOptions: options.copyOptions,
+        });
+        if (binaryStatement) binaryStatement = copyFromStatement(stage, { format: 'binary' });
+        if (plan.key) {
+          const missing = plan.key.filter((k) => !names.includes(k));
+          if (missing.length > 0) {
+            throw new HyperfillError('E_USAGE', `the conflict key column ${missing.map((m) => `"${m}"`).join(', ')} is not among the columns loaded (${names.join(', ')})`,
+              { table: `${target.schema}.${target.table}` }, 'load the key columns too: rows are matched to the rows already there by them');
+          }
+          keyFields = { fields: plan.key.map((k) => names.indexOf(k)), integer: plan.key.map((k) => /^(smallint|integer|bigint)$/.test(copyColumns[names.indexOf(k)]!.pgType)) };
+        }
+        conflict = plan;
+      }
     }
+    if (result.conflict && conflict) result.conflict.key = conflict.key;
     const direct = await control.run((c) => copyDirectCompress(c, target, options.directCompress ?? 'auto'));
-    transactionSetup = direct.setup;
+    transactionSetup = [direct.setup, conflict?.setup].filter(Boolean).join('; ') || undefined;
     if (direct.note) io.stderr.write(`copy: ${direct.note}\n`);
     if (options.importId !== undefined) {
-      const settings = ledgerSettings(options, transform);
+      const settings = { ...ledgerSettings(options, transform), ...(conflict ? { onConflict: conflict.key ? `update (${conflict.key.join(',')})` : 'nothing', lanes: keyFields ? options.workers + 1 : undefined } : {}) };
       ledger = await control.run((c) => ImportLedger.open(c, options.importId!, options.controlSchema, settings));
     }
     if (options.truncate && (ledger?.committedBatches ?? 0) === 0) {
@@ -197,6 +251,7 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
 
     const sink = new CopySink({
       connection: options.connection, statement, binaryStatement, retry: options.retry, ledger, workers: options.workers, transactionSetup,
+      conflict, lanes: keyFields !== undefined,
       onBinarySent: dropBinary,
       // Batches the encode stage holds are ready too: the queue needs fewer slots beside them.
       queueCapacity: encoder ? Math.max(1, options.workers - encoder.capacity) : undefined,
@@ -207,6 +262,11 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
         result.rows += batch.rows;
         result.bytes += batch.data.length;
         result.batches++;
+        if (batch.applied && result.conflict) {
+          result.conflict.inserted += batch.applied.inserted;
+          result.conflict.updated += batch.applied.updated;
+          result.conflict.skipped += batch.rows - batch.applied.inserted - batch.applied.updated;
+        }
         if (options.logBatches) progress.log(`batch ${batch.seq} ${batch.inputName} ${describeLines(batch)}: ${batch.rows} rows by worker ${worker} in ${ms.toFixed(0)} ms`);
         recycle(batch);
       },
@@ -239,11 +299,17 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
         if (options.logBatches) progress.log(`batch ${batch.seq} ${batch.inputName} ${describeLines(batch)} goes as text: ${outcome.reason}`);
       }
       if (!encodeStage?.failed) await sink.write(batch);
-    }, encoding.capacity);
-    const write = stage ? (batch: EncodedBatch) => stage.push(batch) : encodeStage ? (batch: EncodedBatch) => encodeStage.push(batch) : (batch: EncodedBatch) => sink.write(batch);
+    }, keyFields ? 1 : encoding.capacity); // routed batches must reach their worker in order
+    const next = stage ? (batch: EncodedBatch) => stage.push(batch) : encodeStage ? (batch: EncodedBatch) => encodeStage.push(batch) : (batch: EncodedBatch) => sink.write(batch);
+    const router = keyFields && new KeyRouter(inputDialectOf(options), keyFields.fields, keyFields.integer, sink.laneCount, buffers);
+    const write = router ? async (batch: EncodedBatch) => {
+      const routed = router.route(batch);
+      buffers?.give(batch.data.buffer as ArrayBuffer);
+      for (const part of routed) await next(part);
+    } : next;
     progress.start();
     try {
-      await feed(options, io, dialect, write, (done, total) => { inputDone = done; inputTotal = total; }, buffers);
+      await feed(options, io, dialect, write, (done, total) => { inputDone = done; inputTotal = total; }, buffers, headed?.inputs);
       await stage?.flush();
       await encodeStage?.flush();
       result.workers = await sink.finish();
@@ -283,9 +349,9 @@ export async function runCopy(options: CopyOptions, io: CopyIO): Promise<CopyRes
  * into one buffer over and over.
  */
 async function feed(options: CopyOptions, io: CopyIO, dialect: ScanDialect, write: (batch: EncodedBatch) => Promise<void>,
-  onInput: (done: number, total: number | undefined) => void, buffers: BufferPool | undefined): Promise<void> {
+  onInput: (done: number, total: number | undefined) => void, buffers: BufferPool | undefined, opened?: Input[]): Promise<void> {
   const paths = options.inputs.length > 0 ? options.inputs : ['-'];
-  const inputs = await Promise.all(paths.map((p) => openInput(p, io.stdin, { reuseChunks: buffers !== undefined })));
+  const inputs = opened ?? await Promise.all(paths.map((p) => openInput(p, io.stdin, { reuseChunks: buffers !== undefined })));
   const total = inputs.every((i) => i.size !== undefined) ? inputs.reduce((n, i) => n + (i.size ?? 0), 0) : undefined;
   let before = 0;
   let remaining = options.limit;
@@ -389,3 +455,38 @@ function describeBatchFailure(failure: BatchFailure, dialect: ScanDialect, trans
   return new HyperfillError('E_BATCH_REJECTED', message, context, hint, error);
 }
 
+
+/** The staging table and INSERT for --on-conflict-*: the key checked against the table's unique keys. */
+async function planConflict(client: import('pg').Client, mode: ConflictMode, target: { schema: string; table: string }, columns: CatalogColumn[], io: CopyIO): Promise<ConflictPlan> {
+  const keys = await uniqueKeys(client, target);
+  if (mode.action === 'nothing') {
+    if (keys.length === 0) io.stderr.write(`copy: ${target.schema}.${target.table} has no primary key or unique index: no row can conflict, so --on-conflict-do-nothing skips nothing\n`);
+    return conflictPlan(target, columns, mode);
+  }
+  const time = await hypertableTimeDimension(client, target);
+  return conflictPlan(target, columns, { ...mode, key: chooseConflictKey(target, keys, mode.key, time?.column) });
+}
+
+/** How the key router decodes records: the run's dialect, NULL as --copy-options says. */
+function inputDialectOf(o: CopyOptions): InputDialect {
+  return { format: o.format, delimiter: o.delimiter ?? (o.format === 'csv' ? ',' : '\t'), quote: o.quote, escape: o.escape, nullString: nullStringOf(o).nullString };
+}
+
+/** Opens the inputs and reads their headers: the mapped columns, the same for every input. */
+async function readHeaders(o: CopyOptions, io: CopyIO): Promise<{ header: string[]; columns: string[]; inputs: Input[] }> {
+  const scan: ScanDialect = { format: o.format, quote: o.quote.charCodeAt(0), escape: o.escape.charCodeAt(0) };
+  const paths = o.inputs.length > 0 ? o.inputs : ['-'];
+  const inputs: Input[] = [];
+  let first: { header: string[]; columns: string[] } | undefined;
+  for (const path of paths) {
+    const taken = await takeHeader(await openInput(path, io.stdin, { reuseChunks: !o.transform }), scan, inputDialectOf(o), o.skipLines);
+    const columns = mappedColumns(taken.header, o.columnMapping!, taken.input.name);
+    if (first && columns.join('\u0000') !== first.columns.join('\u0000')) {
+      throw new HyperfillError('E_USAGE', `the header of ${taken.input.name} maps to columns (${columns.join(', ')}), not to (${first.columns.join(', ')}) as the first input's does`,
+        { file: taken.input.name }, 'load inputs with different headers in separate runs');
+    }
+    first ??= { header: taken.header, columns };
+    inputs.push(taken.input);
+  }
+  return { ...first!, inputs };
+}

@@ -40,5 +40,8 @@ function recordsOf(batch: EncodedBatch, dialect: ScanDialect): EncodedBatch[] {
 function located(batch: EncodedBatch, records: EncodedBatch[], index: number, line: number): LocatedRecord | undefined {
   const found = records[index];
   if (!found) return undefined;
-  return { line: batch.firstLine + line - 1, row: batch.firstRow + index, preview: previewOf(found.data), data: found.data };
+  // A routed batch's records are not one run of lines: each knows its own.
+  const start = batch.recordLines?.[index];
+  const at = start !== undefined ? start + line - found.firstLine : batch.firstLine + line - 1;
+  return { line: at, row: batch.firstRow + index, preview: previewOf(found.data), data: found.data };
 }

@@ -20,6 +20,11 @@ export interface CopySinkOptions extends Omit<WorkerSettings, 'streams'> {
   queueCapacity?: number | undefined;
   onCommitted?: ((batch: EncodedBatch, worker: number, ms: number) => void) | undefined;
   onSkipped?: ((batch: EncodedBatch) => void) | undefined;
+  /**
+   * Route each batch to the worker its `lane` names (key routing, --on-conflict-update):
+   * a worker then takes its batches in the order they were written. Lanes: workers + 1.
+   */
+  lanes?: boolean | undefined;
 }
 
 export class BatchFailure extends Error {
@@ -30,6 +35,8 @@ export class BatchFailure extends Error {
 
 export class CopySink {
   private readonly queue: AsyncQueue<EncodedBatch>;
+  /** With lanes: one queue per worker. */
+  private readonly laneQueues: AsyncQueue<EncodedBatch>[] | undefined;
   private readonly workers: CopyWorker[];
   private running: Promise<void>[] = [];
   private failure: BatchFailure | undefined;
@@ -38,6 +45,16 @@ export class CopySink {
     this.queue = new AsyncQueue(options.queueCapacity ?? options.workers);
     const settings = { ...options, streams: new Permits(options.workers) };
     this.workers = Array.from({ length: options.workers + 1 }, (_, i) => new CopyWorker(i + 1, settings));
+    this.laneQueues = options.lanes ? this.workers.map(() => new AsyncQueue<EncodedBatch>(2)) : undefined;
+  }
+
+  /** How many lanes a routed batch may name. */
+  get laneCount(): number {
+    return this.workers.length;
+  }
+
+  private get queues(): AsyncQueue<EncodedBatch>[] {
+    return [this.queue, ...(this.laneQueues ?? [])];
   }
 
   /** Connects every worker; fails before any input is read when the target is not usable. */
@@ -46,7 +63,7 @@ export class CopySink {
     const failed = connected.find((c): c is PromiseRejectedResult => c.status === 'rejected');
     if (failed) {
       // The workers that did connect must not keep the process alive.
-      this.queue.fail(failed.reason);
+      for (const q of this.queues) q.fail(failed.reason);
       await Promise.all(this.workers.map((w) => w.close()));
       throw failed.reason;
     }
@@ -56,12 +73,13 @@ export class CopySink {
   /** Queues one batch; rejects with the first failure once the sink has failed. */
   async write(batch: EncodedBatch): Promise<void> {
     if (this.failure) throw this.failure;
-    await this.queue.put(batch);
+    const lane = this.laneQueues && batch.lane !== undefined ? this.laneQueues[batch.lane] : undefined;
+    await (lane ?? this.queue).put(batch);
   }
 
   /** No more input: waits for the workers. Throws the first failure, if any. */
   async finish(): Promise<WorkerStats[]> {
-    this.queue.close();
+    for (const q of this.queues) q.close();
     await Promise.all(this.running);
     await Promise.all(this.workers.map((w) => w.close()));
     if (this.failure) throw this.failure;
@@ -70,7 +88,7 @@ export class CopySink {
 
   /** Stops taking batches (input failed or the user interrupted); in-flight batches finish. */
   async abort(reason: unknown): Promise<void> {
-    this.queue.fail(reason);
+    for (const q of this.queues) q.fail(reason);
     await Promise.all(this.running);
     await Promise.all(this.workers.map((w) => w.close()));
   }
@@ -80,7 +98,7 @@ export class CopySink {
    * (except one whose COMMIT is on the way), no retry waits on. Then call abort().
    */
   interrupt(reason: unknown): void {
-    this.queue.fail(reason);
+    for (const q of this.queues) q.fail(reason);
     for (const worker of this.workers) worker.interrupt(reason);
   }
 
@@ -89,8 +107,9 @@ export class CopySink {
   }
 
   private async loop(worker: CopyWorker): Promise<void> {
+    const queue = this.laneQueues?.[worker.id - 1] ?? this.queue;
     for (;;) {
-      const batch = await this.queue.take();
+      const batch = await queue.take();
       if (batch === undefined) return;
       try {
         if (this.options.ledger?.isCommitted(batch)) {
@@ -102,7 +121,7 @@ export class CopySink {
         else this.options.onSkipped?.(batch);
       } catch (err) {
         this.failure ??= new BatchFailure(batch, worker.id, err);
-        this.queue.fail(this.failure);
+        for (const q of this.queues) q.fail(this.failure);
         return;
       }
     }

@@ -15,6 +15,7 @@ import { type ConnectionConfig, LazyClient } from '../connection.js';
 import { HyperfillError } from '../errors.js';
 import { isRetryable } from '../pg-errors.js';
 import { type RetryPolicy, withRetry } from '../retry.js';
+import { applyConflict, type ConflictPlan } from './conflict.js';
 import type { ImportLedger } from './import-ledger.js';
 import type { Permits } from '../permits.js';
 
@@ -40,6 +41,8 @@ export interface WorkerSettings {
   ledger: ImportLedger | undefined;
   /** Run after each BEGIN, e.g. SET LOCAL for TimescaleDB's direct compress. */
   transactionSetup?: string | undefined;
+  /** With --on-conflict-*: the statements take the batch from the staging table into the target. */
+  conflict?: Pick<ConflictPlan, 'apply'> | undefined;
   /** Shared by the workers: how many may stream COPY data at once (the others begin, commit or wait). */
   streams: Permits;
   /**
@@ -138,6 +141,7 @@ export class CopyWorker {
           { file: batch.inputName, line: batch.firstLine, row: batch.firstRow + rowCount, batch: batch.seq },
           'a line holding only \\. ends COPY data early in text format; check the input there');
       }
+      if (this.settings.conflict) batch.applied = await applyConflict(client, this.settings.conflict);
       if (this.settings.ledger && !(await this.settings.ledger.record(client, batch))) {
         await client.query('ROLLBACK');
         return false;

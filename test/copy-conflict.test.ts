@@ -56,6 +56,11 @@ for (const encoding of ['binary', 'text']) {
     for (const seed of [1, 2, 3]) {
       await server.query('DROP TABLE IF EXISTS up; CREATE TABLE up (k bigint PRIMARY KEY, v int NOT NULL, label text, untouched text DEFAULT $$d$$)');
       await server.query(`INSERT INTO up (k, v, label, untouched) SELECT g, -1, 'before', 'there' FROM generate_series(1, 40, 3) g`);
+      // Every write to a row, logged by the server: which connection applied it, in what order.
+      await server.query(`DROP TABLE IF EXISTS up_log; CREATE TABLE up_log (n bigserial, k bigint, v int, pid int);
+        CREATE OR REPLACE FUNCTION up_log() RETURNS trigger LANGUAGE plpgsql AS $f$
+        BEGIN INSERT INTO up_log (k, v, pid) VALUES (NEW.k, NEW.v, pg_backend_pid()); RETURN NEW; END $f$;
+        CREATE TRIGGER up_log AFTER INSERT OR UPDATE ON up FOR EACH ROW EXECUTE FUNCTION up_log()`);
       const next = random(seed);
       const lines: string[] = [];
       const last = new Map<number, [number, string]>();
@@ -77,6 +82,13 @@ for (const encoding of ['binary', 'text']) {
       const table = await server.query('SELECT k::int AS k, v, label, untouched FROM up ORDER BY k');
       assert.deepEqual(table.rows.map((r) => [r.k, r.v, r.label, r.untouched]),
         [...expected.entries()].sort((a, b) => a[0] - b[0]).map(([k, [v, l, u]]) => [k, v, l, u]), `seed ${seed}`);
+      // Each key was written by one connection only, in input order (v is the input row's index).
+      const log = await server.query('SELECT k::int AS k, array_agg(v ORDER BY n) AS vs, count(DISTINCT pid)::int AS pids FROM up_log GROUP BY k');
+      for (const row of log.rows) {
+        assert.equal(row.pids, 1, `seed ${seed}: key ${row.k} was written by ${row.pids} connections`);
+        assert.deepEqual(row.vs, [...row.vs].sort((a: number, b: number) => a - b), `seed ${seed}: key ${row.k} written out of input order`);
+      }
+      assert.ok(new Set((await server.query('SELECT DISTINCT pid FROM up_log')).rows.map((r) => r.pid)).size >= 3, 'keys went to several connections');
       const summary = JSON.parse(run.stdout);
       const updated = [...last.keys()].filter((k) => before.has(k)).length;
       const inserted = last.size - updated;

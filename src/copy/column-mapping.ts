@@ -82,10 +82,12 @@ export function checkMappedColumns(header: readonly string[], columns: readonly 
  * Reads the header record of `input` (after `skipLines` lines) and returns its fields,
  * and the input again from its first byte (the held chunks, copied, then the rest).
  */
-export async function takeHeader(input: Input, scan: ScanDialect, dialect: InputDialect, skipLines: number): Promise<{ header: string[]; input: Input }> {
+export async function takeHeader(input: Input, scan: ScanDialect, dialect: InputDialect, skipLines: number): Promise<{ header: string[]; input: Input; close: () => Promise<void> }> {
   const scanner = new RecordScanner(scan, { batchRows: 1, batchBytes: Infinity, skipLines, skipRecords: 0, limit: 1, maxRecordBytes: 64 << 20 }, 0, input.name);
   const held: Buffer[] = [];
   const chunks = input.chunks()[Symbol.asyncIterator]();
+  // Closes the file when the load never reads it to its end (a usage error found later).
+  const close = async () => void (await chunks.return?.());
   let record: Buffer | undefined;
   let ended = false;
   while (record === undefined) {
@@ -98,6 +100,7 @@ export async function takeHeader(input: Input, scan: ScanDialect, dialect: Input
     held.push(Buffer.from(next.value));
     record = scanner.push(next.value)[0]?.data;
   }
+  if (record === undefined) await close();
   if (record === undefined) throw new HyperfillError('E_USAGE', `${input.name} has no header record to map columns from`, { file: input.name });
   const fields = decodeRecords(record, dialect, () => RecordIndex.build(record, dialect)).next() ?? [];
   const header = fields.map((f, i) => (i === 0 ? (f ?? '').replace(/^\uFEFF/, '') : f ?? ''));
@@ -106,5 +109,5 @@ export async function takeHeader(input: Input, scan: ScanDialect, dialect: Input
     if (ended) return;
     for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
   }
-  return { header, input: { ...input, bytesRead: () => input.bytesRead(), chunks: replay } };
+  return { header, input: { ...input, bytesRead: () => input.bytesRead(), chunks: replay }, close };
 }

@@ -126,7 +126,14 @@ export async function runCopy(given: CopyOptions, io: CopyIO): Promise<CopyResul
   const started = performance.now();
   // With a column mapping, the inputs are opened first: their headers name the columns.
   const headed = given.columnMapping ? await readHeaders(given, io) : undefined;
-  const options: CopyOptions = headed ? { ...given, columns: headed.columns, skipHeader: true } : given;
+  try {
+    return await copyInputs(headed ? { ...given, columns: headed.columns, skipHeader: true } : given, io, headed, started);
+  } finally {
+    await headed?.close();
+  }
+}
+
+async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | undefined, started: number): Promise<CopyResult> {
   const target = { schema: options.schema, table: options.table, columns: options.columns };
   const dialect: ScanDialect = { format: options.format, quote: options.quote.charCodeAt(0), escape: options.escape.charCodeAt(0) };
   // Usage errors first, before any connection: COPY options, or with a transform, the input dialect.
@@ -192,7 +199,7 @@ export async function runCopy(given: CopyOptions, io: CopyIO): Promise<CopyResul
     const where = describeConnection(options.connection);
     // With a transform, --columns names the input's fields; the output columns are checked below.
     const tableColumns = await control.run((c) => checkTargetTable(c, options.transform || headed ? { schema: target.schema, table: target.table } : target, where));
-    if (headed) checkMappedColumns(headed.header, headed.columns, tableColumns.map((c) => c.name), `${target.schema}.${target.table}`, given.columnMapping === 'auto');
+    if (headed) checkMappedColumns(headed.header, headed.columns, tableColumns.map((c) => c.name), `${target.schema}.${target.table}`, options.columnMapping === 'auto');
     if (options.transform && decodeDialect && kit) {
       const types = Object.fromEntries(tableColumns.map((c) => [c.name, c.pgType]));
       transform = await kit.startTransform(options.transform, { columns: options.columns ?? tableColumns.map((c) => c.name), types, dialect: decodeDialect });
@@ -472,21 +479,36 @@ function inputDialectOf(o: CopyOptions): InputDialect {
   return { format: o.format, delimiter: o.delimiter ?? (o.format === 'csv' ? ',' : '\t'), quote: o.quote, escape: o.escape, nullString: nullStringOf(o).nullString };
 }
 
+interface Headers {
+  header: string[];
+  columns: string[];
+  inputs: Input[];
+  close: () => Promise<void>;
+}
+
 /** Opens the inputs and reads their headers: the mapped columns, the same for every input. */
-async function readHeaders(o: CopyOptions, io: CopyIO): Promise<{ header: string[]; columns: string[]; inputs: Input[] }> {
+async function readHeaders(o: CopyOptions, io: CopyIO): Promise<Headers> {
   const scan: ScanDialect = { format: o.format, quote: o.quote.charCodeAt(0), escape: o.escape.charCodeAt(0) };
   const paths = o.inputs.length > 0 ? o.inputs : ['-'];
   const inputs: Input[] = [];
+  const closers: Array<() => Promise<void>> = [];
+  const close = async () => void (await Promise.all(closers.map((c) => c())));
   let first: { header: string[]; columns: string[] } | undefined;
-  for (const path of paths) {
-    const taken = await takeHeader(await openInput(path, io.stdin, { reuseChunks: !o.transform }), scan, inputDialectOf(o), o.skipLines);
-    const columns = mappedColumns(taken.header, o.columnMapping!, taken.input.name);
-    if (first && columns.join('\u0000') !== first.columns.join('\u0000')) {
-      throw new HyperfillError('E_USAGE', `the header of ${taken.input.name} maps to columns (${columns.join(', ')}), not to (${first.columns.join(', ')}) as the first input's does`,
-        { file: taken.input.name }, 'load inputs with different headers in separate runs');
+  try {
+    for (const path of paths) {
+      const taken = await takeHeader(await openInput(path, io.stdin, { reuseChunks: !o.transform }), scan, inputDialectOf(o), o.skipLines);
+      closers.push(taken.close);
+      const columns = mappedColumns(taken.header, o.columnMapping!, taken.input.name);
+      if (first && columns.join('\u0000') !== first.columns.join('\u0000')) {
+        throw new HyperfillError('E_USAGE', `the header of ${taken.input.name} maps to columns (${columns.join(', ')}), not to (${first.columns.join(', ')}) as the first input's does`,
+          { file: taken.input.name }, 'load inputs with different headers in separate runs');
+      }
+      first ??= { header: taken.header, columns };
+      inputs.push(taken.input);
     }
-    first ??= { header: taken.header, columns };
-    inputs.push(taken.input);
+  } catch (err) {
+    await close();
+    throw err;
   }
-  return { ...first!, inputs };
+  return { ...first!, inputs, close };
 }

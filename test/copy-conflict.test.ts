@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { describeNative, type NativeServer, startNativePostgres } from './helpers/native-postgres.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
 
@@ -158,4 +159,55 @@ test('--on-conflict-update=KEY with hostile column names, and a rejected row sti
   assert.equal(run.code, 1);
   assert.match(run.stderr, /E_BATCH_REJECTED: the target rejected line 2 of stdin/);
   assert.match(run.stderr, /the row reads: 4,w,oops/);
+});
+
+describeNative('ON CONFLICT into a hypertable', { timescale: true }, () => {
+  let ts: NativeServer;
+  before(async () => {
+    ts = await startNativePostgres({ timescale: true });
+  });
+  after(async () => {
+    await ts?.stop();
+  });
+
+  test('upsert and do-nothing on a hypertable across chunks; a key without the time column is a usage error naming it', async () => {
+    await ts.query(`CREATE TABLE m (time timestamptz NOT NULL, device int NOT NULL, value float8, UNIQUE (device, time));
+      SELECT create_hypertable('m', 'time', chunk_time_interval => interval '1 hour')`);
+    await ts.query(`INSERT INTO m SELECT '2024-01-01'::timestamptz + g * interval '10 minutes', g % 3, -1 FROM generate_series(0, 59) g`);
+    const next = random(7);
+    const lines: string[] = [];
+    const last = new Map<string, number>();
+    for (let i = 0; i < 4000; i++) {
+      const minute = 10 * Math.floor(next() * 60);
+      const device = Math.floor(next() * 3);
+      const time = new Date(Date.UTC(2024, 0, 1) + minute * 60_000).toISOString();
+      lines.push(`${time},${device},${i}`);
+      last.set(`${Date.parse(time)}|${device}`, i);
+    }
+    const input = `${lines.join('\n')}\n`;
+    const run = await runMain(['copy', '--connection', ts.url(), '--table', 'm', '--on-conflict-update', '--batch-size', '300', '--workers', '3', '--json'], input);
+    assert.equal(run.code, 0, run.stderr);
+    const expected = new Map<string, number>();
+    for (let g = 0; g <= 59; g++) expected.set(`${Date.UTC(2024, 0, 1) + g * 600_000}|${g % 3}`, -1);
+    for (const [k, v] of last) expected.set(k, v);
+    const rows = await ts.query('SELECT time, device, value FROM m');
+    assert.equal(rows.rows.length, expected.size);
+    for (const r of rows.rows) assert.equal(r.value, expected.get(`${r.time.getTime()}|${r.device}`), `${r.time.toISOString()} ${r.device}`);
+    assert.deepEqual(JSON.parse(run.stdout).conflict.key, ['device', 'time']);
+    const chunks = await ts.query(`SELECT count(*)::int AS n FROM show_chunks('m')`);
+    assert.ok(chunks.rows[0].n >= 10, 'the rows spread over many chunks');
+
+    // Do nothing: what is there stays; only keys new to the table are added.
+    const more = `2024-01-01T00:00:00.000Z,0,1000\n2024-01-05T00:00:00.000Z,1,5\n2024-01-05T00:00:00.000Z,1,6\n`;
+    const dn = await runMain(['copy', '--connection', ts.url(), '--table', 'm', '--on-conflict-do-nothing', '--import-id', 'dn', '--json'], more);
+    assert.equal(dn.code, 0, dn.stderr);
+    assert.deepEqual([JSON.parse(dn.stdout).conflict.inserted, JSON.parse(dn.stdout).conflict.skipped], [1, 2]);
+    const kept = await ts.query(`SELECT value FROM m WHERE device = 0 AND time = '2024-01-01T00:00:00Z' UNION ALL SELECT value FROM m WHERE time = '2024-01-05T00:00:00Z'`);
+    assert.deepEqual(kept.rows.map((r) => r.value), [expected.get(`${Date.UTC(2024, 0, 1)}|0`), 5]);
+
+    const bad = await runMain(['copy', '--connection', ts.url(), '--table', 'm', '--on-conflict-update', 'device'], input);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /no unique key of public\.m is \(device\)/);
+    assert.match(bad.stderr, /public\.m is a hypertable: every unique key of one includes its time column "time"/);
+  });
 });

@@ -22,6 +22,8 @@ export interface WindowResult {
   method?: string;
   /** Why the window went by rows though its table's windows may go as compressed chunks. */
   fallback?: string | undefined;
+  /** With --on-conflict: rows the INSERT ... ON CONFLICT inserted, and rows that updated one there. */
+  applied?: { inserted: number; updated: number } | undefined;
 }
 
 export interface JobRecord {

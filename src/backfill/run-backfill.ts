@@ -28,6 +28,7 @@ import { checkOneTimeType, preflight } from './preflight.js';
 import { type PlannedWindow, ProgressTable, type WindowResult } from './progress-table.js';
 import { type TableSpec, expandPattern, resolveTables } from './resolve-tables.js';
 import { type BackfillTable, WindowCopier, WindowFailure } from './window-copier.js';
+import { type BackfillConflict, prepareConflict } from './on-conflict.js';
 
 /** What to move or compare: the same for backfill and verify, so both find one plan. */
 export interface RangeSelection {
@@ -59,6 +60,8 @@ export interface BackfillOptions extends RangeSelection {
   directCompress?: DirectCompressMode | undefined;
   /** Copy fully compressed source chunks as they are where possible (see compressed-chunk-copy.ts); default true. */
   compressedChunks?: boolean | undefined;
+  /** Keep rows already in a window (do-nothing) or update them (update) instead of replacing the window (see on-conflict.ts). */
+  onConflict?: BackfillConflict | undefined;
 }
 
 export interface TableSummary {
@@ -71,6 +74,8 @@ export interface TableSummary {
   methods: Record<string, number>;
   /** Windows that went by rows though compressed chunks were possible for the table, by reason. */
   fallbacks: Record<string, number>;
+  /** With --on-conflict: rows inserted, and rows that updated a row already there. */
+  applied?: { inserted: number; updated: number } | undefined;
 }
 
 export interface BackfillResult {
@@ -119,6 +124,11 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     notes.push(...await control.run(async (c) => {
       const found: string[] = [];
       for (const table of tables) {
+        if (options.onConflict) {
+          // Rows go by INSERT: neither direct compress nor compressed chunks (which replace a window) apply.
+          table.conflict = await prepareConflict(c, table, options.onConflict);
+          continue;
+        }
         const direct = await prepareDirectCompress(c, table, options.directCompress ?? 'auto', until);
         const chunks = options.compressedChunks !== false ? await prepareChunkCopy(c, src, table) : {};
         table.directCompress = direct.setting;
@@ -446,9 +456,13 @@ function summarise(tables: BackfillTable[], results: Array<[PlannedWindow, Windo
       methods[r.method ?? 'rows'] = (methods[r.method ?? 'rows'] ?? 0) + 1;
       if (r.fallback) fallbacks[r.fallback] = (fallbacks[r.fallback] ?? 0) + 1;
     }
+    const applied = t.conflict ? {
+      inserted: mine.reduce((n, r) => n + (r.applied?.inserted ?? 0), 0), updated: mine.reduce((n, r) => n + (r.applied?.updated ?? 0), 0),
+    } : undefined;
     return {
       table: t.key, windows: mine.length, rows: mine.reduce((n, r) => n + r.rows, 0),
       replaced: mine.reduce((n, r) => n + r.deleted, 0), seconds: mine.reduce((n, r) => n + r.seconds, 0), methods, fallbacks,
+      ...(applied ? { applied } : {}),
     };
   });
 }

@@ -25,6 +25,7 @@ import { transformChunks } from '../transform/transform-stream.js';
 import { type ChunkCopyTable, copyCompressedWindow } from './compressed-chunk-copy.js';
 import { type DirectCompressTable, useDirectCompress } from './direct-compress.js';
 import type { PlannedWindow, ProgressTable, WindowResult } from './progress-table.js';
+import { applyConflict, type ConflictPlan } from '../sink/conflict.js';
 
 const TEXT_DIALECT = { format: 'text', quote: 0, escape: 0x5c } as const;
 const TRANSFORM_BATCH_ROWS = 10_000;
@@ -52,6 +53,11 @@ export interface BackfillTable {
   directCompress?: DirectCompressTable | undefined;
   /** Windows may go as the source's compressed chunks (see compressed-chunk-copy.ts). */
   chunkCopy?: ChunkCopyTable | undefined;
+  /**
+   * --on-conflict: a window's rows are not deleted first but copied into a staging table
+   * and moved by INSERT ... ON CONFLICT, so rows dual-write put there stay (or are updated).
+   */
+  conflict?: ConflictPlan | undefined;
 }
 
 /** What a window's copy did: rows committed, and how they went in (for the summary). */
@@ -174,6 +180,7 @@ export class WindowCopier {
       fallback = outcome.fallback;
     }
     if (table.decompress) await this.decompressOverlapping(client, table, window);
+    if (table.conflict) return this.copyOnConflict(client, table, table.conflict, window);
     const where = timeRangeCondition(table.timeColumn, table.timeType, window);
     const deleted = await client.query(`DELETE FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${where}`);
     const compress = table.directCompress !== undefined && (await useDirectCompress(client, table, table.directCompress, window, deleted.rowCount ?? 0));
@@ -182,13 +189,22 @@ export class WindowCopier {
     return { ...copied, deleted: deleted.rowCount ?? 0, seconds: 0, fallback };
   }
 
-  private async copyWindow(client: pg.Client, table: BackfillTable, window: PlannedWindow, compress: boolean): Promise<Copied> {
+  /** The window's rows into the staging table, then into the target by INSERT ... ON CONFLICT, in the window's transaction. */
+  private async copyOnConflict(client: pg.Client, table: BackfillTable, conflict: ConflictPlan, window: PlannedWindow): Promise<WindowResult> {
+    await client.query(conflict.setup);
+    const copied = table.transform ? await this.copyTransformed(client, table, table.transform, window, false, conflict.stage)
+      : await this.copyWindow(client, table, window, false, conflict.stage);
+    const applied = await applyConflict(client, conflict);
+    return { rows: copied.rows, deleted: 0, seconds: 0, method: conflict.key ? 'on conflict update' : 'on conflict do nothing', applied };
+  }
+
+  private async copyWindow(client: pg.Client, table: BackfillTable, window: PlannedWindow, compress: boolean, into: TableName = table.target): Promise<Copied> {
     const orderBy = compress ? table.directCompress?.sortOrder : undefined;
     const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes, orderBy });
     const sorted = orderBy !== undefined && read.ordered === true;
     if (compress) await startDirectCompress(client, sorted, read.stream);
     const options = [`FORMAT ${read.format}`, read.copyOptions].filter(Boolean).join(', ');
-    const statement = `COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(table.columns)} FROM STDIN WITH (${options})`;
+    const statement = `COPY ${qualifiedName(into.schema, into.table)} ${columnList(table.columns)} FROM STDIN WITH (${options})`;
     const rows = await this.pipe(client, read, statement, table);
     return { rows, method: compress ? (sorted ? 'direct compress, sorted' : 'direct compress') : 'rows' };
   }
@@ -216,11 +232,11 @@ export class WindowCopier {
    * into one COPY in whatever order the batches finish. Rows in must equal the rows the
    * source sent, rows out the rows COPY took.
    */
-  private async copyTransformed(client: pg.Client, table: BackfillTable, run: TransformRun, window: PlannedWindow, compress: boolean): Promise<Copied> {
+  private async copyTransformed(client: pg.Client, table: BackfillTable, run: TransformRun, window: PlannedWindow, compress: boolean, into: TableName = table.target): Promise<Copied> {
     const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes, decodable: true });
     if (compress) await startDirectCompress(client, false, read.stream);
     if (read.format !== 'text') throw new HyperfillError('E_TRANSFORM_INPUT', `the ${this.s.source.kind} source sent ${read.format} rows; a transform decodes text format only`, { table: table.key });
-    const sink = client.query(copyFrom(`COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(run.outputColumns)} FROM STDIN WITH (FORMAT text)`));
+    const sink = client.query(copyFrom(`COPY ${qualifiedName(into.schema, into.table)} ${columnList(run.outputColumns)} FROM STDIN WITH (FORMAT text)`));
     this.current = read.stream;
     read.stream.on('data', (chunk: Buffer) => this.s.onBytes(chunk.length));
     // The target may refuse the COPY while the first batch is still being transformed:

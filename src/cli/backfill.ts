@@ -10,6 +10,7 @@ import { TARGET_FLAGS, TARGET_HELP, targetFlags } from './target-flags.js';
 import { formatCount, formatTable } from '../progress.js';
 import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
 import { DIRECT_COMPRESS_MODES } from '../target/direct-compress.js';
+import { BACKFILL_CONFLICTS } from '../backfill/on-conflict.js';
 import { choiceFlag, durationFlag, intFlag, parseFlags, usage } from './flags.js';
 import { CloneRecords } from '../clone/records.js';
 import { restoreAllPolicies } from '../clone/restore-policies.js';
@@ -28,6 +29,7 @@ command after any failure: finished windows are kept.`,
       flags: [
         ['--no-refresh-caggs', 'do not refresh continuous aggregates at the end'],
         ['--no-snapshot', 'do not hold one source snapshot for the whole run (each window reads its own; use it when a long-lived snapshot would hold back vacuum on a busy source)'],
+        ['--on-conflict MODE', 'do-nothing or update, for a target table with a primary key or unique index where dual-write may have written rows below --until that must be kept: a window\'s rows are not deleted first but copied into a temporary table and moved by INSERT ... ON CONFLICT DO NOTHING (the row there stays) or DO UPDATE (the source row\'s values replace it; the key: the primary key, else the only unique key), in the window\'s one transaction. Neither direct compress nor compressed chunks then apply'],
         ['--direct-compress M', 'auto (default), on or off: TimescaleDB\'s direct compress (2.21+) for the windows\' COPY into a hypertable with compression, so chunks come out compressed with no compress_chunk afterwards. auto: for windows in chunks the compression policy would already have compressed, or windows that held no dual-written rows and whose chunks end by --until (dual-write never writes there). The source sorts the rows as the compression\'s segmentby and orderby say when it can be proved (orderby leads with the time column); TimescaleDB then does not sort and the chunks stay ordered'],
         ['--no-compressed-chunks', 'TimescaleDB to TimescaleDB: copy compressed source chunks by rows too. By default a window whose source chunks are all fully compressed and lie inside it, with the same version, columns and compression settings on both sides and no dual-written rows in the target, is copied as those compressed chunks are (no decompressing, no compressing); any other window goes by rows, and the summary says why'],
         ['--reporting-period D', 'progress line every D when stderr is not a terminal (default off)'],
@@ -45,6 +47,7 @@ export const BACKFILL_FLAGS = {
   'no-snapshot': { type: 'boolean' },
   'direct-compress': { type: 'string' },
   'no-compressed-chunks': { type: 'boolean' },
+  'on-conflict': { type: 'string' },
   'reporting-period': { type: 'string' },
   ...TRANSFORM_FLAGS,
 } as const;
@@ -63,6 +66,7 @@ export async function backfillCommand(args: string[], io: CommandIO): Promise<nu
     transform: parseTransformFlags(v, 'backfill'),
     directCompress: choiceFlag(v['direct-compress'], 'direct-compress', DIRECT_COMPRESS_MODES, 'auto', 'backfill'),
     compressedChunks: !v['no-compressed-chunks'],
+    onConflict: v['on-conflict'] === undefined ? undefined : choiceFlag(v['on-conflict'], 'on-conflict', BACKFILL_CONFLICTS, 'do-nothing', 'backfill'),
   }, io);
   io.stdout.write(v.json ? `${JSON.stringify(result)}\n` : `${formatBackfillSummary(result)}\n`);
   return 0;
@@ -74,10 +78,12 @@ export function formatBackfillSummary(r: BackfillResult): string {
     r.tables.map((t) => [t.table, t.windows, t.rows, t.replaced, t.seconds.toFixed(2)]));
   const methods = r.tables.filter((t) => Object.keys(t.methods).some((m) => m !== 'rows'))
     .map((t) => `${t.table}: ${Object.entries(t.methods).map(([m, n]) => `${n} window${n === 1 ? '' : 's'} by ${m}`).join(', ')}\n`).join('');
+  const conflicts = r.tables.filter((t) => t.applied)
+    .map((t) => `${t.table}: on conflict: ${t.applied!.inserted} rows inserted, ${t.applied!.updated} updated a row already there, ${t.rows - t.applied!.inserted - t.applied!.updated} left the row there as it was\n`).join('');
   const fallbacks = r.tables.filter((t) => Object.keys(t.fallbacks).length > 0)
     .map((t) => `${t.table}: by rows instead of compressed chunks: ${Object.entries(t.fallbacks).map(([why, n]) => `${n} (${why})`).join(', ')}\n`).join('');
   const state = r.windowsDone === r.windowsTotal ? 'complete' : `${r.windowsDone}/${r.windowsTotal} windows done (another process is still copying)`;
-  return `${table}\n${methods}${fallbacks}backfill ${state}: ${r.rows} rows in ${r.seconds.toFixed(2)} s (${formatCount(r.rows / Math.max(r.seconds, 1e-9))} rows/s), run ${r.runId}`;
+  return `${table}\n${methods}${conflicts}${fallbacks}backfill ${state}: ${r.rows} rows in ${r.seconds.toFixed(2)} s (${formatCount(r.rows / Math.max(r.seconds, 1e-9))} rows/s), run ${r.runId}`;
 }
 
 export const RESTORE_HELP: CommandHelp = {

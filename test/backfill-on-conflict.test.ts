@@ -69,6 +69,20 @@ describe('backfill --on-conflict on PostgreSQL', () => {
     });
   }
 
+  test('one connection, two tables of other columns: each window goes through a staging table of its own table', async () => {
+    const other = 'CREATE TABLE other (k int, time timestamptz NOT NULL, label text, PRIMARY KEY (k, time))';
+    await server.query(`${other}; INSERT INTO other SELECT i % 5, '2024-01-01'::timestamptz + i * interval '7 minutes', 'src' || i FROM generate_series(0, 999) i`, [], 'source');
+    const target = await server.createDatabase('t_two');
+    await server.query(`${DDL}; ${other}; ${DUAL_WRITTEN}; INSERT INTO other VALUES (1, '2024-01-01 00:07:00+00', 'dual')`, [], 't_two');
+    const run = await runMain(['backfill', '--source', sourceUrl, '--target', target, '--table', 'metrics', '--table', 'other', '--time-column', 'time',
+      '--until', UNTIL, '--allow-plain-target', '--window', '12h', '--parallel', '1', '--on-conflict', 'do-nothing']);
+    assert.equal(run.code, 0, run.stderr);
+    const labels = await server.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE label = 'dual')::int AS dual FROM other`, [], 't_two');
+    // Source rows below --until: every 7 minutes over two days, 412 of them (i = 0..411); one was dual-written.
+    assert.deepEqual(labels.rows[0], { n: 412, dual: 1 });
+    assert.equal((await server.query(`SELECT count(*)::int AS n FROM metrics WHERE time < '${UNTIL}'`, [], 't_two')).rows[0].n, 2880 + 1);
+  });
+
   test('--on-conflict without a unique key on the target is a usage error, and nothing is written', async () => {
     const target = await server.createDatabase('t_nokey');
     await server.query('CREATE TABLE metrics (time timestamptz NOT NULL, host text NOT NULL, cpu float8, n int)', [], 't_nokey');

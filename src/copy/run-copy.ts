@@ -413,7 +413,9 @@ function explainFailure(err: unknown, committed: CommittedRanges, dialect: ScanD
     : undefined;
   const resume = options.importId !== undefined
     ? `rerun the same command (same --import-id ${options.importId}) to load only what is missing`
-    : 'with --import-id, a rerun would load only what is missing; without it, remove these rows before a rerun';
+    : options.onConflict
+      ? `a rerun of the same command repairs the target: rows already there are ${options.onConflict.action === 'update' ? 'set again, the last of each key winning' : 'skipped'}`
+      : 'with --import-id, a rerun would load only what is missing; without it, remove these rows before a rerun';
   const hint = [base.hint, transformHint, `already committed: ${committed.rows} rows (${committed.describe()}); ${resume}`].filter(Boolean).join('\n  hint: ');
   return new HyperfillError(base.code, base.message, base.context, hint, base);
 }

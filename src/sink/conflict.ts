@@ -12,6 +12,7 @@
  * one would leave, since the update sets every copied column. Rows with a NULL in the
  * key never conflict, and all of them are kept.
  */
+import { crc32 } from 'node:zlib';
 import type pg from 'pg';
 import { HyperfillError } from '../errors.js';
 import type { CatalogColumn } from '../pg/catalog.js';
@@ -43,7 +44,6 @@ export interface ConflictPlan {
   key: string[] | undefined;
 }
 
-const STAGE_TABLE = 'hyperfill_stage';
 
 /** The table's unique keys usable as ON CONFLICT arbiters: plain columns, no predicate, not deferred; the primary key first. */
 export async function uniqueKeys(client: pg.Client, table: TableName): Promise<UniqueKey[]> {
@@ -93,11 +93,12 @@ export function chooseConflictKey(table: TableName, keys: UniqueKey[], asked: st
  */
 export function conflictPlan(table: TableName, columns: readonly CatalogColumn[], mode: ConflictMode & { key?: string[] | undefined }): ConflictPlan {
   const names = columns.map((c) => c.name);
+  const definitions = columns.map((c) => `${quoteIdent(c.name)} ${c.pgType}`);
   const order = freeName(names, 'hyperfill_input_order');
   const nth = freeName(names, 'hyperfill_nth');
-  const stage = { schema: 'pg_temp', table: STAGE_TABLE };
+  // One staging table per target and column list: a backfill connection serves several tables.
+  const stage = { schema: 'pg_temp', table: `hyperfill_stage_${crc32(JSON.stringify([table, definitions])).toString(16)}` };
   const staged = qualifiedName(stage.schema, stage.table);
-  const definitions = columns.map((c) => `${quoteIdent(c.name)} ${c.pgType}`);
   // client_min_messages: IF NOT EXISTS says NOTICE once per batch otherwise.
   const setup = `SET LOCAL client_min_messages = warning; CREATE TEMP TABLE IF NOT EXISTS ${staged} (${definitions.join(', ')}, ` +
     `${quoteIdent(order)} bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DELETE ROWS`;

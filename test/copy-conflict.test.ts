@@ -31,26 +31,28 @@ function random(seed: number): () => number {
 }
 
 for (const encoding of ['binary', 'text']) {
-  test(`--on-conflict-do-nothing keeps the rows already there and the first of repeated keys (${encoding})`, async () => {
-    await server.query('DROP TABLE IF EXISTS dn; CREATE TABLE dn (id int PRIMARY KEY, v text, note text DEFAULT $$d$$)');
-    await server.query(`INSERT INTO dn (id, v, note) SELECT g, 'old', 'kept' FROM generate_series(1, 50) g`);
-    const rows: Array<[number, string]> = [];
-    for (let id = 30; id <= 120; id++) rows.push([id, `new${id}`]);
-    rows.push([100, 'second'], [7, 'again'], [121, 'first'], [121, 'second']);
-    const input = rows.map(([id, v]) => `${id},${v}\n`).join('');
-    const run = await runMain(['copy', '--connection', server.url(), '--table', 'dn', '--columns', 'id,v', '--on-conflict-do-nothing',
-      '--batch-size', '13', '--workers', '3', '--encoding', encoding, '--json'], input);
-    assert.equal(run.code, 0, run.stderr);
-    // Expected: the first row of each id wins, and ids 1-50 keep what was there.
-    const expected = new Map<number, [string, string]>();
-    for (let id = 1; id <= 50; id++) expected.set(id, ['old', 'kept']);
-    for (const [id, v] of rows) if (!expected.has(id)) expected.set(id, [v, 'd']);
-    const table = await server.query('SELECT id, v, note FROM dn ORDER BY id');
-    assert.deepEqual(table.rows.map((r) => [r.id, r.v, r.note]), [...expected.entries()].sort((a, b) => a[0] - b[0]).map(([id, [v, n]]) => [id, v, n]));
-    const summary = JSON.parse(run.stdout);
-    const inserted = expected.size - 50;
-    assert.deepEqual([summary.rows, summary.conflict.inserted, summary.conflict.skipped], [rows.length, inserted, rows.length - inserted]);
-    assert.equal(summary.conflict.action, 'nothing');
+  test(`--on-conflict-do-nothing keeps the rows already there and the first input row of each key, every time (${encoding})`, async () => {
+    for (const seed of [11, 12]) {
+      await server.query('DROP TABLE IF EXISTS dn; CREATE TABLE dn (id int PRIMARY KEY, v text, note text DEFAULT $$d$$)');
+      await server.query(`INSERT INTO dn (id, v, note) SELECT g, 'old', 'kept' FROM generate_series(1, 50) g`);
+      const next = random(seed);
+      const rows: Array<[number, string]> = [];
+      for (let i = 0; i < 2000; i++) rows.push([1 + Math.floor(next() * 150), `new${i}`]);
+      const input = rows.map(([id, v]) => `${id},${v}\n`).join('');
+      const run = await runMain(['copy', '--connection', server.url(), '--table', 'dn', '--columns', 'id,v', '--on-conflict-do-nothing',
+        '--batch-size', '13', '--workers', '3', '--encoding', encoding, '--json'], input);
+      assert.equal(run.code, 0, run.stderr);
+      // Expected: ids 1-50 keep what was there; of the others the first input row of each id.
+      const expected = new Map<number, [string, string]>();
+      for (let id = 1; id <= 50; id++) expected.set(id, ['old', 'kept']);
+      for (const [id, v] of rows) if (!expected.has(id)) expected.set(id, [v, 'd']);
+      const table = await server.query('SELECT id, v, note FROM dn ORDER BY id');
+      assert.deepEqual(table.rows.map((r) => [r.id, r.v, r.note]), [...expected.entries()].sort((a, b) => a[0] - b[0]).map(([id, [v, n]]) => [id, v, n]), `seed ${seed}`);
+      const summary = JSON.parse(run.stdout);
+      const inserted = expected.size - 50;
+      assert.deepEqual([summary.rows, summary.conflict.inserted, summary.conflict.skipped], [rows.length, inserted, rows.length - inserted]);
+      assert.equal(summary.conflict.action, 'nothing');
+    }
   });
 
   test(`--on-conflict-update: the last input row of each key wins across batches and workers, every time (${encoding})`, async () => {

@@ -232,14 +232,15 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
           escape: options.format === 'csv' ? options.escape : undefined, extraOptions: options.copyOptions,
         });
         if (binaryStatement) binaryStatement = copyFromStatement(stage, { format: 'binary' });
+        const route = plan.routeKey?.every((k) => names.includes(k)) ? plan.routeKey : undefined;
         if (plan.key) {
           const missing = plan.key.filter((k) => !names.includes(k));
           if (missing.length > 0) {
             throw new HyperfillError('E_USAGE', `the conflict key column ${missing.map((m) => `"${m}"`).join(', ')} is not among the columns loaded (${names.join(', ')})`,
               { table: `${target.schema}.${target.table}` }, 'load the key columns too: rows are matched to the rows already there by them');
           }
-          keyFields = { fields: plan.key.map((k) => names.indexOf(k)), integer: plan.key.map((k) => /^(smallint|integer|bigint)$/.test(copyColumns[names.indexOf(k)]!.pgType)) };
         }
+        if (route) keyFields = { fields: route.map((k) => names.indexOf(k)), integer: route.map((k) => /^(smallint|integer|bigint)$/.test(copyColumns[names.indexOf(k)]!.pgType)) };
         conflict = plan;
       }
     }
@@ -470,7 +471,9 @@ async function planConflict(client: import('pg').Client, mode: ConflictMode, tar
   const keys = await uniqueKeys(client, target);
   if (mode.action === 'nothing') {
     if (keys.length === 0) io.stderr.write(`copy: ${target.schema}.${target.table} has no primary key or unique index: no row can conflict, so --on-conflict-do-nothing skips nothing\n`);
-    return conflictPlan(target, columns, mode);
+    // Routed by the primary (or only) key, the first input row of a key is the one kept.
+    const routeKey = keys.find((k) => k.primary)?.columns ?? (keys.length === 1 ? keys[0]!.columns : undefined);
+    return { ...conflictPlan(target, columns, mode), routeKey };
   }
   const time = await hypertableTimeDimension(client, target);
   return conflictPlan(target, columns, { ...mode, key: chooseConflictKey(target, keys, mode.key, time?.column) });

@@ -40,8 +40,10 @@ export interface ConflictPlan {
   stage: TableName;
   /** Moves the staged rows into the target; returns one row (inserted, updated). */
   apply: string;
-  /** The conflict key (update), for routing rows by key. */
+  /** The conflict key of an update. */
   key: string[] | undefined;
+  /** The key rows are routed to workers by, so rows of one key are applied in input order. */
+  routeKey?: string[] | undefined;
 }
 
 
@@ -118,7 +120,7 @@ export function conflictPlan(table: TableName, columns: readonly CatalogColumn[]
   // xmax is 0 on a row this statement inserted, and set on one it updated.
   const apply = `WITH applied AS (INSERT INTO ${target} (${list}) ${source} ON CONFLICT ${action} RETURNING (xmax = 0) AS inserted) ` +
     'SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM applied';
-  return { setup, stage, apply, key };
+  return { setup, stage, apply, key, routeKey: key };
 }
 
 export async function applyConflict(client: pg.Client, plan: Pick<ConflictPlan, 'apply'>): Promise<ConflictOutcome> {

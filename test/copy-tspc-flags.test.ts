@@ -91,6 +91,12 @@ test('tspc flags with no hyperfill meaning are usage errors that say what to use
     assert.equal(run.code, 2, `${flags.join(' ')}: ${run.stderr}`);
     assert.match(run.stderr, message, flags.join(' '));
   }
+  // --db-name replaces the database a URL names too.
+  await server.query('CREATE DATABASE urldb');
+  await server.query('CREATE TABLE t (a int)', [], 'urldb');
+  const db = await runMain(['copy', '--connection', server.url(), '--db-name', 'urldb', '--table', 't'], '1\n2\n');
+  assert.equal(db.code, 0, db.stderr);
+  assert.equal((await server.query('SELECT sum(a)::int AS s FROM t', [], 'urldb')).rows[0].s, 3);
   const version = await runMain(['copy', '-version']);
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^hyperfill \d+\.\d+\.\d+/);

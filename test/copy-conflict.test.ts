@@ -146,6 +146,9 @@ test('--on-conflict-update names its key: a key that is not unique, none at all,
   assert.match(run.stderr, /the conflict key column "b" is not among the columns loaded \(a, v\)/);
   run = await runMain(['copy', '--connection', server.url(), '--table', 'two', '--on-conflict-update', 'b', '--on-conflict-do-nothing'], '1,2\n');
   assert.equal(run.code, 2);
+  run = await runMain(['copy', '--connection', server.url(), '--table', 'two', '--on-conflict-do-nothing', '--direct-compress', 'on'], '1,2,3\n');
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /`--direct-compress on` does not go with --on-conflict/);
   const count = await server.query('SELECT (SELECT count(*) FROM two) + (SELECT count(*) FROM none) AS n');
   assert.equal(Number(count.rows[0].n), 0);
 });

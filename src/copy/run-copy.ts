@@ -157,6 +157,10 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
   let encoder: EncodeRunner | undefined;
   let conflict: ConflictPlan | undefined;
   let keyFields: { fields: number[]; integer: boolean[] } | undefined;
+  if (options.onConflict && options.directCompress === 'on') {
+    throw new HyperfillError('E_USAGE', '`--direct-compress on` does not go with --on-conflict-*: rows then reach the table by INSERT, which direct compress does not apply to', {},
+      'leave --direct-compress out (a compression policy compresses the chunks later)');
+  }
   if (options.onConflict?.action === 'update' && options.transform) {
     throw new HyperfillError('E_USAGE', '`--on-conflict-update` does not go with a transform', {}, 'transform the input first, or load it with --on-conflict-do-nothing');
   }
@@ -245,7 +249,8 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
       }
     }
     if (result.conflict && conflict) result.conflict.key = conflict.key;
-    const direct = await control.run((c) => copyDirectCompress(c, target, options.directCompress ?? 'auto'));
+    // With --on-conflict-* rows reach the target by INSERT, which direct compress (a COPY setting) does not touch.
+    const direct = await control.run((c) => copyDirectCompress(c, target, options.onConflict ? 'off' : options.directCompress ?? 'auto'));
     transactionSetup = [direct.setup, conflict?.setup].filter(Boolean).join('; ') || undefined;
     if (direct.note) io.stderr.write(`copy: ${direct.note}\n`);
     if (options.importId !== undefined) {

@@ -244,9 +244,10 @@ describe('each mapping end to end into PostgreSQL', () => {
     assert.match(bad.stderr, /E_MAPPING_INVALID: --map zz:b: there is no column "zz"; the columns are: a, b/);
   });
 
-  test('usage: transform flags are validated; without a transform they are refused', async () => {
+  // --on-error and --rejects without a transform apply to rows the target rejects: copy-rejects.test.ts.
+  test('usage: transform flags are validated', async () => {
     const cases: Array<[string[], RegExp]> = [
-      [['--on-error', 'skip'], /`--on-error` applies only with --transform or a mapping/],
+      [['--rejects', 'r.csv'], /`--rejects` goes with `--on-error reject`/],
       [['--drop', 'a', '--on-error', 'later'], /`--on-error` must be stop, skip or reject/],
       [['--drop', 'a', '--on-error', 'reject'], /needs `--rejects FILE`/],
       [['--drop', 'a', '--transform-workers', 'x'], /`--transform-workers` must be zero or more/],

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { ensureControlTables } from '../pg/control-schema.js';
 import { qualifiedName } from '../sql.js';
 import type { TimeRange } from '../source.js';
+import type { RowProblem } from '../transform/batch-transform.js';
 
 export interface PlannedWindow extends TimeRange {
   table: string;
@@ -24,6 +25,8 @@ export interface WindowResult {
   fallback?: string | undefined;
   /** With --on-conflict: rows the INSERT ... ON CONFLICT inserted, and rows that updated one there. */
   applied?: { inserted: number; updated: number } | undefined;
+  /** Rows the target refused and --on-error skip or reject set aside. */
+  rejected?: RowProblem[] | undefined;
 }
 
 export interface JobRecord {
@@ -37,11 +40,13 @@ export class ProgressTable {
   readonly runs: string;
   readonly windows: string;
   readonly jobs: string;
+  readonly rejects: string;
 
   constructor(readonly schema: string, readonly runId: string) {
     this.runs = qualifiedName(schema, 'backfill_run');
     this.windows = qualifiedName(schema, 'backfill_window');
     this.jobs = qualifiedName(schema, 'backfill_job');
+    this.rejects = qualifiedName(schema, 'backfill_reject');
   }
 
   async create(client: pg.Client): Promise<void> {
@@ -63,6 +68,11 @@ export class ProgressTable {
       `CREATE TABLE IF NOT EXISTS ${this.jobs} (
         run_id text NOT NULL REFERENCES ${this.runs} ON DELETE CASCADE, job_id int NOT NULL, proc_name text NOT NULL,
         hypertable text NOT NULL, was_scheduled boolean NOT NULL, restored boolean NOT NULL DEFAULT false, PRIMARY KEY (run_id, job_id))`,
+      // --on-error reject: the rows set aside, committed with their window, for the rejects file of a rerun.
+      `CREATE TABLE IF NOT EXISTS ${this.rejects} (
+        run_id text NOT NULL, table_name text NOT NULL, idx int NOT NULL, n int NOT NULL, input_name text NOT NULL,
+        line bigint, row bigint NOT NULL, reason text NOT NULL, raw bytea, PRIMARY KEY (run_id, table_name, idx, n),
+        FOREIGN KEY (run_id, table_name, idx) REFERENCES ${this.windows} ON DELETE CASCADE)`,
     ]);
   }
 
@@ -120,10 +130,30 @@ export class ProgressTable {
     return row ? { table: row.table_name, index: row.idx, start: BigInt(row.s), end: BigInt(row.e) } : undefined;
   }
 
-  /** Inside the window's transaction, before COMMIT. */
-  async markDone(client: pg.Client, w: PlannedWindow, result: WindowResult): Promise<void> {
+  /** Inside the window's transaction, before COMMIT; `rejects`: rows to keep for the rejects file, named by `inputName`. */
+  async markDone(client: pg.Client, w: PlannedWindow, result: WindowResult, rejects?: { inputName: string; rows: readonly RowProblem[] }): Promise<void> {
     await client.query(`UPDATE ${this.windows} SET state = 'done', rows = $4, deleted = $5, seconds = $6, finished_at = now()
       WHERE run_id = $1 AND table_name = $2 AND idx = $3`, [this.runId, w.table, w.index, result.rows, result.deleted, result.seconds]);
+    if (rejects && rejects.rows.length > 0) {
+      const p = rejects.rows;
+      await client.query(`INSERT INTO ${this.rejects} (run_id, table_name, idx, n, input_name, line, row, reason, raw)
+        SELECT $1, $2, $3, r.n, $4, r.line, r.row, r.reason, r.raw FROM unnest($5::bigint[], $6::bigint[], $7::text[], $8::bytea[]) WITH ORDINALITY AS r(line, row, reason, raw, n)`,
+      [this.runId, w.table, w.index, rejects.inputName, p.map((x) => x.line ?? null), p.map((x) => x.row), p.map((x) => x.reason),
+        p.map((x) => (x.raw ? Buffer.from(x.raw.buffer, x.raw.byteOffset, x.raw.byteLength) : null))]);
+    }
+  }
+
+  /** The rows earlier runs set aside, window by window, `page` at a time (memory stays bounded). */
+  async eachReject(client: pg.Client, add: (inputName: string, problems: RowProblem[]) => void, page = 10_000): Promise<void> {
+    let after: [number, string, number] = [-1, '', -1];
+    for (;;) {
+      const r = await client.query(`SELECT idx, table_name, n, input_name, line, row, reason, raw FROM ${this.rejects}
+        WHERE run_id = $1 AND (idx, table_name, n) > ($2, $3, $4) ORDER BY idx, table_name, n LIMIT $5`, [this.runId, ...after, page]);
+      for (const x of r.rows) add(x.input_name, [{ line: x.line === null ? undefined : Number(x.line), row: Number(x.row), reason: x.reason, raw: x.raw ?? undefined }]);
+      const last = r.rows[r.rows.length - 1];
+      if (!last || r.rows.length < page) return;
+      after = [last.idx, last.table_name, last.n];
+    }
   }
 
   /** Pending windows another process holds right now (locked rows we cannot claim). */

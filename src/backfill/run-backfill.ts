@@ -27,8 +27,11 @@ import { pausePolicies, restorePolicies } from './policies.js';
 import { checkOneTimeType, preflight } from './preflight.js';
 import { type PlannedWindow, ProgressTable, type WindowResult } from './progress-table.js';
 import { type TableSpec, expandPattern, resolveTables } from './resolve-tables.js';
-import { type BackfillTable, WindowCopier, WindowFailure } from './window-copier.js';
 import { type BackfillConflict, prepareConflict } from './on-conflict.js';
+import { type BackfillTable, rejectsName, WindowCopier, WindowFailure } from './window-copier.js';
+import { RejectLimit } from '../sink/reject-limit.js';
+import type { OnError } from '../transform/batch-transform.js';
+import { RejectsFile } from '../transform/rejects.js';
 
 /** What to move or compare: the same for backfill and verify, so both find one plan. */
 export interface RangeSelection {
@@ -62,6 +65,13 @@ export interface BackfillOptions extends RangeSelection {
   compressedChunks?: boolean | undefined;
   /** Keep rows already in a window (do-nothing) or update them (update) instead of replacing the window (see on-conflict.ts). */
   onConflict?: BackfillConflict | undefined;
+  /**
+   * A row the target rejects (without a transform): stop the run (default), skip it, or
+   * reject it to `rejects` (window-copier.ts copyIsolating); stop past `maxRejects` such rows.
+   */
+  onError?: OnError | undefined;
+  rejects?: string | undefined;
+  maxRejects?: number | undefined;
 }
 
 export interface TableSummary {
@@ -76,6 +86,8 @@ export interface TableSummary {
   fallbacks: Record<string, number>;
   /** With --on-conflict: rows inserted, and rows that updated a row already there. */
   applied?: { inserted: number; updated: number } | undefined;
+  /** Rows the target refused that --on-error skip or reject set aside. */
+  rejected: number;
 }
 
 export interface BackfillResult {
@@ -86,6 +98,8 @@ export interface BackfillResult {
   seconds: number;
   tables: TableSummary[];
   notes: string[];
+  /** --on-error reject: where the rejected rows are. */
+  rejectsFile?: string | undefined;
 }
 
 export interface BackfillIO {
@@ -103,6 +117,7 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
   });
   const transforms: TransformRun[] = [];
   let source: Source | undefined;
+  let rejects: RejectsFile | undefined;
   try {
     source = await openSource(options.source, { parallel: options.parallel, log: (line) => io.stderr.write(`backfill: ${line}\n`) });
     const src = source;
@@ -164,7 +179,16 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
 
     // Windows done, as this process knows them: for the line that says what is committed.
     const known = { done: 0, total: windows.length };
-    const done = await copyAllWindows(src, control, progress, tables, windows, options, io, known).catch(async (err) => {
+    if (options.rejects !== undefined) {
+      const file = RejectsFile.open(options.rejects);
+      rejects = file;
+      // A rerun writes what its earlier runs rejected again first: the file holds each rejected row once.
+      await control.run(async (c) => {
+        file.truncate();
+        await progress.eachReject(c, (name, problems) => file.add(name, problems));
+      });
+    }
+    const done = await copyAllWindows(src, control, progress, tables, windows, options, io, known, rejects).catch(async (err) => {
       const restored = await restoreUnlessBusy(control, progress, paused);
       throw explainFailure(err, restored.note, runId, tables, known);
     });
@@ -196,9 +220,10 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIO): Pro
     notes.push(...after.filter(Boolean));
     return {
       runId, windowsDone: state.done, windowsTotal: state.total, rows: done.rows, seconds: (performance.now() - started) / 1000,
-      tables: summarise(tables, done.results), notes,
+      tables: summarise(tables, done.results), notes, rejectsFile: rejects?.path,
     };
   } finally {
+    rejects?.close();
     await Promise.all(transforms.map((t) => t.close()));
     await control.close();
     await source?.close();
@@ -249,7 +274,7 @@ const TEXT_INPUT = { format: 'text', delimiter: '\t', quote: '"', escape: '"', n
 
 /** Runs `parallel` copiers over the plan; the first failure (or a signal) stops the others. */
 async function copyAllWindows(source: Source, control: ControlConnection, progress: ProgressTable, tables: BackfillTable[], windows: PlannedWindow[],
-  options: BackfillOptions, io: BackfillIO, known: { done: number }): Promise<{ rows: number; results: Array<[PlannedWindow, WindowResult]> }> {
+  options: BackfillOptions, io: BackfillIO, known: { done: number }, rejects: RejectsFile | undefined): Promise<{ rows: number; results: Array<[PlannedWindow, WindowResult]> }> {
   const results: Array<[PlannedWindow, WindowResult]> = [];
   let rows = 0;
   let bytes = 0;
@@ -259,9 +284,16 @@ async function copyAllWindows(source: Source, control: ControlConnection, progre
   const reporter = new ProgressReporter({ stream: io.stderr, periodMs: options.reportingPeriodMs, label: 'backfill' },
     () => ({ rows, bytes, inputDone: doneWindows, inputTotal: windows.length, detail: `windows ${doneWindows}/${windows.length}` }));
   const decompressed = new Set<string>();
+  const onError = options.transform ? 'stop' : options.onError ?? 'stop';
+  const limit = new RejectLimit(options.maxRejects ?? Infinity);
+  const byKey = new Map(tables.map((t) => [t.key, t]));
   const copiers = Array.from({ length: options.parallel }, () => new WindowCopier({
     target: options.target, source, progress, tables: new Map(tables.map((t) => [t.key, t])), retry: options.retry, decompressed,
+    badRows: onError === 'stop' ? undefined : { limit, keep: onError === 'reject' },
+    onIsolating: (w, err) => reporter.log(`backfill: window ${w.index} of ${w.table}: the target rejected a row (${serverMessage(err)}); copying the window again in pieces`),
     onDone: (w, result) => {
+      const table = byKey.get(w.table);
+      if (rejects && table && result.rejected?.length) rejects.add(rejectsName(table, w), result.rejected);
       results.push([w, result]);
       rows += result.rows;
       doneWindows++;
@@ -463,6 +495,7 @@ function summarise(tables: BackfillTable[], results: Array<[PlannedWindow, Windo
       table: t.key, windows: mine.length, rows: mine.reduce((n, r) => n + r.rows, 0),
       replaced: mine.reduce((n, r) => n + r.deleted, 0), seconds: mine.reduce((n, r) => n + r.seconds, 0), methods, fallbacks,
       ...(applied ? { applied } : {}),
+      rejected: mine.reduce((n, r) => n + (r.rejected?.length ?? 0), 0),
     };
   });
 }

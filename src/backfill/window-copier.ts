@@ -13,7 +13,14 @@ import type { CatalogColumn } from '../pg/catalog.js';
 import type { TableName } from '../pg/table-name.js';
 import { type ConnectionConfig, LazyClient } from '../connection.js';
 import { HyperfillError } from '../errors.js';
-import { isRetryable } from '../pg-errors.js';
+import type { EncodedBatch } from '../batch.js';
+import { RecordScanner } from '../csv/record-scanner.js';
+import { copyErrorPosition, isRetryable } from '../pg-errors.js';
+import { inputRows } from '../sink/batch-rows.js';
+import { copyBytes } from '../sink/copy-worker.js';
+import { isolateRows, PieceRejected, rejectionReason, underSavepoint } from '../sink/isolate-rows.js';
+import type { RejectLimit } from '../sink/reject-limit.js';
+import type { RowProblem } from '../transform/batch-transform.js';
 import { type RetryPolicy, withRetry } from '../retry.js';
 import type { Source, SourceTableInfo, WindowStream } from '../source.js';
 import { columnList, qualifiedName, timeRangeCondition } from '../sql.js';
@@ -60,8 +67,8 @@ export interface BackfillTable {
   conflict?: ConflictPlan | undefined;
 }
 
-/** What a window's copy did: rows committed, and how they went in (for the summary). */
-type Copied = Pick<WindowResult, 'rows' | 'method'>;
+/** What a window's copy did: rows committed, how they went in (for the summary), rows the target refused. */
+type Copied = Pick<WindowResult, 'rows' | 'method' | 'rejected'>;
 
 /** SET LOCAL before the COPY; a failure there abandons the source read already under way. */
 async function startDirectCompress(client: pg.Client, sorted: boolean, read: { destroy(err?: Error): void }): Promise<void> {
@@ -71,6 +78,11 @@ async function startDirectCompress(client: pg.Client, sorted: boolean, read: { d
     read.destroy(err as Error);
     throw err;
   }
+}
+
+/** How the rejects file names a window's rows: the source table and the window. */
+export function rejectsName(table: BackfillTable, window: PlannedWindow): string {
+  return `${table.source.name} window ${window.index}`;
 }
 
 export class WindowFailure extends Error {
@@ -89,8 +101,15 @@ export interface CopierSettings {
   /** Bytes streamed so far, for live progress. */
   onBytes: (n: number) => void;
   onRetry: (w: PlannedWindow, err: unknown, delayMs: number) => void;
+  /** A window whose COPY the target refused for some rows is about to be copied again in pieces. */
+  onIsolating?: ((w: PlannedWindow, err: unknown) => void) | undefined;
   /** Chunks decompressed along the way, to compress again at the end. */
   decompressed: Set<string>;
+  /**
+   * --on-error skip or reject: a window whose COPY the target refuses for some rows is read
+   * again as text and copied in batches, each isolated as copy isolates a batch (isolate-rows.ts).
+   */
+  badRows?: { limit: RejectLimit; /** --on-error reject: record the rows with their window. */ keep: boolean } | undefined;
 }
 
 export class WindowCopier {
@@ -161,7 +180,8 @@ export class WindowCopier {
         'run with the same --table list as the run that made the plan, or use another --run-id');
       const result = await this.copyClaimed(client, table, window);
       result.seconds = (performance.now() - started) / 1000;
-      await this.s.progress.markDone(client, window, result);
+      const keep = this.s.badRows?.keep && result.rejected ? { inputName: rejectsName(table, window), rows: result.rejected } : undefined;
+      await this.s.progress.markDone(client, window, result, keep);
       await client.query('COMMIT');
       this.s.onDone(window, result);
       return true;
@@ -185,7 +205,8 @@ export class WindowCopier {
     const deleted = await client.query(`DELETE FROM ${qualifiedName(table.target.schema, table.target.table)} WHERE ${where}`);
     const compress = table.directCompress !== undefined && (await useDirectCompress(client, table, table.directCompress, window, deleted.rowCount ?? 0));
     const copied = table.transform ? await this.copyTransformed(client, table, table.transform, window, compress)
-      : await this.copyWindow(client, table, window, compress);
+      : this.s.badRows ? await this.copyIsolating(client, table, window, compress, this.s.badRows.limit)
+        : await this.copyWindow(client, table, window, compress);
     return { ...copied, deleted: deleted.rowCount ?? 0, seconds: 0, fallback };
   }
 
@@ -207,6 +228,71 @@ export class WindowCopier {
     const statement = `COPY ${qualifiedName(into.schema, into.table)} ${columnList(table.columns)} FROM STDIN WITH (${options})`;
     const rows = await this.pipe(client, read, statement, table);
     return { rows, method: compress ? (sorted ? 'direct compress, sorted' : 'direct compress') : 'rows' };
+  }
+
+  /**
+   * The window in one COPY under a savepoint; if the target refuses rows of it, the window
+   * again, read as text and copied in batches of isolated pieces (without direct compress),
+   * so the rows it refuses alone are set aside and the window still commits once.
+   */
+  private async copyIsolating(client: pg.Client, table: BackfillTable, window: PlannedWindow, compress: boolean, limit: RejectLimit): Promise<Copied> {
+    let whole: Copied | undefined;
+    const refused = await underSavepoint(client, async () => {
+      whole = await this.copyWindow(client, table, window, compress);
+    });
+    if (whole) return whole;
+    const inputName = rejectsName(table, window);
+    this.s.onIsolating?.(window, refused);
+    const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes, decodable: true });
+    if (read.format !== 'text') {
+      (read.stream as unknown as { destroy(): void }).destroy();
+      throw refused;
+    }
+    const statement = `COPY ${qualifiedName(table.target.schema, table.target.table)} ${columnList(table.columns)} FROM STDIN WITH (FORMAT text${read.copyOptions ? `, ${read.copyOptions}` : ''})`;
+    const scanner = new RecordScanner(TEXT_DIALECT, {
+      batchRows: TRANSFORM_BATCH_ROWS, batchBytes: TRANSFORM_BATCH_BYTES, skipLines: 0, skipRecords: 0, limit: Infinity, maxRecordBytes: 64 << 20,
+    }, 0, inputName);
+    const rejected: RowProblem[] = [];
+    let rows = 0;
+    let rowsRead = 0;
+    const copyBatch = async (batch: EncodedBatch) => {
+      rowsRead += batch.rows;
+      const pieces = inputRows(batch, TEXT_DIALECT);
+      await isolateRows(pieces.count, async (lo, hi) => {
+        const error = await underSavepoint(client, async () => {
+          const taken = await copyBytes(client, statement, pieces.text(lo, hi));
+          if (taken !== hi - lo) throw new HyperfillError('E_ROW_COUNT_MISMATCH', `the target's COPY took ${taken} of ${hi - lo} rows of ${inputName}`, { table: table.key });
+        });
+        if (error === undefined) rows += hi - lo;
+        else {
+          const line = copyErrorPosition(error).line;
+          throw new PieceRejected(error, line === undefined ? undefined : pieces.rowAtLine(lo, hi, line));
+        }
+      }, (row, error) => {
+        const problem = pieces.problem(row, rejectionReason(error));
+        limit.take(1, { file: inputName, line: problem.line, batch: window.index, reason: problem.reason });
+        rejected.push(problem);
+      });
+    };
+    this.current = read.stream;
+    try {
+      for await (const chunk of read.stream as AsyncIterable<Buffer>) {
+        this.s.onBytes(chunk.length);
+        for (const batch of scanner.push(chunk)) await copyBatch(batch);
+      }
+      for (const batch of scanner.end()) await copyBatch(batch);
+    } catch (err) {
+      limit.give(rejected.length);
+      throw err;
+    } finally {
+      this.current = undefined;
+    }
+    const sent = await read.rowsSent?.();
+    if (sent !== undefined && sent !== rowsRead) {
+      limit.give(rejected.length);
+      throw new HyperfillError('E_ROW_COUNT_MISMATCH', `the source sent ${sent} rows but ${rowsRead} were read`, { table: table.key });
+    }
+    return { rows, method: 'rows, bad rows isolated', rejected };
   }
 
   /** Streams a source read into a COPY on the target; the rows the target took must be the rows the source sent. */

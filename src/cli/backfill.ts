@@ -11,7 +11,8 @@ import { formatCount, formatTable } from '../progress.js';
 import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
 import { DIRECT_COMPRESS_MODES } from '../target/direct-compress.js';
 import { BACKFILL_CONFLICTS } from '../backfill/on-conflict.js';
-import { choiceFlag, durationFlag, intFlag, parseFlags, usage } from './flags.js';
+import { choiceFlag, durationFlag, intFlag, maxRejectsFlag, parseFlags, usage } from './flags.js';
+import type { OnError } from '../transform/batch-transform.js';
 import { CloneRecords } from '../clone/records.js';
 import { restoreAllPolicies } from '../clone/restore-policies.js';
 import type { CommandIO } from './io.js';
@@ -36,7 +37,15 @@ command after any failure: finished windows are kept.`,
       ],
     },
     TARGET_HELP,
-    { ...TRANSFORM_HELP, flags: TRANSFORM_HELP.flags.map(([flag, text]) => [flag, flag === '--on-error MODE' ? `${text} (backfill: stop or skip; a transform makes sources send text, not binary)` : text]) },
+    {
+      title: 'Bad rows (a row the target rejects)',
+      flags: [
+        ['--on-error MODE', 'stop (default): the run stops; skip: the row is left out and its window still commits once; reject: the same, and the row goes to --rejects FILE. A window whose COPY the target refuses for its rows (SQLSTATE 22 and 23) is read again as text and copied in pieces, in its one transaction, down to the rows that fail alone. With a transform, only the transform\'s own row errors are skipped (stop or skip)'],
+        ['--rejects FILE', 'with --on-error reject: the rows in PostgreSQL text format, and FILE.reasons with "source-table window N:line: row N: column: the server\'s message"; a rerun of the same run writes the earlier runs\' rejects again, so each is there once'],
+        ['--max-rejects N', 'stop (E_TOO_MANY_REJECTS) once more than N rows were rejected or skipped (default: no limit)'],
+      ],
+    },
+    TRANSFORM_HELP,
   ],
   notes: [connectionFlagsNote],
 };
@@ -49,6 +58,7 @@ export const BACKFILL_FLAGS = {
   'no-compressed-chunks': { type: 'boolean' },
   'on-conflict': { type: 'string' },
   'reporting-period': { type: 'string' },
+  'max-rejects': { type: 'string' },
   ...TRANSFORM_FLAGS,
 } as const;
 
@@ -58,12 +68,18 @@ export async function backfillCommand(args: string[], io: CommandIO): Promise<nu
     io.stdout.write(`${formatHelp(BACKFILL_HELP)}\n`);
     return 0;
   }
+  if (v['on-conflict'] !== undefined && v['on-error'] !== undefined && v['on-error'] !== 'stop') {
+    throw usage('`--on-error skip|reject` does not go with `--on-conflict` yet: a window\'s rows go through INSERT ... ON CONFLICT there', 'backfill');
+  }
   const result = await runBackfill({
     ...rangeSelection(v, 'backfill'),
     refreshCaggs: !v['no-refresh-caggs'],
     snapshot: !v['no-snapshot'],
     reportingPeriodMs: durationFlag(v['reporting-period'], 'reporting-period', 0, 'backfill'),
     transform: parseTransformFlags(v, 'backfill'),
+    onError: (v['on-error'] ?? 'stop') as OnError,
+    rejects: v.rejects,
+    maxRejects: maxRejectsFlag(v['max-rejects'], v['on-error'], 'backfill'),
     directCompress: choiceFlag(v['direct-compress'], 'direct-compress', DIRECT_COMPRESS_MODES, 'auto', 'backfill'),
     compressedChunks: !v['no-compressed-chunks'],
     onConflict: v['on-conflict'] === undefined ? undefined : choiceFlag(v['on-conflict'], 'on-conflict', BACKFILL_CONFLICTS, 'do-nothing', 'backfill'),
@@ -74,16 +90,19 @@ export async function backfillCommand(args: string[], io: CommandIO): Promise<nu
 
 export function formatBackfillSummary(r: BackfillResult): string {
   // "busy s" adds up the windows' own times, which overlap when they run in parallel.
-  const table = formatTable(['table', 'windows', 'rows', 'replaced', 'busy s'],
-    r.tables.map((t) => [t.table, t.windows, t.rows, t.replaced, t.seconds.toFixed(2)]));
+  const anyRejected = r.tables.some((t) => t.rejected > 0);
+  const table = formatTable(['table', 'windows', 'rows', 'replaced', ...(anyRejected ? [r.rejectsFile ? 'rejected' : 'skipped'] : []), 'busy s'],
+    r.tables.map((t) => [t.table, t.windows, t.rows, t.replaced, ...(anyRejected ? [t.rejected] : []), t.seconds.toFixed(2)]));
   const methods = r.tables.filter((t) => Object.keys(t.methods).some((m) => m !== 'rows'))
     .map((t) => `${t.table}: ${Object.entries(t.methods).map(([m, n]) => `${n} window${n === 1 ? '' : 's'} by ${m}`).join(', ')}\n`).join('');
   const conflicts = r.tables.filter((t) => t.applied)
     .map((t) => `${t.table}: on conflict: ${t.applied!.inserted} rows inserted, ${t.applied!.updated} updated a row already there, ${t.rows - t.applied!.inserted - t.applied!.updated} left the row there as it was\n`).join('');
   const fallbacks = r.tables.filter((t) => Object.keys(t.fallbacks).length > 0)
     .map((t) => `${t.table}: by rows instead of compressed chunks: ${Object.entries(t.fallbacks).map(([why, n]) => `${n} (${why})`).join(', ')}\n`).join('');
+  const rejected = r.tables.reduce((n, t) => n + t.rejected, 0);
+  const bad = rejected > 0 ? `${rejected} rows the target rejected were ${r.rejectsFile ? `written to ${r.rejectsFile} (reasons in ${r.rejectsFile}.reasons)` : 'skipped'}\n` : '';
   const state = r.windowsDone === r.windowsTotal ? 'complete' : `${r.windowsDone}/${r.windowsTotal} windows done (another process is still copying)`;
-  return `${table}\n${methods}${conflicts}${fallbacks}backfill ${state}: ${r.rows} rows in ${r.seconds.toFixed(2)} s (${formatCount(r.rows / Math.max(r.seconds, 1e-9))} rows/s), run ${r.runId}`;
+  return `${table}\n${methods}${conflicts}${fallbacks}${bad}backfill ${state}: ${r.rows} rows in ${r.seconds.toFixed(2)} s (${formatCount(r.rows / Math.max(r.seconds, 1e-9))} rows/s), run ${r.runId}`;
 }
 
 export const RESTORE_HELP: CommandHelp = {

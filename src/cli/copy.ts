@@ -1,11 +1,13 @@
 /** `hyperfill copy`: CSV or text-format input into one table over parallel COPY. */
 import { availableParallelism } from 'node:os';
 import { type CopyOptions, type CopyResult, runCopy } from '../copy/run-copy.js';
+import type { InputSummary } from '../copy/input-tally.js';
 import { formatCount, formatTable } from '../progress.js';
 import { parseTransformFlags, TRANSFORM_FLAGS, TRANSFORM_HELP } from '../transform/options.js';
 import { reasonsPath } from '../transform/rejects.js';
+import type { OnError } from '../transform/batch-transform.js';
 import { DIRECT_COMPRESS_MODES } from '../target/direct-compress.js';
-import { bytesFlag, charFlag, choiceFlag, durationFlag, intFlag, listFlag, parseFlags, usage } from './flags.js';
+import { bytesFlag, charFlag, choiceFlag, durationFlag, intFlag, listFlag, maxRejectsFlag, parseFlags, usage } from './flags.js';
 import type { CommandIO } from './io.js';
 import { type CommandHelp, formatHelp } from './help.js';
 import { TARGET_FLAGS, targetFlags, targetHelp } from './target-flags.js';
@@ -65,6 +67,14 @@ parallel COPY. Gzip input is detected and inflated.`,
         ['--control-schema S', 'schema for hyperfill\'s control tables (default hyperfill)'],
       ],
     },
+    {
+      title: 'Bad rows (a row the target or the transform rejects)',
+      flags: [
+        ['--on-error MODE', 'stop (default): the run stops, naming the row; skip: the row is left out and the rest loads; reject: the same, and the row goes to --rejects FILE. A batch the target rejects (a value its type refuses, NOT NULL, unique, check, foreign key: SQLSTATE 22 and 23) is copied again in pieces, in its one transaction, down to the rows that fail alone; a lost connection is retried as always'],
+        ['--rejects FILE', 'with --on-error reject: the rejected rows exactly as they were in the input, and FILE.reasons with input:line: row N: column: the server\'s message; with --import-id a rerun writes the earlier runs\' rejects again, so each row is there once'],
+        ['--max-rejects N', 'stop (E_TOO_MANY_REJECTS) once more than N rows were rejected or skipped (default: no limit)'],
+      ],
+    },
     TRANSFORM_HELP,
     TSPC_HELP,
     {
@@ -102,6 +112,7 @@ export const COPY_FLAGS = {
   'control-schema': { type: 'string' },
   'reporting-period': { type: 'string' },
   'log-batches': { type: 'boolean' },
+  'max-rejects': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   ...TRANSFORM_FLAGS,
@@ -127,6 +138,9 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' | 'version' 
   const target = targetFlags({ ...v, 'retry-timeout': tspc.retryTimeout ?? v['retry-timeout'] }, 'copy');
   if (tspc.database !== undefined) target.target = withDatabase(target.target, tspc.database);
   const onConflict = conflictFlags(v);
+  if (onConflict && v['on-error'] !== undefined && v['on-error'] !== 'stop') {
+    throw usage('`--on-error skip|reject` does not go with `--on-conflict-*` yet: rows go through INSERT ... ON CONFLICT there, whose errors name no input line', 'copy');
+  }
   const columnMapping = v['auto-column-mapping'] ? 'auto' as const : v['column-mapping'] !== undefined ? parseColumnMapping(v['column-mapping']) : undefined;
   if (v['auto-column-mapping'] && v['column-mapping'] !== undefined) throw usage('give one of `--column-mapping` and `--auto-column-mapping`', 'copy');
   if (columnMapping && v.columns !== undefined) throw usage('`--columns` and a column mapping both name the columns: give one (the mapping reads them from the header)', 'copy');
@@ -138,6 +152,7 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' | 'version' 
   if (encoding !== 'auto' && encoding !== 'binary' && encoding !== 'text') throw usage(`\`--encoding\` must be auto, binary or text, got "${encoding}"`, 'copy');
   const transform = parseTransformFlags(v, 'copy', true);
   if (transform && columnMapping) throw usage('a column mapping does not go with a transform: name the input\'s fields with --columns', 'copy');
+  const onError = (v['on-error'] ?? 'stop') as OnError;
   if (transform && encoding === 'binary') throw usage('`--encoding binary` does not go with a transform: transformed rows are sent as text', 'copy');
   return {
     inputs: v.file ?? [],
@@ -170,6 +185,9 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' | 'version' 
     onConflict,
     columnMapping,
     verbose: v.verbose ?? false,
+    onError,
+    rejects: v.rejects,
+    maxRejects: maxRejectsFlag(v['max-rejects'], v['on-error'], 'copy'),
   };
 }
 
@@ -187,7 +205,7 @@ export async function copyCommand(args: string[], io: CommandIO): Promise<number
   const result = await runCopy(options, io);
   if (json) io.stdout.write(`${JSON.stringify(summaryJson(result))}\n`);
   else {
-    io.stderr.write(`${formatSummary(result)}\n`);
+    io.stderr.write(`${formatSummary(result, options.onError)}\n`);
     // --verbose: timescaledb-parallel-copy's line, for scripts that read it.
     const verbose = options.verbose ? `, took ${result.seconds.toFixed(3)}s with ${options.workers} worker(s) (mean rate ${(result.rows / result.seconds).toFixed(6)}/sec)` : '';
     io.stdout.write(`COPY ${result.rows}${verbose}\n`);
@@ -203,16 +221,43 @@ export function summaryJson(r: CopyResult) {
     encoding: r.encoding,
     ...(r.transform ? { transform: r.transform } : {}),
     ...(r.conflict ? { conflict: r.conflict } : {}),
+    rejected: r.rejected,
+    inputs: r.inputs.map((i) => ({ ...i, seconds: round(i.seconds) })),
+    total: totalOf(r),
   };
 }
 
-export function formatSummary(r: CopyResult): string {
+/** The per-input counts added up; seconds are the run's. */
+function totalOf(r: CopyResult): Omit<InputSummary, 'input'> {
+  const sum = (k: 'read' | 'loaded' | 'rejected' | 'dropped' | 'earlier') => r.inputs.reduce((n, i) => n + i[k], 0);
+  return { read: sum('read'), loaded: sum('loaded'), rejected: sum('rejected'), dropped: sum('dropped'), earlier: sum('earlier'), seconds: round(r.seconds) };
+}
+
+/**
+ * pgloader's table: per input, rows read, loaded, rejected (or skipped), then a total.
+ * Columns for rows the transform dropped and rows an earlier run committed appear when there are any.
+ */
+export function formatInputs(r: CopyResult, onError: OnError): string {
+  const total = totalOf(r);
+  type Column = [string, (i: Omit<InputSummary, 'input'>) => string | number];
+  const columns: Column[] = [['read', (i) => i.read], ['loaded', (i) => i.loaded], [onError === 'skip' ? 'skipped' : 'rejected', (i) => i.rejected]];
+  if (total.dropped > 0) columns.push(['dropped', (i) => i.dropped]);
+  if (total.earlier > 0) columns.push(['earlier run', (i) => i.earlier]);
+  columns.push(['seconds', (i) => i.seconds.toFixed(2)]);
+  const line = (name: string, i: Omit<InputSummary, 'input'>) => [name, ...columns.map(([, get]) => get(i))];
+  const rows = r.inputs.map((i) => line(i.input, i));
+  const table = formatTable(['input', ...columns.map(([title]) => title)], [...rows, line('total', total)]).split('\n');
+  // A rule above the total line, as pgloader has.
+  return [...table.slice(0, -1), table[1] ?? '', table[table.length - 1] ?? ''].join('\n');
+}
+
+export function formatSummary(r: CopyResult, onError: OnError = 'stop'): string {
   const head = `copy: ${r.rows} rows, ${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(2)} s: ` +
     `${formatCount(r.rows / r.seconds)} rows/s, ${(r.bytes / 1e6 / r.seconds).toFixed(1)} MB/s`;
   const skipped = r.skippedBatches > 0 ? `\nskipped ${r.skippedBatches} batches (${r.skippedRows} rows) committed by an earlier run of this import` : '';
   const table = formatTable(['worker', 'rows', 'batches', 'busy s', 'retries'],
     r.workers.map((w) => [w.worker, w.rows, w.batches, (w.busyMs / 1000).toFixed(2), w.retries]));
-  return `${head}${skipped}${conflictSummary(r)}${encodingSummary(r)}${transformSummary(r)}\n${table}`;
+  return `${head}${skipped}${conflictSummary(r)}${encodingSummary(r)}${transformSummary(r)}${rejectedSummary(r)}\n${formatInputs(r, onError)}\n\n${table}`;
 }
 
 function conflictSummary(r: CopyResult): string {
@@ -220,6 +265,14 @@ function conflictSummary(r: CopyResult): string {
   if (!c) return '';
   if (c.action === 'nothing') return `\non conflict do nothing: ${c.inserted} rows inserted, ${c.skipped} skipped (a row with their key was there)`;
   return `\non conflict (${c.key?.join(', ')}) update: ${c.inserted} rows inserted, ${c.updated} updated a row already there, ${c.skipped} superseded by a later row with their key in their batch`;
+}
+
+function rejectedSummary(r: CopyResult): string {
+  const x = r.rejected;
+  if (x.rows === 0) return '';
+  const where = x.rejectsFile ? ` to ${x.rejectsFile} (reasons in ${reasonsPath(x.rejectsFile)})` : '';
+  const first = x.first && !x.rejectsFile ? `\n  first skipped: ${x.first.file}:${x.first.line ?? '?'}: ${x.first.reason}` : '';
+  return `\ntarget: ${x.rows} rows ${x.rejectsFile ? 'rejected' : 'skipped'}${where}${first}`;
 }
 
 function encodingSummary(r: CopyResult): string {

@@ -114,3 +114,10 @@ export function choiceFlag<T extends string>(value: string | undefined, name: st
   if (!choice) throw usage(`\`--${name}\` must be ${choices.join(', ').replace(/, ([^,]*)$/, ' or $1')}, got "${value}"`, command);
   return choice;
 }
+
+/** `--max-rejects N` (Infinity when not given): only with --on-error skip or reject. */
+export function maxRejectsFlag(value: string | undefined, onError: string | undefined, command: string): number {
+  if (value === undefined) return Infinity;
+  if ((onError ?? 'stop') === 'stop') throw usage('`--max-rejects` goes with `--on-error skip` or `--on-error reject`', command);
+  return intFlag(value, 'max-rejects', 0, command, 0);
+}

@@ -32,7 +32,7 @@ export const TSPC_HELP: HelpSection = {
     ['--db-name NAME', 'the database, in place of the one --connection names'],
     ['--header-line-count N', '1 only (its default); for more lines use --skip-lines N'],
     ['--buffer-byte-size S', 'accepted and checked, no effect: a record may be up to 64MB or 8 × --batch-byte-size, whichever is more'],
-    ['--skip-batch-errors', 'refused: hyperfill never drops a batch; it stops with the rejected line named'],
+    ['--skip-batch-errors', 'refused: hyperfill never drops a whole batch; --on-error skip leaves out only the rows the target rejects'],
     ['--disable-direct-compress', 'the same as --direct-compress off'],
     ['--enable-client-side-sorting', 'refused: copy cannot know the input is sorted as the compression needs (backfill sets it where it can prove it)'],
     ['--disable-windows-1252-handling', 'accepted, no effect: copy never re-reads input as Windows-1252 (give --copy-options "ENCODING \'WIN1252\'" for such input)'],
@@ -59,7 +59,7 @@ export function tspcFlags(v: TspcValues, command: string): TspcSettings {
   }
   bytesFlag(v['buffer-byte-size'], 'buffer-byte-size', 0, command);
   if (v['skip-batch-errors']) {
-    throw usage('`--skip-batch-errors` would drop whole batches, good rows with the bad: hyperfill does not do that', command);
+    throw usage('`--skip-batch-errors` would drop whole batches, good rows with the bad: hyperfill does not do that; `--on-error skip` (or `reject --rejects FILE`) leaves out only the rows the target rejects', command);
   }
   if (v['enable-client-side-sorting']) {
     throw usage('`--enable-client-side-sorting` tells TimescaleDB the input is sorted as its compression orders it, which copy cannot check: leave it out (TimescaleDB then sorts)', command);

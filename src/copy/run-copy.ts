@@ -42,7 +42,11 @@ import { generatedColumns } from '../pg/catalog.js';
 import { inputDialect } from '../transform/input-dialect.js';
 import type { TransformSettings } from '../transform/options.js';
 import { createEncodeRunner, type EncodeRunner } from '../transform/pool.js';
-import type { RejectsFile } from '../transform/rejects.js';
+import { RejectsFile } from '../transform/rejects.js';
+import type { OnError, RowProblem } from '../transform/batch-transform.js';
+import { inputRows } from '../sink/batch-rows.js';
+import { RejectLimit } from '../sink/reject-limit.js';
+import { type InputSummary, InputTally } from './input-tally.js';
 import type { TransformRun } from '../transform/setup.js';
 import type { TransformedBatch, TransformTotals } from '../transform/stage.js';
 
@@ -83,6 +87,11 @@ export interface CopyOptions {
   columnMapping?: ColumnMapping | undefined;
   /** --verbose: timescaledb-parallel-copy's "COPY n, took ..." line. */
   verbose?: boolean | undefined;
+  /** A row the transform or the target rejects: stop the run, skip it, or reject it to `rejects`. */
+  onError: OnError;
+  rejects: string | undefined;
+  /** Stop once more than this many rows were rejected or skipped (Infinity: no limit). */
+  maxRejects: number;
 }
 
 export interface CopyResult {
@@ -104,6 +113,10 @@ export interface CopyResult {
    * of their batch had the same key).
    */
   conflict?: { action: ConflictMode['action']; key: string[] | undefined; inserted: number; updated: number; skipped: number } | undefined;
+  /** Rows the target rejected and --on-error skip or reject set aside, the first of them, and where they went. */
+  rejected: { rows: number; first: { file: string; line: number | undefined; reason: string } | undefined; rejectsFile: string | undefined };
+  /** Per input: read, loaded, rejected, seconds. */
+  inputs: InputSummary[];
 }
 
 export interface CopyIO {
@@ -152,8 +165,11 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
   const result: CopyResult = {
     rows: 0, bytes: 0, batches: 0, seconds: 0, skippedBatches: 0, skippedRows: 0, workers: [],
     encoding: { binaryBatches: 0, textBatches: 0, refused: 0, reason: undefined, firstTextReason: undefined },
+    rejected: { rows: 0, first: undefined, rejectsFile: undefined }, inputs: [],
   };
   if (options.onConflict) result.conflict = { action: options.onConflict.action, key: undefined, inserted: 0, updated: 0, skipped: 0 };
+  const tally = new InputTally();
+  const limit = new RejectLimit(options.maxRejects);
   let encoder: EncodeRunner | undefined;
   let conflict: ConflictPlan | undefined;
   let keyFields: { fields: number[]; integer: boolean[] } | undefined;
@@ -184,12 +200,19 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
   // Transformed batches between the stage and their commit: for totals, rejects and error messages.
   const transformed = new Map<EncodedBatch, TransformedBatch>();
   const totals: TransformTotals = { rowsIn: 0, rowsOut: 0, dropped: 0, setAside: 0 };
-  const settle = (batch: EncodedBatch) => {
+  // A committed batch: its rows set aside by the transform and by the target go to the rejects file, counts to the tallies.
+  const settle = (batch: EncodedBatch, rejected: RowProblem[]) => {
     const t = transformed.get(batch);
-    if (!t) return;
     transformed.delete(batch);
-    kit?.addTotals(totals, t);
-    if (rejects && t.problems.length > 0) rejects.add(batch.inputName, t.problems);
+    if (t) kit?.addTotals(totals, t);
+    if (rejects && t && t.problems.length > 0) rejects.add(batch.inputName, t.problems);
+    if (rejected.length > 0) {
+      if (options.onError === 'reject') rejects?.add(batch.inputName, rejected);
+      result.rejected.rows += rejected.length;
+      const first = result.rejected.first;
+      if (!first) result.rejected.first = { file: batch.inputName, line: rejected[0]!.line, reason: rejected[0]!.reason };
+    }
+    tally.committed(batch, { loaded: batch.rows - rejected.length, rejected: rejected.length + (t?.setAside ?? 0), dropped: t?.dropped ?? 0 });
   };
 
   // The command's own connection: checks and the ledger before the run, the completion
@@ -260,7 +283,17 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
     if (options.truncate && (ledger?.committedBatches ?? 0) === 0) {
       await control.run((c) => c.query(`TRUNCATE ${qualifiedName(options.schema, options.table)}`));
     }
-    if (kit && options.transform?.rejects !== undefined) rejects = kit.RejectsFile.open(options.transform.rejects);
+    if (options.rejects !== undefined) {
+      const file = RejectsFile.open(options.rejects);
+      rejects = file;
+      if (ledger && ledger.committedBatches > 0) {
+        const done = ledger;
+        await control.run(async (c) => {
+          file.truncate();
+          await done.eachReject(c, (name, problems) => file.add(name, problems));
+        });
+      }
+    }
 
     const sink = new CopySink({
       connection: options.connection, statement, binaryStatement, retry: options.retry, ledger, workers: options.workers, transactionSetup,
@@ -269,10 +302,22 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
       // Batches the encode stage holds are ready too: the queue needs fewer slots beside them.
       queueCapacity: encoder ? Math.max(1, options.workers - encoder.capacity) : undefined,
       onRetry: (err, worker, attempt, delay) => progress.log(`worker ${worker}: connection lost (${serverMessage(err)}); retry ${attempt} in ${delay} ms`),
-      onCommitted: (batch, worker, ms) => {
-        committed.add(batch);
-        settle(batch);
-        result.rows += batch.rows;
+      isolate: options.onError === 'stop' ? undefined : {
+        limit,
+        onStart: (batch, err) => {
+          if (options.logBatches) progress.log(`batch ${batch.seq} ${batch.inputName} ${describeLines(batch)}: the target rejected a row (${serverMessage(err)}); copying the batch again in pieces`);
+        },
+        rowsOf: (batch) => {
+          const t = transformed.get(batch);
+          return t && transform && kit ? kit.transformedRows(t, transform.dialect) : inputRows(batch, dialect);
+        },
+      },
+      // --on-error reject with --import-id: the rows for the rejects file are recorded with their batch.
+      rejectsToRecord: options.onError === 'reject' ? (batch, rejected) => [...(transformed.get(batch)?.problems ?? []), ...rejected] : undefined,
+      onCommitted: (batch, worker, ms, rejected) => {
+        committed.add({ inputName: batch.inputName, firstLine: batch.firstLine, lastLine: batch.lastLine, rows: batch.rows - rejected.length });
+        settle(batch, rejected);
+        result.rows += batch.rows - rejected.length;
         result.bytes += batch.data.length;
         result.batches++;
         if (batch.applied && result.conflict) {
@@ -280,12 +325,14 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
           result.conflict.updated += batch.applied.updated;
           result.conflict.skipped += batch.rows - batch.applied.inserted - batch.applied.updated;
         }
-        if (options.logBatches) progress.log(`batch ${batch.seq} ${batch.inputName} ${describeLines(batch)}: ${batch.rows} rows by worker ${worker} in ${ms.toFixed(0)} ms`);
+        const set = rejected.length > 0 ? ` (${rejected.length} ${options.onError === 'reject' ? 'rejected' : 'skipped'})` : '';
+        if (options.logBatches) progress.log(`batch ${batch.seq} ${batch.inputName} ${describeLines(batch)}: ${batch.rows - rejected.length} rows${set} by worker ${worker} in ${ms.toFixed(0)} ms`);
         recycle(batch);
       },
       onSkipped: (batch) => {
         committed.add(batch);
-        settle(batch);
+        transformed.delete(batch);
+        tally.skipped(batch, batch.rows);
         result.skippedBatches++;
         result.skippedRows += batch.rows;
         recycle(batch);
@@ -298,6 +345,9 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
     await sink.start();
     const run = transform;
     const stage = run && kit && new kit.TransformStage(run.runner, async (t) => {
+      // Rows set aside count against --max-rejects, except in batches an earlier run of the import committed.
+      const problem = t.problems[0];
+      if (problem && !ledger?.isCommitted(t.batch)) limit.take(t.setAside, { file: t.batch.inputName, line: problem.line, batch: t.batch.seq, reason: problem.reason });
       transformed.set(t.batch, t);
       await sink.write(t.batch);
     }, { crc: ledger !== undefined, name: run.name });
@@ -322,7 +372,10 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
     } : next;
     progress.start();
     try {
-      await feed(options, io, dialect, write, (done, total) => { inputDone = done; inputTotal = total; }, buffers, headed?.inputs);
+      await feed(options, io, dialect, (batch) => {
+        tally.read(batch);
+        return write(batch);
+      }, (done, total) => { inputDone = done; inputTotal = total; }, buffers, headed?.inputs);
       await stage?.flush();
       await encodeStage?.flush();
       result.workers = await sink.finish();
@@ -348,6 +401,8 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
     await control.close();
   }
   if (transform) result.transform = { ...totals, rejectsFile: rejects?.path };
+  result.rejected.rejectsFile = rejects?.path;
+  result.inputs = tally.list();
   for (const w of result.workers) {
     result.encoding.binaryBatches += w.binaryBatches;
     result.encoding.refused += w.binaryRefused;

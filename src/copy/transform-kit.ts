@@ -2,6 +2,5 @@
  * What a copy run needs for a transform, loaded only when the run has one: a copy
  * without a transform never loads the transform stack (csv-parse, the pipeline).
  */
-export { RejectsFile } from '../transform/rejects.js';
 export { startTransform } from '../transform/setup.js';
-export { addTotals, locateTransformedRow, TransformStage } from '../transform/stage.js';
+export { addTotals, locateTransformedRow, TransformStage, transformedRows } from '../transform/stage.js';

@@ -11,6 +11,7 @@
 import { AsyncQueue } from '../async-queue.js';
 import type { EncodedBatch } from '../batch.js';
 import { Permits } from '../permits.js';
+import type { RowProblem } from '../transform/batch-transform.js';
 import { CopyWorker, type WorkerSettings, type WorkerStats } from './copy-worker.js';
 
 export interface CopySinkOptions extends Omit<WorkerSettings, 'streams'> {
@@ -18,7 +19,8 @@ export interface CopySinkOptions extends Omit<WorkerSettings, 'streams'> {
   workers: number;
   /** Batches waiting for a worker (default: one per worker). */
   queueCapacity?: number | undefined;
-  onCommitted?: ((batch: EncodedBatch, worker: number, ms: number) => void) | undefined;
+  /** `rejected`: the rows the server refused and the worker set aside (--on-error skip|reject). */
+  onCommitted?: ((batch: EncodedBatch, worker: number, ms: number, rejected: RowProblem[]) => void) | undefined;
   onSkipped?: ((batch: EncodedBatch) => void) | undefined;
   /**
    * Route each batch to the worker its `lane` names (key routing, --on-conflict-update):
@@ -117,7 +119,8 @@ export class CopySink {
           continue;
         }
         const started = performance.now();
-        if (await worker.copy(batch)) this.options.onCommitted?.(batch, worker.id, performance.now() - started);
+        const rejected = await worker.copy(batch);
+        if (rejected) this.options.onCommitted?.(batch, worker.id, performance.now() - started, rejected);
         else this.options.onSkipped?.(batch);
       } catch (err) {
         this.failure ??= new BatchFailure(batch, worker.id, err);

@@ -8,9 +8,11 @@
  * record, so one malformed record becomes one row error, not a failed batch.
  */
 import { parse } from 'csv-parse/sync';
-import { RecordScanner, type ScanDialect } from '../csv/record-scanner.js';
+import { RecordIndex } from '../csv/record-index.js';
 import { decodeTextRow } from '../copy-text.js';
 import type { Field } from './pipeline.js';
+
+export { RecordIndex };
 
 export interface InputDialect {
   format: 'csv' | 'text';
@@ -45,54 +47,6 @@ export interface RecordCursor {
    * when they line up by construction.
    */
   readonly count: number | undefined;
-}
-
-/** Where each record of a batch sits: bytes and lines, found by the same scanner that cut the batch. */
-export class RecordIndex {
-  private constructor(
-    private readonly bytes: Buffer,
-    readonly starts: number[],
-    readonly ends: number[],
-    /** 1-based line within the batch where each record starts. */
-    readonly lines: number[],
-  ) {}
-
-  static build(bytes: Buffer, dialect: InputDialect): RecordIndex {
-    const scan: ScanDialect = { format: dialect.format, quote: dialect.quote.charCodeAt(0), escape: dialect.escape.charCodeAt(0) };
-    const scanner = new RecordScanner(scan, { batchRows: 1, batchBytes: Infinity, skipLines: 0, skipRecords: 0, limit: Infinity, maxRecordBytes: Infinity }, 0, '');
-    const starts: number[] = [];
-    const ends: number[] = [];
-    const lines: number[] = [];
-    let at = 0;
-    const add = (records: ReturnType<RecordScanner['end']>) => {
-      for (const r of records) {
-        starts.push(at);
-        at += r.data.length;
-        ends.push(at);
-        lines.push(r.firstLine);
-      }
-    };
-    try {
-      add(scanner.push(bytes));
-      add(scanner.end());
-    } catch {
-      // An unterminated quote: the records before it are still placed.
-    }
-    return new RecordIndex(bytes, starts, ends, lines);
-  }
-
-  get count(): number {
-    return this.starts.length;
-  }
-
-  /** The record's bytes as they were in the input, line end included. */
-  raw(i: number): Buffer {
-    return this.bytes.subarray(this.starts[i] ?? 0, this.ends[i] ?? 0);
-  }
-
-  text(i: number): string {
-    return this.raw(i).toString('utf8');
-  }
 }
 
 /** Decodes one batch record by record. `index` builds the record index lazily (only odd batches need it). */

@@ -44,8 +44,6 @@ export const TRANSFORM_HELP: HelpSection = {
     ['--epoch COL:UNIT', 'epoch number in s, ms, us or ns to a timestamp'],
     ['--json-path COL=SRC.PATH', 'a field of the JSON in column SRC, e.g. temp=payload.sensor.temp'],
     ['--mapping FILE', 'the same mappings from a JSON file:\n{"map":{"a":"b"},"drop":["c"],"set":{"d":"x"},"epoch":{"ts":"ms"},"jsonPath":{"t":"p.t"}}\n(applied in this order: json-path, epoch, set, drop, map)'],
-    ['--on-error MODE', 'a row the transform fails on: stop (default), skip, or reject'],
-    ['--rejects FILE', 'with --on-error reject: the rows as they were in the input, and FILE.reasons with input:line: row N: reason'],
   ],
 };
 
@@ -69,6 +67,8 @@ export function defaultTransformWorkers(): number {
 /**
  * `workersAlone`: the command also runs other work on the pool (copy's binary
  * encoding), so --transform-workers means something without a transform.
+ * --on-error and --rejects mean something without a transform too: they also decide
+ * what happens to a row the target rejects (copy, backfill).
  */
 export function parseTransformFlags(v: TransformFlagValues, command: string, workersAlone = false): TransformSettings | undefined {
   const fail = (message: string) => usage(message, command);
@@ -78,13 +78,12 @@ export function parseTransformFlags(v: TransformFlagValues, command: string, wor
   const active = v.transform !== undefined || hasMappings(mappings);
   const onError = v['on-error'] ?? 'stop';
   if (onError !== 'stop' && onError !== 'skip' && onError !== 'reject') throw fail(`\`--on-error\` must be stop, skip or reject, got "${onError}"`);
-  if (!active) {
-    const stray = (['transform-workers', 'on-error', 'rejects'] as const).find((k) => v[k] !== undefined && !(workersAlone && k === 'transform-workers'));
-    if (stray) throw fail(`\`--${stray}\` applies only with --transform or a mapping (--map, --drop, --set, --epoch, --json-path, --mapping)`);
-    return undefined;
+  if (!active && !workersAlone && v['transform-workers'] !== undefined) {
+    throw fail('`--transform-workers` applies only with --transform or a mapping (--map, --drop, --set, --epoch, --json-path, --mapping)');
   }
   if (onError === 'reject' && v.rejects === undefined) throw fail('`--on-error reject` needs `--rejects FILE`');
   if (v.rejects !== undefined && onError !== 'reject') throw fail('`--rejects` goes with `--on-error reject`');
+  if (!active) return undefined;
   return {
     file: v.transform,
     workers: intFlag(v['transform-workers'], 'transform-workers', defaultTransformWorkers(), command, 0),

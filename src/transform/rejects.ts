@@ -4,7 +4,8 @@
  * same flags), and one line per row to `FILE.reasons`:
  *   data.csv:12: row 11: --epoch ts:ms: "abc" is not an epoch number
  * Rows are written once their batch is committed, so after a failed run the file
- * holds the rejects of exactly the committed part. Both files are truncated at start.
+ * holds the rejects of exactly the committed part. Both files are truncated at start;
+ * with --import-id, a rerun first writes what its earlier runs rejected (import-ledger.ts).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { HyperfillError } from '../errors.js';
@@ -14,7 +15,7 @@ export class RejectsFile {
   rows = 0;
   private closed = false;
 
-  private constructor(readonly path: string, private readonly data: number, private readonly reasons: number) {}
+  private constructor(readonly path: string, private data: number, private reasons: number) {}
 
   static open(path: string): RejectsFile {
     let data: number | undefined;
@@ -38,6 +39,15 @@ export class RejectsFile {
       writeSync(this.reasons, `${inputName}:${p.line ?? '?'}: row ${p.row}: ${reason.replace(/\r?\n/g, ' ')}\n`);
       this.rows++;
     }
+  }
+
+  /** Empties both files (before writing an earlier run's rejects again, on a retry). */
+  truncate(): void {
+    closeSync(this.data);
+    closeSync(this.reasons);
+    this.data = openSync(this.path, 'w');
+    this.reasons = openSync(reasonsPath(this.path), 'w');
+    this.rows = 0;
   }
 
   close(): void {

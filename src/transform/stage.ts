@@ -15,6 +15,7 @@ import { HyperfillError } from '../errors.js';
 import type { BatchResult, RowProblem } from './batch-transform.js';
 import { type InputDialect, RecordIndex } from './decode.js';
 import type { BatchRunner } from './pool.js';
+import { lineRows, type TextRows } from '../sink/batch-rows.js';
 
 /** A transformed batch, with what is kept about it until it is committed. */
 export interface TransformedBatch {
@@ -115,6 +116,17 @@ export function locateTransformedRow(t: TransformedBatch, outputLine: number, di
   const rel = index.lines[record];
   if (rel === undefined) return undefined;
   return { line: t.batch.firstLine + rel - 1, row: t.batch.firstRow + record, preview: previewOf(index.raw(record)), output: previewOf(output) };
+}
+
+/** A transformed batch as rows, for the sink to isolate the ones the target rejects: each one named by its input row. */
+export function transformedRows(t: TransformedBatch, dialect: InputDialect): TextRows {
+  let index: RecordIndex | undefined;
+  return lineRows(t.batch.data, (i, reason) => {
+    index ??= RecordIndex.build(t.source, dialect);
+    const record = t.rowMap ? (t.rowMap[i] ?? i) : i;
+    const rel = index.lines[record];
+    return { line: rel === undefined ? undefined : t.batch.firstLine + rel - 1, row: t.batch.firstRow + record, reason, raw: rel === undefined ? undefined : index.raw(record) };
+  });
 }
 
 /** For summaries: counts over committed batches. */

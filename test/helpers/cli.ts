@@ -68,6 +68,21 @@ export function killWhen(condition: () => Promise<boolean>): (child: ChildProces
   };
 }
 
+/** An `onSpawn` that SIGKILLs the child as soon as its stderr so far matches `pattern`. */
+export function killOnStderr(pattern: RegExp): (child: ChildProcess) => void {
+  return (child) => {
+    let stderr = '';
+    let killed = false;
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+      if (!killed && pattern.test(stderr)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+  };
+}
+
 /**
  * Runs hyperfill while `during` acts on the servers (waits for a moment, injects a fault);
  * `alive()` tells `during` whether the run is still going. Resolves once both are done;

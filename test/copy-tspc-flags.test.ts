@@ -76,7 +76,7 @@ test('tspc flags with no hyperfill meaning are usage errors that say what to use
   const base = ['copy', '--connection', server.url(), '--table', 'nowhere'];
   const cases: Array<[string[], RegExp]> = [
     [['--header-line-count', '3'], /--skip-lines N/],
-    [['--skip-batch-errors'], /would drop whole batches/],
+    [['--skip-batch-errors', '--on-error', 'reject'], /give one of `--skip-batch-errors` \(= --on-error skip\) and `--on-error reject`/],
     [['-enable-client-side-sorting'], /cannot check/],
     [['--buffer-byte-size', 'lots'], /`--buffer-byte-size` must be a size/],
     [['--disable-direct-compress', '--direct-compress', 'on'], /give one of/],
@@ -143,4 +143,13 @@ test('a header field the mapping does not know, or that is not a column, is a us
   assert.equal(run.code, 2);
   assert.match(run.stderr, /the header of .*other\.csv maps to columns \(v, id\), not to \(id, v\)/);
   assert.equal((await server.query('SELECT count(*)::int AS n FROM strict_t')).rows[0].n, 0);
+});
+
+test('--skip-batch-errors leaves out the rows the target rejects, not their batch', async () => {
+  await server.query('CREATE TABLE skipped (n int CHECK (n <> 13))', [], 'tspcdb');
+  const input = Array.from({ length: 30 }, (_, i) => `${i}\n`).join('');
+  const run = await runMain(['copy', '--connection', server.url('tspcdb'), '--table', 'skipped', '--batch-size', '10', '-skip-batch-errors'], input);
+  assert.equal(run.code, 0, run.stderr);
+  const rows = await server.query('SELECT array_agg(n ORDER BY n) AS a FROM skipped', [], 'tspcdb');
+  assert.deepEqual(rows.rows[0].a, Array.from({ length: 30 }, (_, i) => i).filter((n) => n !== 13));
 });

@@ -128,6 +128,7 @@ export function parseCopyArgs(args: string[]): CopyOptions | 'help' | 'version' 
   if (v.help) return 'help';
   if (v.version) return 'version';
   const tspc = tspcFlags(v, 'copy');
+  v['on-error'] ??= tspc.onError;
   if (!v.table) throw usage('`--table` is required', 'copy');
   const format = v.format ?? 'csv';
   if (format !== 'csv' && format !== 'text') throw usage(`\`--format\` must be csv or text, got "${format}"`, 'copy');

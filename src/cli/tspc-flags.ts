@@ -32,7 +32,7 @@ export const TSPC_HELP: HelpSection = {
     ['--db-name NAME', 'the database, in place of the one --connection names'],
     ['--header-line-count N', '1 only (its default); for more lines use --skip-lines N'],
     ['--buffer-byte-size S', 'accepted and checked, no effect: a record may be up to 64MB or 8 × --batch-byte-size, whichever is more'],
-    ['--skip-batch-errors', 'refused: hyperfill never drops a whole batch; --on-error skip leaves out only the rows the target rejects'],
+    ['--skip-batch-errors', 'the same as --on-error skip, which leaves out only the rows the target rejects, not their whole batch as tspc does'],
     ['--disable-direct-compress', 'the same as --direct-compress off'],
     ['--enable-client-side-sorting', 'refused: copy cannot know the input is sorted as the compression needs (backfill sets it where it can prove it)'],
     ['--disable-windows-1252-handling', 'accepted, no effect: copy never re-reads input as Windows-1252 (give --copy-options "ENCODING \'WIN1252\'" for such input)'],
@@ -44,11 +44,14 @@ export interface TspcSettings {
   database: string | undefined;
   directCompress: DirectCompressMode | undefined;
   retryTimeout: string | undefined;
+  /** --skip-batch-errors: skip what the target rejects (the rows, not their batch). */
+  onError: 'skip' | undefined;
 }
 
 type TspcValues = { [K in keyof typeof TSPC_FLAGS]?: (typeof TSPC_FLAGS)[K]['type'] extends 'boolean' ? boolean | undefined : string | undefined } & {
   'direct-compress'?: string | undefined;
   'retry-timeout'?: string | undefined;
+  'on-error'?: string | undefined;
 };
 
 /** Checks the tspc-only flags and says what they come to. */
@@ -58,8 +61,8 @@ export function tspcFlags(v: TspcValues, command: string): TspcSettings {
     throw usage(`\`--header-line-count ${lines}\`: skip leading lines with --skip-lines N (with --skip-header, the header is the record after them)`, command);
   }
   bytesFlag(v['buffer-byte-size'], 'buffer-byte-size', 0, command);
-  if (v['skip-batch-errors']) {
-    throw usage('`--skip-batch-errors` would drop whole batches, good rows with the bad: hyperfill does not do that; `--on-error skip` (or `reject --rejects FILE`) leaves out only the rows the target rejects', command);
+  if (v['skip-batch-errors'] && v['on-error'] !== undefined && v['on-error'] !== 'skip') {
+    throw usage(`give one of \`--skip-batch-errors\` (= --on-error skip) and \`--on-error ${v['on-error']}\``, command);
   }
   if (v['enable-client-side-sorting']) {
     throw usage('`--enable-client-side-sorting` tells TimescaleDB the input is sorted as its compression orders it, which copy cannot check: leave it out (TimescaleDB then sorts)', command);
@@ -71,6 +74,7 @@ export function tspcFlags(v: TspcValues, command: string): TspcSettings {
     database: v['db-name'],
     directCompress: v['disable-direct-compress'] ? 'off' : undefined,
     retryTimeout: v['no-retry'] ? '0' : undefined,
+    onError: v['skip-batch-errors'] ? 'skip' : undefined,
   };
 }
 

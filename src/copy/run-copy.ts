@@ -25,17 +25,16 @@ import { ProgressReporter } from '../progress.js';
 import type { RetryPolicy } from '../retry.js';
 import { qualifiedName } from '../sql.js';
 import { copyDirectCompress, type DirectCompressMode } from '../target/direct-compress.js';
-import { copyFromStatement, nullStringOf } from '../sink/copy-statement.js';
+import { type CopyDialect, copyFromStatement, nullStringOf } from '../sink/copy-statement.js';
 import type { InputDialect } from '../transform/decode.js';
 import { BatchFailure, CopySink } from '../sink/copy-sink.js';
 import type { WorkerStats } from '../sink/copy-worker.js';
 import { ImportLedger, type LedgerSettings } from '../sink/import-ledger.js';
-import { chooseConflictKey, type ConflictMode, type ConflictPlan, conflictPlan, uniqueKeys } from '../sink/conflict.js';
-import { hypertableTimeDimension } from '../target/timescale.js';
+import type { ConflictMode, ConflictPlan } from '../sink/conflict.js';
+import { type KeyFields, planConflict, stagedStatements } from './conflict-setup.js';
 import { KeyRouter } from './key-router.js';
 import { checkMappedColumns, type ColumnMapping, mappedColumns, takeHeader } from './column-mapping.js';
 import type { Input } from '../csv/input.js';
-import type { CatalogColumn } from '../pg/catalog.js';
 import { CommittedRanges } from './committed-ranges.js';
 import { checkTargetTable, requireColumns } from './target-table.js';
 import { generatedColumns } from '../pg/catalog.js';
@@ -150,10 +149,9 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
   const target = { schema: options.schema, table: options.table, columns: options.columns };
   const dialect: ScanDialect = { format: options.format, quote: options.quote.charCodeAt(0), escape: options.escape.charCodeAt(0) };
   // Usage errors first, before any connection: COPY options, or with a transform, the input dialect.
-  let statement = options.transform ? '' : copyFromStatement(target, {
-    format: options.format, delimiter: options.delimiter, quote: options.format === 'csv' ? options.quote : undefined,
-    escape: options.format === 'csv' ? options.escape : undefined, extraOptions: options.copyOptions,
-  });
+  const passThrough = copyDialectOf(options);
+  let statement = options.transform ? '' : copyFromStatement(target, passThrough);
+  const warn = (line: string) => io.stderr.write(`${line}\n`);
   const decodeDialect = options.transform ? inputDialect(options) : undefined;
   const kit = options.transform ? await import('./transform-kit.js') : undefined;
 
@@ -172,7 +170,7 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
   const limit = new RejectLimit(options.maxRejects);
   let encoder: EncodeRunner | undefined;
   let conflict: ConflictPlan | undefined;
-  let keyFields: { fields: number[]; integer: boolean[] } | undefined;
+  let keyFields: KeyFields | undefined;
   if (options.onConflict && options.directCompress === 'on') {
     throw new HyperfillError('E_USAGE', '`--direct-compress on` does not go with --on-conflict-*: rows then reach the table by INSERT, which direct compress does not apply to', {},
       'leave --direct-compress out (a compression policy compresses the chunks later)');
@@ -234,7 +232,7 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
       statement = copyFromStatement({ ...target, columns: transform.outputColumns }, { format: 'text' });
       if (options.onConflict) {
         const outputs = transform.outputColumns.map((name) => tableColumns.find((c) => c.name === name)).filter((c) => c !== undefined);
-        conflict = await control.run((c) => planConflict(c, options.onConflict!, target, outputs, io));
+        conflict = await control.run((c) => planConflict(c, options.onConflict!, target, outputs, warn));
         statement = copyFromStatement({ ...conflict.stage, columns: transform.outputColumns }, { format: 'text' });
       }
     } else {
@@ -251,24 +249,8 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
         binaryStatement = copyFromStatement(target, { format: 'binary' });
       }
       if (options.onConflict) {
-        const plan = await control.run((c) => planConflict(c, options.onConflict!, target, copyColumns, io));
-        const names = copyColumns.map((c) => c.name);
-        const stage = { ...plan.stage, columns: names };
-        statement = copyFromStatement(stage, {
-          format: options.format, delimiter: options.delimiter, quote: options.format === 'csv' ? options.quote : undefined,
-          escape: options.format === 'csv' ? options.escape : undefined, extraOptions: options.copyOptions,
-        });
-        if (binaryStatement) binaryStatement = copyFromStatement(stage, { format: 'binary' });
-        const route = plan.routeKey?.every((k) => names.includes(k)) ? plan.routeKey : undefined;
-        if (plan.key) {
-          const missing = plan.key.filter((k) => !names.includes(k));
-          if (missing.length > 0) {
-            throw new HyperfillError('E_USAGE', `the conflict key column ${missing.map((m) => `"${m}"`).join(', ')} is not among the columns loaded (${names.join(', ')})`,
-              { table: `${target.schema}.${target.table}` }, 'load the key columns too: rows are matched to the rows already there by them');
-          }
-        }
-        if (route) keyFields = { fields: route.map((k) => names.indexOf(k)), integer: route.map((k) => /^(smallint|integer|bigint)$/.test(copyColumns[names.indexOf(k)]!.pgType)) };
-        conflict = plan;
+        conflict = await control.run((c) => planConflict(c, options.onConflict!, target, copyColumns, warn));
+        ({ statement, binaryStatement, keyFields } = stagedStatements(conflict, copyColumns, target, passThrough, binaryStatement !== undefined));
       }
     }
     if (result.conflict && conflict) result.conflict.key = conflict.key;
@@ -283,17 +265,7 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
     if (options.truncate && (ledger?.committedBatches ?? 0) === 0) {
       await control.run((c) => c.query(`TRUNCATE ${qualifiedName(options.schema, options.table)}`));
     }
-    if (options.rejects !== undefined) {
-      const file = RejectsFile.open(options.rejects);
-      rejects = file;
-      if (ledger && ledger.committedBatches > 0) {
-        const done = ledger;
-        await control.run(async (c) => {
-          file.truncate();
-          await done.eachReject(c, (name, problems) => file.add(name, problems));
-        });
-      }
-    }
+    if (options.rejects !== undefined) rejects = await openRejects(options.rejects, ledger, control);
 
     const sink = new CopySink({
       connection: options.connection, statement, binaryStatement, retry: options.retry, ledger, workers: options.workers, transactionSetup,
@@ -526,17 +498,22 @@ function describeBatchFailure(failure: BatchFailure, dialect: ScanDialect, trans
 }
 
 
-/** The staging table and INSERT for --on-conflict-*: the key checked against the table's unique keys. */
-async function planConflict(client: import('pg').Client, mode: ConflictMode, target: { schema: string; table: string }, columns: CatalogColumn[], io: CopyIO): Promise<ConflictPlan> {
-  const keys = await uniqueKeys(client, target);
-  if (mode.action === 'nothing') {
-    if (keys.length === 0) io.stderr.write(`copy: ${target.schema}.${target.table} has no primary key or unique index: no row can conflict, so --on-conflict-do-nothing skips nothing\n`);
-    // Routed by the primary (or only) key, the first input row of a key is the one kept.
-    const routeKey = keys.find((k) => k.primary)?.columns ?? (keys.length === 1 ? keys[0]!.columns : undefined);
-    return { ...conflictPlan(target, columns, mode), routeKey };
+/** The rejects file; a rerun of an import writes the rejects its earlier runs recorded first, so each row is there once. */
+async function openRejects(path: string, ledger: ImportLedger | undefined, control: ControlConnection): Promise<RejectsFile> {
+  const file = RejectsFile.open(path);
+  if (ledger && ledger.committedBatches > 0) {
+    await control.run(async (c) => {
+      file.truncate();
+      await ledger.eachReject(c, (name, problems) => file.add(name, problems));
+    });
   }
-  const time = await hypertableTimeDimension(client, target);
-  return conflictPlan(target, columns, { ...mode, key: chooseConflictKey(target, keys, mode.key, time?.column) });
+  return file;
+}
+
+/** The input as it is, as COPY reads it (the text pass-through). */
+function copyDialectOf(o: CopyOptions): CopyDialect {
+  return { format: o.format, delimiter: o.delimiter, quote: o.format === 'csv' ? o.quote : undefined,
+    escape: o.format === 'csv' ? o.escape : undefined, extraOptions: o.copyOptions };
 }
 
 /** How the key router decodes records: the run's dialect, NULL as --copy-options says. */

@@ -15,7 +15,8 @@ export interface CliResult {
 }
 
 export interface CliOptions {
-  stdin?: Buffer | string;
+  /** What stdin holds; 'open': left open for the caller to write to (child.stdin) and end. */
+  stdin?: Buffer | string | 'open';
   env?: NodeJS.ProcessEnv;
   /** Called once the child is running, e.g. to kill it. */
   onSpawn?: (child: ChildProcess) => void;
@@ -46,8 +47,8 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
       resolve({ code, signal, stdout, stderr, hung });
     });
     child.stdin.on('error', () => undefined);
-    if (options.stdin !== undefined) child.stdin.end(options.stdin);
-    else child.stdin.end();
+    if (options.stdin === undefined) child.stdin.end();
+    else if (options.stdin !== 'open') child.stdin.end(options.stdin);
     options.onSpawn?.(child);
   });
 }

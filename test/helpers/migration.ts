@@ -1,7 +1,8 @@
 /**
  * The migration the fault tests interrupt: a TimescaleDB source hypertable of 10 days in
- * 1-day chunks (12k rows each), and targets with a compression policy to pause, where
- * dual-write may have begun. With --until Jan 9 the plan is the 8 chunks before it.
+ * 1-day chunks (36k rows each: a window lasts long enough for the tests to hold the run in
+ * the middle however fast the machine), and targets with a compression policy to pause,
+ * where dual-write may have begun. With --until Jan 9 the plan is the 8 chunks before it.
  */
 import { LockHolder, Watcher } from './faults.js';
 import type { NativeServer } from './native-postgres.js';
@@ -15,12 +16,12 @@ const HYPERTABLE = `SELECT create_hypertable('metrics', 'time', chunk_time_inter
 export const DIGEST = `SELECT count(*)::int AS c, count(DISTINCT n)::int AS d,
   md5(string_agg(concat_ws('|', time, host, cpu, n), ',' ORDER BY n)) AS h FROM metrics WHERE time < '${UNTIL}'`;
 
-/** 10 days, one row every 7.2 s, in database `source`. */
+/** 10 days, one row every 2.4 s, in database `source`. */
 export async function fillSource(server: NativeServer): Promise<string> {
   const url = await server.createDatabase('source');
   await server.query(`${DDL}; ${HYPERTABLE};
-    INSERT INTO metrics SELECT '2024-01-01'::timestamptz + i * interval '7.2 seconds', 'host_' || (i % 20), round((random() * 100)::numeric, 3), i
-    FROM generate_series(0, 119999) i; ANALYZE metrics`, [], 'source');
+    INSERT INTO metrics SELECT '2024-01-01'::timestamptz + i * interval '2.4 seconds', 'host_' || (i % 20), round((random() * 100)::numeric, 3), i
+    FROM generate_series(0, 359999) i; ANALYZE metrics`, [], 'source');
   return url;
 }
 

@@ -21,13 +21,12 @@
  *   node dist/benchmarks/backfill-bench.js [--rows 1000000] [--rounds 3] [--sections 1,2,3]
  *     [--topologies shared,split] [--report backfill]  (the report goes to benchmarks/results/REPORT.md)
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type NativeServer, startNativePostgres } from '../test/helpers/native-postgres.js';
-import { hasTaskset, pinServer, waitForQuiet } from './lib/machine.js';
+import { childFailure, hasTaskset, pinServer, runChild, waitForQuiet } from './lib/machine.js';
 import { revision, snapshotCli, writeReport } from './lib/timing.js';
 
 const TABLE = 'CREATE TABLE m (time timestamptz NOT NULL, device int, v float8, note text)';
@@ -54,7 +53,7 @@ async function main(): Promise<void> {
   const topologies = (values.topologies ?? 'shared,split').split(',') as Topology[];
   if (topologies.some((t) => t !== 'shared' && t !== 'split')) throw new Error('--topologies takes shared and/or split');
   if (topologies.includes('split') && !hasTaskset) throw new Error('the split topology needs taskset (util-linux)');
-  const scratch = mkdtempSync(join(tmpdir(), 'hyperfill-backfill-bench-'));
+  scratch = mkdtempSync(join(tmpdir(), 'hyperfill-backfill-bench-'));
   bin = snapshotCli(scratch);
   // A chunk boundary after the last row: every window lies in chunks that end by --until.
   const until = new Date(Math.ceil((Date.parse('2024-01-01T00:00:00Z') + rows * 100) / 21_600_000) * 21_600_000).toISOString();
@@ -268,30 +267,17 @@ function ratioLine(contenders: Contender[], prefix: string, ...against: number[]
 }
 
 /** Wall seconds of a command (on `cores` when given), and its CPU seconds (user + system) when GNU time is there. */
-function timed(command: string, args: string[], env: NodeJS.ProcessEnv, cores?: string): Promise<Run> {
-  const gnuTime = existsSync('/usr/bin/time');
-  const dir = mkdtempSync(join(tmpdir(), 'hyperfill-bench-'));
-  const out = join(dir, 'time');
-  const pinnedArgv = cores === undefined ? [command, ...args] : ['taskset', '-c', cores, command, ...args];
-  const argv = gnuTime ? ['-f', '%U %S', '-o', out, ...pinnedArgv] : pinnedArgv.slice(1);
+async function timed(command: string, args: string[], env: NodeJS.ProcessEnv, cores?: string): Promise<Run> {
   const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(gnuTime ? '/usr/bin/time' : (pinnedArgv[0] as string), argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = (performance.now() - started) / 1000;
-      const cpu = gnuTime && existsSync(out) ? readFileSync(out, 'utf8').trim().split(/\s+/).slice(-2).reduce((a, b) => a + Number(b), 0) : undefined;
-      rmSync(dir, { recursive: true, force: true });
-      if (code === 0) resolve({ seconds, cpu });
-      else reject(new Error(`${args.join(' ').slice(0, 80)} failed: ${stderr.slice(-600)}`));
-    });
-  });
+  const r = await runChild(command, args, { ...process.env, ...env }, scratch, cores);
+  if (r.code !== 0) throw childFailure(args.join(' ').slice(0, 80), r);
+  return { seconds: (performance.now() - started) / 1000, cpu: r.usage?.cpuSeconds };
 }
 
 /** The build measured: copied aside at the start (a rebuild meanwhile changes nothing). */
 let bin = '';
+/** The run's scratch folder (the build's copy, GNU time's output). */
+let scratch = '';
 const timedHyperfill = (args: string[], env: NodeJS.ProcessEnv, cores?: string) => timed(process.execPath, [bin, ...args], env, cores);
 
 main().catch((err) => {

@@ -41,6 +41,8 @@ describeNative('fault suite: copy', {}, () => {
   let url: string;
   let dir: string;
   let csv: string;
+  let input: Buffer;
+  let firstPart = 0;
   let tables = 0;
   const matrix: string[] = [];
 
@@ -50,12 +52,15 @@ describeNative('fault suite: copy', {}, () => {
     dir = mkdtempSync(join(tmpdir(), 'hyperfill-copy-faults-'));
     csv = join(dir, 'metrics.csv');
     writeFileSync(csv, [...metricsCsv({ rows: ROWS, hosts: 20, startMs: Date.UTC(2024, 0, 1), stepMs: 1000 })].join(''));
+    input = readFileSync(csv);
+    // Mid-run, stdin gets the first 20k lines, the rest once the moment is held.
+    for (let line = 0; line < 20_000; line++) firstPart = input.indexOf(0x0a, firstPart) + 1;
     // The reference: the same file through the server's own COPY, in one statement.
     await server.query(DDL('reference'), [], 'copy');
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      await pipeline(Readable.from([readFileSync(csv)]), client.query(copyFrom('COPY reference FROM STDIN WITH (FORMAT csv)')));
+      await pipeline(Readable.from([input]), client.query(copyFrom('COPY reference FROM STDIN WITH (FORMAT csv)')));
     } finally {
       await client.end();
     }
@@ -68,16 +73,6 @@ describeNative('fault suite: copy', {}, () => {
 
   const copyArgs = (table: string, ...extra: string[]) => ['copy', '--connection', url, '--table', table, '--file', csv,
     '--batch-size', '2000', '--workers', String(WORKERS), ...extra];
-  /** The input fed on stdin: this much first, the rest once the moment is held. */
-  const FIRST_PART = 20_000;
-
-  /** Where the first FIRST_PART lines of the input end. */
-  function firstPartBytes(): number {
-    const bytes = readFileSync(csv);
-    let at = 0;
-    for (let line = 0; line < FIRST_PART; line++) at = bytes.indexOf(0x0a, at) + 1;
-    return at;
-  }
 
   async function freshTable(): Promise<string> {
     const table = `t_${++tables}`;
@@ -113,7 +108,7 @@ describeNative('fault suite: copy', {}, () => {
           await w.until('5 batches were committed', `SELECT count(*)::int AS n FROM ${table}`, [], (r: { n: number }) => r.n >= 10_000, alive);
           lock = await LockHolder.take(server, 'copy', `LOCK TABLE ${table} IN SHARE MODE`);
           await lock.acquired;
-          stdin?.end(readFileSync(csv).subarray(firstPartBytes()));
+          stdin?.end(input.subarray(firstPart));
           await w.untilBackends('a worker waited at its COPY', `wait_event_type = 'Lock' AND query LIKE 'COPY%FROM STDIN%'`, 1, alive);
         } else {
           await w.untilBackends('every worker waited at its COPY', `wait_event_type = 'Lock' AND query LIKE 'COPY%FROM STDIN%'`, WORKERS, alive);
@@ -138,7 +133,7 @@ describeNative('fault suite: copy', {}, () => {
         const early = moment === 'first batch' ? await LockHolder.take(server, 'copy', `LOCK TABLE ${table} IN SHARE MODE`) : undefined;
         await early?.acquired;
         const run = await runCliDuring(args, (alive, child) => {
-          if (midRun) child.stdin?.write(readFileSync(csv).subarray(0, firstPartBytes()));
+          if (midRun) child.stdin?.write(input.subarray(0, firstPart));
           return holdAndFault(moment, fault, table, importId, early, alive, child.stdin);
         }, { hangAfterMs: HANG_MS, ...(midRun ? { stdin: 'open' as const } : {}) });
         checkRun(run);

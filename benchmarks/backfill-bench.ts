@@ -95,6 +95,18 @@ async function timescaleSections(rows: number, rounds: number, until: string, se
   }
 }
 
+/**
+ * Every contender's connections: the password, and sequential scans that start at the
+ * table's first page. A full scan of the source (the recipe's, the pipe's) otherwise
+ * starts where the previous one last reported its place (synchronized scans): near the
+ * end, so the rows reach the target out of time order, and its index takes every row
+ * by a descent from the root instead of at its right edge, costing the target ~45% more
+ * CPU in some runs and not in others.
+ */
+function clientEnv(server: NativeServer): Record<string, string> {
+  return { PGPASSWORD: server.password, PGOPTIONS: '-c synchronize_seqscans=off' };
+}
+
 async function pgToPg(rows: number, rounds: number, until: string, topologies: Topology[]): Promise<string> {
   const server = await startNativePostgres({ fast: false });
   try {
@@ -116,7 +128,7 @@ async function pgToPgIn(server: NativeServer, topology: Topology, rows: number, 
   await server.query(`${TABLE}; ${ROWS_SQL(rows)}; CREATE INDEX ON m (time)`, [], srcDb);
   await server.query('VACUUM ANALYZE m', [], srcDb);
   await server.query(`${TABLE}; CREATE INDEX ON m (time)`, [], tgtDb);
-  const env = { PGPASSWORD: server.password };
+  const env = clientEnv(server);
   const [src, tgt] = [server.publicUrl(srcDb), server.publicUrl(tgtDb)];
   const reset = async () => {
     await server.query('TRUNCATE m; DROP SCHEMA IF EXISTS hyperfill CASCADE; CHECKPOINT', [], tgtDb);
@@ -165,7 +177,7 @@ async function intoCompressed(server: NativeServer, rows: number, rounds: number
   await server.query(`${TABLE}; ${ROWS_SQL(rows)}; CREATE INDEX ON m (time)`, [], 'plain_src');
   await server.query('VACUUM ANALYZE m', [], 'plain_src');
   await server.query(HYPERTABLE, [], 'ht_tgt');
-  const env = { PGPASSWORD: server.password };
+  const env = clientEnv(server);
   const [src, tgt] = [server.publicUrl('plain_src'), server.publicUrl('ht_tgt')];
   const compressAll = `psql "${tgt}" -qAtc "${COMPRESS_ALL}" > /dev/null`;
   const hyperfill = (...extra: string[]) => ['backfill', '--source', src, '--target', tgt, '--table', 'm', '--time-column', 'time', '--until', until, ...extra];
@@ -193,7 +205,7 @@ async function compressedSource(server: NativeServer, rows: number, rounds: numb
   await server.query(COMPRESS_ALL, [], 'ts_src');
   await server.query('VACUUM ANALYZE m', [], 'ts_src');
   await server.query(HYPERTABLE, [], 'ts_tgt');
-  const env = { PGPASSWORD: server.password };
+  const env = clientEnv(server);
   const [src, tgt] = [server.publicUrl('ts_src'), server.publicUrl('ts_tgt')];
   const compressAll = `psql "${tgt}" -qAtc "${COMPRESS_ALL}" > /dev/null`;
   const hyperfill = (...extra: string[]) => ['backfill', '--source', src, '--target', tgt, '--table', 'm', '--until', until, ...extra];

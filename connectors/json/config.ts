@@ -22,6 +22,9 @@ import { fileURLToPath } from 'node:url';
 import { HyperfillError } from '../../src/errors.js';
 import { parseTimeFormat, type TimeFormat, timeFormatParam } from '../../src/time-format.js';
 import { type FieldMapping, parseColumns, parseFieldMapping } from '../mongodb/schema.js';
+import { QUERY, SCHEME } from './url.js';
+
+export { acceptsJsonUrl } from './url.js';
 
 export interface JsonSourceOptions {
   /** Windows read at once (each scans the files). */
@@ -55,17 +58,6 @@ export interface JsonConfig {
   timeFormat: TimeFormat;
 }
 
-const SCHEME = /^(json|ndjson|jsonl):(.*)$/is;
-const EXTENSION = /\.(json|ndjson|jsonl)(\.gz)?$/i;
-
-export function acceptsJsonUrl(rawUrl: string): boolean {
-  if (SCHEME.test(rawUrl)) return true;
-  const url = rawUrl.replace(QUERY, '');
-  if (/^file:/i.test(url)) return EXTENSION.test(url);
-  // A bare path; never a libpq key=value string (those always hold an `=`).
-  return !/^[a-z][a-z0-9+.-]*:/i.test(url) && !url.includes('=') && EXTENSION.test(url);
-}
-
 function positiveInt(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
     throw new HyperfillError('E_USAGE', `\`${name}\` must be an integer greater than zero, got ${JSON.stringify(value)}`);
@@ -73,7 +65,6 @@ function positiveInt(value: unknown, name: string): number {
   return value;
 }
 
-const QUERY = /\?((?:[A-Za-z][\w.]*=[^&]*)(?:&[A-Za-z][\w.]*=[^&]*)*)$/;
 const URL_OPTIONS = ['columns', 'sampleSize', 'batchSize', 'threads', 'time_format'];
 
 /** Splits `path?key=value&...` into the path and its options. */

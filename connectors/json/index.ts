@@ -1,6 +1,7 @@
 /** JSON file source: json:, ndjson:, jsonl: URLs, file: URLs and paths ending in .json, .ndjson or .jsonl. */
 import type { SourceFactory } from '../../src/source.js';
-import { type JsonSourceOptions, acceptsJsonUrl } from './config.js';
+import type { JsonSourceOptions } from './config.js';
+import { acceptsJsonUrl } from './url.js';
 
 export const jsonSource: SourceFactory = {
   kind: 'json',

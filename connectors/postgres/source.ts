@@ -28,6 +28,8 @@ import { CopyOutFrames } from '../../src/pg/copy-out-frames.js';
 interface PostgresTableInfo extends SourceTableInfo {
   ref: TableName;
   catalog: CatalogColumn[];
+  /** A TimescaleDB hypertable (windows follow its chunks), not a plain or partitioned table. */
+  hypertable: boolean;
 }
 
 export interface PostgresSourceOptions {
@@ -98,7 +100,7 @@ export class PostgresSource implements Source {
       throw new HyperfillError('E_TIME_COLUMN_TYPE', `time column "${time}" of ${displayName(ref)} is ${column.pgType}`, { table: displayName(ref) },
         'the time column must be timestamptz, timestamp, date, bigint, integer or smallint');
     }
-    return { name: displayName(ref), ref, catalog, columns: catalog, timeColumn: time, timeType };
+    return { name: displayName(ref), ref, catalog, columns: catalog, timeColumn: time, timeType, hypertable: dimension !== undefined };
   }
 
   listTables(pattern: string): Promise<string[]> {
@@ -206,6 +208,16 @@ export class PostgresSource implements Source {
     const order = request.orderBy && request.orderBy.length > 0 ? ` ORDER BY ${orderByList(request.orderBy)}` : '';
     const select = `SELECT ${request.columns.map(quoteIdent).join(', ')} FROM ${from(table)} WHERE ${between(table, request.window)}${order}`;
     const copy = `COPY (${select}) TO STDOUT WITH (FORMAT ${format})`;
+    // The rows leave in the order they are stored (time order, most often), so the target
+    // appends to its indexes' right edge: a sequential scan must start at the first page,
+    // not where another scan of the table last was (synchronized scans).
+    // A window of a plain table is a range of its time index. An index scan fetches the
+    // heap row by row; a bitmap heap scan reads the same rows page by page: 5M rows in 24
+    // windows cost the source 1.62 s by index, 1.53 s by bitmap (1.23 s in one sequential
+    // scan). Hypertables' windows follow their chunks, and an ordered read may need the
+    // index's order: both keep the planner's choice.
+    const bitmap = !table.hypertable && order === '' ? '; SET LOCAL enable_indexscan = off' : '';
+    await client.query(`SET LOCAL synchronize_seqscans = off${bitmap}`);
     // A caller that decodes gets the rows; otherwise the server's CopyData messages go on as they are.
     if (request.decodable) return { ...this.readRows(client, copy, format), ordered: order !== '' };
     const stream = client.query(new CopyOutFrames(copy));

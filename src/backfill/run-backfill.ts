@@ -19,7 +19,7 @@ import { timescaleFunction } from '../target/timescale.js';
 import { DualWriteControl, type FirstWrite } from '../dual-write/control-tables.js';
 import { type TimeType, formatTimeValue, isIntegerTime, nowTimeValue, parseTimeValue, parseWindowSize } from '../time-value.js';
 import type { TransformSettings } from '../transform/options.js';
-import { startTransform, type TransformRun } from '../transform/setup.js';
+import type { TransformRun } from '../transform/setup.js';
 import { chooseWindowSize, floorTo, windowsFromBoundaries, windowsOfSize } from './plan-windows.js';
 import { COMPRESSED_CHUNKS, prepareChunkCopy } from './compressed-chunk-copy.js';
 import { prepareDirectCompress } from './direct-compress.js';
@@ -29,6 +29,7 @@ import { type PlannedWindow, ProgressTable, type WindowResult } from './progress
 import { type TableSpec, expandPattern, resolveTables } from './resolve-tables.js';
 import { type BackfillConflict, prepareConflict } from './on-conflict.js';
 import { type BackfillTable, rejectsName, WindowCopier, WindowFailure } from './window-copier.js';
+import { Permits } from '../permits.js';
 import { RejectLimit } from '../sink/reject-limit.js';
 import type { OnError } from '../transform/batch-transform.js';
 import { RejectsFile } from '../transform/rejects.js';
@@ -252,6 +253,7 @@ async function startTransforms(tables: BackfillTable[], settings: TransformSetti
   if (settings.onError === 'reject') {
     throw new HyperfillError('E_USAGE', '`--on-error reject` is not available for backfill', {}, 'use --on-error skip, or stop (the default)');
   }
+  const { startTransform } = await import('../transform/setup.js'); // only a run with a transform loads it
   for (const table of tables) {
     const run = await startTransform(settings, {
       columns: table.columns, types: Object.fromEntries(table.targetColumns.map((c) => [c.name, c.pgType])), dialect: TEXT_INPUT,
@@ -287,8 +289,10 @@ async function copyAllWindows(source: Source, control: ControlConnection, progre
   const onError = options.transform ? 'stop' : options.onError ?? 'stop';
   const limit = new RejectLimit(options.maxRejects ?? Infinity);
   const byKey = new Map(tables.map((t) => [t.key, t]));
-  const copiers = Array.from({ length: options.parallel }, () => new WindowCopier({
-    target: options.target, source, progress, tables: new Map(tables.map((t) => [t.key, t])), retry: options.retry, decompressed,
+  // --parallel streams over one copier (and target connection) more: see CopierSettings.streams.
+  const streams = new Permits(options.parallel);
+  const copiers = Array.from({ length: options.parallel + 1 }, () => new WindowCopier({
+    target: options.target, source, progress, streams, tables: new Map(tables.map((t) => [t.key, t])), retry: options.retry, decompressed,
     badRows: onError === 'stop' ? undefined : { limit, keep: onError === 'reject' },
     onIsolating: (w, err) => reporter.log(`backfill: window ${w.index} of ${w.table}: the target rejected a row (${serverMessage(err)}); copying the window again in pieces`),
     onDone: (w, result) => {

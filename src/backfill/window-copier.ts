@@ -12,12 +12,12 @@ import { CopyInFrames } from '../pg/copy-in-frames.js';
 import type { CatalogColumn } from '../pg/catalog.js';
 import type { TableName } from '../pg/table-name.js';
 import { type ConnectionConfig, LazyClient } from '../connection.js';
+import type { Permits } from '../permits.js';
 import { HyperfillError } from '../errors.js';
 import type { EncodedBatch } from '../batch.js';
 import { RecordScanner } from '../csv/record-scanner.js';
 import { copyErrorPosition, isRetryable } from '../pg-errors.js';
 import { inputRows } from '../sink/batch-rows.js';
-import { copyBytes } from '../sink/copy-worker.js';
 import { isolateRows, PieceRejected, rejectionReason, underSavepoint } from '../sink/isolate-rows.js';
 import type { RejectLimit } from '../sink/reject-limit.js';
 import type { RowProblem } from '../transform/batch-transform.js';
@@ -28,7 +28,6 @@ import { directCompressStatements } from '../target/direct-compress.js';
 import { chunksOverlapping, timescaleFunction } from '../target/timescale.js';
 import type { TimeType } from '../time-value.js';
 import type { TransformRun } from '../transform/setup.js';
-import { transformChunks } from '../transform/transform-stream.js';
 import { type ChunkCopyTable, copyCompressedWindow } from './compressed-chunk-copy.js';
 import { type DirectCompressTable, useDirectCompress } from './direct-compress.js';
 import type { PlannedWindow, ProgressTable, WindowResult } from './progress-table.js';
@@ -94,6 +93,13 @@ export class WindowFailure extends Error {
 export interface CopierSettings {
   target: ConnectionConfig;
   source: Source;
+  /**
+   * One permit per stream (--parallel): a copier holds one while its window's rows move
+   * (DELETE, read, COPY) and gives it back before COMMIT. With a copier more than there
+   * are permits, the next window streams while one commits and waits for its WAL flush,
+   * so the servers never idle between windows.
+   */
+  streams: Permits;
   progress: ProgressTable;
   tables: Map<string, BackfillTable>;
   retry: RetryPolicy;
@@ -178,7 +184,11 @@ export class WindowCopier {
       const table = this.s.tables.get(window.table);
       if (!table) throw new HyperfillError('E_PLAN_MISMATCH', `the stored plan names table ${window.table}, which this run does not include`, { table: window.table },
         'run with the same --table list as the run that made the plan, or use another --run-id');
-      const result = await this.copyClaimed(client, table, window);
+      const result = await this.s.streams.run(() => {
+        // Stopped while waiting for a stream: the window must not start.
+        if (this.stopped.signal.aborted) throw this.stopped.signal.reason;
+        return this.copyClaimed(client, table, window);
+      });
       result.seconds = (performance.now() - started) / 1000;
       const keep = this.s.badRows?.keep && result.rejected ? { inputName: rejectsName(table, window), rows: result.rejected } : undefined;
       await this.s.progress.markDone(client, window, result, keep);
@@ -243,6 +253,7 @@ export class WindowCopier {
     if (whole) return whole;
     const inputName = rejectsName(table, window);
     this.s.onIsolating?.(window, refused);
+    const { copyBytes } = await import('../sink/copy-worker.js'); // a window that copies whole never needs it
     const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes, decodable: true });
     if (read.format !== 'text') {
       (read.stream as unknown as { destroy(): void }).destroy();
@@ -319,6 +330,8 @@ export class WindowCopier {
    * source sent, rows out the rows COPY took.
    */
   private async copyTransformed(client: pg.Client, table: BackfillTable, run: TransformRun, window: PlannedWindow, compress: boolean, into: TableName = table.target): Promise<Copied> {
+    // Loaded here: a backfill without a transform never needs the stage.
+    const { transformChunks } = await import('../transform/transform-stream.js');
     const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes, decodable: true });
     if (compress) await startDirectCompress(client, false, read.stream);
     if (read.format !== 'text') throw new HyperfillError('E_TRANSFORM_INPUT', `the ${this.s.source.kind} source sent ${read.format} rows; a transform decodes text format only`, { table: table.key });

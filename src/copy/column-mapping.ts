@@ -8,7 +8,7 @@ import { HyperfillError } from '../errors.js';
 import type { Input } from '../csv/input.js';
 import { RecordScanner, type ScanDialect } from '../csv/record-scanner.js';
 import { splitOutsideQuotes, unquoteName } from '../pg/table-name.js';
-import { decodeRecords, type InputDialect, RecordIndex } from '../transform/decode.js';
+import type { InputDialect } from '../transform/decode.js';
 
 /** Header name → table column; 'auto': each header name is the column's. */
 export type ColumnMapping = Array<{ header: string; column: string }> | 'auto';
@@ -102,6 +102,8 @@ export async function takeHeader(input: Input, scan: ScanDialect, dialect: Input
   }
   if (record === undefined) await close();
   if (record === undefined) throw new HyperfillError('E_USAGE', `${input.name} has no header record to map columns from`, { file: input.name });
+  // Loaded here: parsing flags (this module's other job) needs no CSV decoder.
+  const { decodeRecords, RecordIndex } = await import('../transform/decode.js');
   const fields = decodeRecords(record, dialect, () => RecordIndex.build(record, dialect)).next() ?? [];
   const header = fields.map((f, i) => (i === 0 ? (f ?? '').replace(/^\uFEFF/, '') : f ?? ''));
   async function* replay(): AsyncGenerator<Buffer> {

@@ -31,9 +31,9 @@ import { BatchFailure, CopySink } from '../sink/copy-sink.js';
 import type { WorkerStats } from '../sink/copy-worker.js';
 import { ImportLedger, type LedgerSettings } from '../sink/import-ledger.js';
 import type { ConflictMode, ConflictPlan } from '../sink/conflict.js';
-import { type KeyFields, planConflict, stagedStatements } from './conflict-setup.js';
-import { KeyRouter } from './key-router.js';
-import { checkMappedColumns, type ColumnMapping, mappedColumns, takeHeader } from './column-mapping.js';
+import type { KeyFields } from './conflict-setup.js';
+// --column-mapping and --on-conflict-* load their modules (and the CSV parser) only when given.
+import type { ColumnMapping } from './column-mapping.js';
 import type { Input } from '../csv/input.js';
 import { CommittedRanges } from './committed-ranges.js';
 import { checkTargetTable, requireColumns } from './target-table.js';
@@ -224,13 +224,14 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
     const where = describeConnection(options.connection);
     // With a transform, --columns names the input's fields; the output columns are checked below.
     const tableColumns = await control.run((c) => checkTargetTable(c, options.transform || headed ? { schema: target.schema, table: target.table } : target, where));
-    if (headed) checkMappedColumns(headed.header, headed.columns, tableColumns.map((c) => c.name), `${target.schema}.${target.table}`, options.columnMapping === 'auto');
+    if (headed) (await import('./column-mapping.js')).checkMappedColumns(headed.header, headed.columns, tableColumns.map((c) => c.name), `${target.schema}.${target.table}`, options.columnMapping === 'auto');
     if (options.transform && decodeDialect && kit) {
       const types = Object.fromEntries(tableColumns.map((c) => [c.name, c.pgType]));
       transform = await kit.startTransform(options.transform, { columns: options.columns ?? tableColumns.map((c) => c.name), types, dialect: decodeDialect });
       requireColumns({ ...target, columns: transform.outputColumns }, tableColumns);
       statement = copyFromStatement({ ...target, columns: transform.outputColumns }, { format: 'text' });
       if (options.onConflict) {
+        const { planConflict } = await import('./conflict-setup.js');
         const outputs = transform.outputColumns.map((name) => tableColumns.find((c) => c.name === name)).filter((c) => c !== undefined);
         conflict = await control.run((c) => planConflict(c, options.onConflict!, target, outputs, warn));
         statement = copyFromStatement({ ...conflict.stage, columns: transform.outputColumns }, { format: 'text' });
@@ -249,6 +250,7 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
         binaryStatement = copyFromStatement(target, { format: 'binary' });
       }
       if (options.onConflict) {
+        const { planConflict, stagedStatements } = await import('./conflict-setup.js');
         conflict = await control.run((c) => planConflict(c, options.onConflict!, target, copyColumns, warn));
         ({ statement, binaryStatement, keyFields } = stagedStatements(conflict, copyColumns, target, passThrough, binaryStatement !== undefined));
       }
@@ -336,7 +338,7 @@ async function copyInputs(options: CopyOptions, io: CopyIO, headed: Headers | un
       if (!encodeStage?.failed) await sink.write(batch);
     }, keyFields ? 1 : encoding.capacity); // routed batches must reach their worker in order
     const next = stage ? (batch: EncodedBatch) => stage.push(batch) : encodeStage ? (batch: EncodedBatch) => encodeStage.push(batch) : (batch: EncodedBatch) => sink.write(batch);
-    const router = keyFields && new KeyRouter(inputDialectOf(options), keyFields.fields, keyFields.integer, sink.laneCount, buffers);
+    const router = keyFields && new (await import('./key-router.js')).KeyRouter(inputDialectOf(options), keyFields.fields, keyFields.integer, sink.laneCount, buffers);
     const write = router ? async (batch: EncodedBatch) => {
       const routed = router.route(batch);
       buffers?.give(batch.data.buffer as ArrayBuffer);
@@ -536,6 +538,7 @@ async function readHeaders(o: CopyOptions, io: CopyIO): Promise<Headers> {
   const closers: Array<() => Promise<void>> = [];
   const close = async () => void (await Promise.all(closers.map((c) => c())));
   let first: { header: string[]; columns: string[] } | undefined;
+  const { mappedColumns, takeHeader } = await import('./column-mapping.js');
   try {
     for (const path of paths) {
       const taken = await takeHeader(await openInput(path, io.stdin, { reuseChunks: !o.transform }), scan, inputDialectOf(o), o.skipLines);

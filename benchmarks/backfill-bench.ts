@@ -75,7 +75,9 @@ target database on the same server. ${rows.toLocaleString('en')} rows of
 ${rounds} rounds; best and median wall seconds, start-up included; client CPU is hyperfill's user + system seconds
 (median, GNU time). Every run is checked (row count; in 2 and 3 every chunk compressed). Before each run the
 harness waits for the machine to be quiet (under 15% busy, at most 15 s a run and 180 s in all): ${quietRuns} of ${allRuns} runs
-started quiet; the machine is shared with other work, so compare contenders within this run, not across runs.
+started quiet; the machine is shared with other work, so compare contenders within this run, not across runs. Every
+contender connects with synchronize_seqscans off (PGOPTIONS): a full scan of the source then starts at its first page,
+so every run hands the target its rows in time order (see clientEnv).
 
 ${parts.join('\n\n')}
 

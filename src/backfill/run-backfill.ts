@@ -274,7 +274,7 @@ async function startTransforms(tables: BackfillTable[], settings: TransformSetti
 
 const TEXT_INPUT = { format: 'text', delimiter: '\t', quote: '"', escape: '"', nullString: '\\N' } as const;
 
-/** Runs `parallel` copiers over the plan; the first failure (or a signal) stops the others. */
+/** Runs `parallel` streams of windows (over one copier more); the first failure (or a signal) stops the others. */
 async function copyAllWindows(source: Source, control: ControlConnection, progress: ProgressTable, tables: BackfillTable[], windows: PlannedWindow[],
   options: BackfillOptions, io: BackfillIO, known: { done: number }, rejects: RejectsFile | undefined): Promise<{ rows: number; results: Array<[PlannedWindow, WindowResult]> }> {
   const results: Array<[PlannedWindow, WindowResult]> = [];

@@ -94,10 +94,10 @@ export interface CopierSettings {
   target: ConnectionConfig;
   source: Source;
   /**
-   * One permit per stream (--parallel): a copier holds one while its window's rows move
-   * (DELETE, read, COPY) and gives it back before COMMIT. With a copier more than there
-   * are permits, the next window streams while one commits and waits for its WAL flush,
-   * so the servers never idle between windows.
+   * One permit per stream (--parallel): a copier holds one from its window's BEGIN until
+   * the rows are in (DELETE, read, COPY), and gives it back before COMMIT. With one copier
+   * more than there are permits, the next window streams while one commits and waits for
+   * its WAL flush, so the servers do not idle between windows.
    */
   streams: Permits;
   progress: ProgressTable;
@@ -172,32 +172,38 @@ export class WindowCopier {
   }
 
   private async copyNext(client: pg.Client, onClaim: (w: PlannedWindow) => void): Promise<boolean> {
-    const started = performance.now();
-    await client.query('BEGIN');
+    // A stream from BEGIN to the end of the window's rows: a copier waiting for one holds no
+    // transaction open (idle_in_transaction_session_timeout), and gives it back before COMMIT.
+    const release = await this.s.streams.acquire();
     try {
-      const window = await this.s.progress.claim(client);
-      if (!window) {
+      // Stopped while waiting for a stream: no window starts.
+      if (this.stopped.signal.aborted) throw this.stopped.signal.reason;
+      const started = performance.now();
+      await client.query('BEGIN');
+      try {
+        const window = await this.s.progress.claim(client);
+        if (!window) {
+          await client.query('COMMIT');
+          return false;
+        }
+        onClaim(window);
+        const table = this.s.tables.get(window.table);
+        if (!table) throw new HyperfillError('E_PLAN_MISMATCH', `the stored plan names table ${window.table}, which this run does not include`, { table: window.table },
+          'run with the same --table list as the run that made the plan, or use another --run-id');
+        const result = await this.copyClaimed(client, table, window);
+        release();
+        result.seconds = (performance.now() - started) / 1000;
+        const keep = this.s.badRows?.keep && result.rejected ? { inputName: rejectsName(table, window), rows: result.rejected } : undefined;
+        await this.s.progress.markDone(client, window, result, keep);
         await client.query('COMMIT');
-        return false;
+        this.s.onDone(window, result);
+        return true;
+      } catch (err) {
+        if (!isRetryable(err)) await client.query('ROLLBACK').catch(() => this.client.drop());
+        throw err;
       }
-      onClaim(window);
-      const table = this.s.tables.get(window.table);
-      if (!table) throw new HyperfillError('E_PLAN_MISMATCH', `the stored plan names table ${window.table}, which this run does not include`, { table: window.table },
-        'run with the same --table list as the run that made the plan, or use another --run-id');
-      const result = await this.s.streams.run(() => {
-        // Stopped while waiting for a stream: the window must not start.
-        if (this.stopped.signal.aborted) throw this.stopped.signal.reason;
-        return this.copyClaimed(client, table, window);
-      });
-      result.seconds = (performance.now() - started) / 1000;
-      const keep = this.s.badRows?.keep && result.rejected ? { inputName: rejectsName(table, window), rows: result.rejected } : undefined;
-      await this.s.progress.markDone(client, window, result, keep);
-      await client.query('COMMIT');
-      this.s.onDone(window, result);
-      return true;
-    } catch (err) {
-      if (!isRetryable(err)) await client.query('ROLLBACK').catch(() => this.client.drop());
-      throw err;
+    } finally {
+      release();
     }
   }
 

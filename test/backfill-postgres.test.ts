@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import pg from 'pg';
 import { runCli } from './helpers/cli.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
@@ -179,4 +180,38 @@ test('data that ends long before --until: windows sized by the data for every st
   assert.equal(windows.reduce((n, w) => n + w.rows, 0), 50_000);
   assert.deepEqual((await server.query('SELECT count(*)::int AS n, sum(n)::bigint AS s FROM metrics', [], 'short_target')).rows,
     [{ n: 50_000, s: String((49_999 * 50_000) / 2) }]);
+});
+
+test('--parallel 1 streams one window at a time; the copier waiting for its turn holds no transaction open', async () => {
+  const db = 'target_turns';
+  const target = await freshTarget(db);
+  // A target that ends sessions idle in a transaction for 300 ms: a copier holding a claimed window while it waits would be cut off.
+  await server.query(`ALTER DATABASE ${db} SET idle_in_transaction_session_timeout = '300ms'`);
+  const gate = new pg.Client({ connectionString: target });
+  await gate.connect();
+  try {
+    // The first window's DELETE waits behind this lock for 1.5 s: its copier is busy, the spare one waits for the stream.
+    await gate.query('SET idle_in_transaction_session_timeout = 0');
+    await gate.query('BEGIN');
+    await gate.query('LOCK TABLE metrics IN SHARE MODE');
+    const running = runMain(backfillArgs(target, '--parallel', '1', '--window', '12h'));
+    const seen = { windowConnections: 0, idleInTransaction: 0, copying: 0 };
+    for (let i = 0; i < 10; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const r = await server.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE state = 'idle in transaction')::int AS idle,
+        count(*) FILTER (WHERE query LIKE 'DELETE%' OR query LIKE 'COPY%')::int AS copying
+        FROM pg_stat_activity WHERE datname = $1 AND application_name = 'hyperfill window'`, [db]);
+      seen.windowConnections = Math.max(seen.windowConnections, r.rows[0].n);
+      seen.idleInTransaction += r.rows[0].idle;
+      seen.copying = Math.max(seen.copying, r.rows[0].copying);
+    }
+    await gate.query('COMMIT');
+    const run = await running;
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(seen, { windowConnections: 2, idleInTransaction: 0, copying: 1 }, 'two copiers, one streaming, none idle in a transaction');
+    assert.doesNotMatch(run.stderr, /retrying/, 'no copier was cut off');
+    await assertConverged(db, target);
+  } finally {
+    await gate.end();
+  }
 });

@@ -3,7 +3,8 @@
  * (on promises, never by polling).
  */
 export class Permits {
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: Array<{ resolve: () => void; reject: (reason: unknown) => void }> = [];
+  private closed: { reason: unknown } | undefined;
 
   constructor(private free: number) {}
 
@@ -16,18 +17,28 @@ export class Permits {
     }
   }
 
-  /** Waits for a permit; the function returned gives it back (calling it again does nothing). */
+  /**
+   * Waits for a permit; the function returned gives it back (calling it again does nothing).
+   * Rejects with the reason given to close(), whether closed before or while waiting.
+   */
   async acquire(): Promise<() => void> {
+    if (this.closed) throw this.closed.reason;
     if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else await new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
     let held = true;
     return () => {
       if (!held) return;
       held = false;
       // Hand the permit straight to the next in line, or put it back.
       const next = this.waiting.shift();
-      if (next) next();
+      if (next) next.resolve();
       else this.free++;
     };
+  }
+
+  /** Gives no permit any more: those waiting, and later callers, get `reason`. */
+  close(reason: unknown): void {
+    this.closed ??= { reason };
+    for (const w of this.waiting.splice(0)) w.reject(reason);
   }
 }

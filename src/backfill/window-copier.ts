@@ -84,6 +84,9 @@ export function rejectsName(table: BackfillTable, window: PlannedWindow): string
   return `${table.source.name} window ${window.index}`;
 }
 
+/** The streams are closed: a window failed for good, or the run is stopping. A copier waiting for one just ends. */
+export class StreamsClosed extends Error {}
+
 export class WindowFailure extends Error {
   constructor(readonly window: PlannedWindow, readonly error: unknown) {
     super(error instanceof Error ? error.message : String(error));
@@ -144,7 +147,7 @@ export class WindowCopier {
         }, this.stopped.signal);
       } catch (err) {
         this.client.drop();
-        if (this.stopping && !claimed) return;
+        if (err instanceof StreamsClosed || (this.stopping && !claimed)) return;
         if (claimed) throw new WindowFailure(claimed, err);
         throw err;
       }
@@ -162,6 +165,7 @@ export class WindowCopier {
     if (this.stopping) return;
     this.stopping = true;
     this.stopped.abort(reason);
+    this.s.streams.close(new StreamsClosed('stopping'));
     const stream = this.current as unknown as { destroy?: (e: Error) => void } | undefined;
     stream?.destroy?.(reason);
     this.client.cancel();
@@ -199,7 +203,11 @@ export class WindowCopier {
         this.s.onDone(window, result);
         return true;
       } catch (err) {
-        if (!isRetryable(err)) await client.query('ROLLBACK').catch(() => this.client.drop());
+        // A failure no retry will repair ends the run: no other copier may take the stream and start a window.
+        if (!isRetryable(err)) {
+          this.s.streams.close(new StreamsClosed('a window failed'));
+          await client.query('ROLLBACK').catch(() => this.client.drop());
+        }
         throw err;
       }
     } finally {

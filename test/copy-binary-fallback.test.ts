@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { copyBytes } from '../src/sink/copy-worker.js';
+import { copyBytes } from '../src/pg/copy-bytes.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';
 import pg from 'pg';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { metricsCsv } from '../src/demo/generate-csv.js';
-import { copyBytes } from '../src/sink/copy-worker.js';
+import { copyBytes } from '../src/pg/copy-bytes.js';
 import { describeNative, type NativeServer, startNativePostgres } from './helpers/native-postgres.js';
 import { runMain } from './helpers/run-main.js';
 

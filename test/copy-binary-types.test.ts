@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { copyBytes } from '../src/sink/copy-worker.js';
+import { copyBytes } from '../src/pg/copy-bytes.js';
 import { describeNative, startNativePostgres } from './helpers/native-postgres.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { runMain } from './helpers/run-main.js';

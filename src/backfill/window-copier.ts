@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { finished, pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { copyBytes } from '../pg/copy-bytes.js';
 import { CopyInFrames } from '../pg/copy-in-frames.js';
 import type { CatalogColumn } from '../pg/catalog.js';
 import type { TableName } from '../pg/table-name.js';
@@ -267,7 +268,6 @@ export class WindowCopier {
     if (whole) return whole;
     const inputName = rejectsName(table, window);
     this.s.onIsolating?.(window, refused);
-    const { copyBytes } = await import('../sink/copy-worker.js'); // a window that copies whole never needs it
     const read = await this.s.source.read({ table: table.source, window, columns: table.columns, targetTypes: table.targetTypes, decodable: true });
     if (read.format !== 'text') {
       (read.stream as unknown as { destroy(): void }).destroy();

@@ -10,10 +10,10 @@
  * rows is copied again in pieces, in one transaction, and those rows are set aside.
  */
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import type { EncodedBatch } from '../batch.js';
 import { describeLines } from '../batch.js';
 import { type ConnectionConfig, LazyClient } from '../connection.js';
+import { copyBytes } from '../pg/copy-bytes.js';
 import { HyperfillError } from '../errors.js';
 import { copyErrorPosition, isRetryable } from '../pg-errors.js';
 import type { RowProblem } from '../transform/batch-transform.js';
@@ -269,14 +269,4 @@ function shortCopy(batch: EncodedBatch, from: number, rowCount: number, rows: nu
     // row: the first one it did not take (run-copy finds its line).
     { file: batch.inputName, line: batch.firstLine, row: batch.firstRow + from + rowCount, batch: batch.seq },
     'a line holding only \\. ends COPY data early in text format; check the input there');
-}
-
-/** Runs one `COPY ... FROM STDIN` with `data`; resolves with the server's row count. */
-export function copyBytes(client: pg.Client, statement: string, data: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const stream = client.query(copyFrom(statement));
-    stream.on('error', reject);
-    stream.on('finish', () => resolve(stream.rowCount));
-    stream.end(data);
-  });
 }
